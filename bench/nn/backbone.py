@@ -48,7 +48,6 @@ class Fusion(nn.Module):
             self.sources.append(sources)
             self.paths.append(nn.ModuleList(self._path(in_channels[j], out_channels[i], j - i) for j in sources))
         self.new_branch = ConvBNReLU(out_channels[m - 1], out_channels[m], 3, stride=2) if s > m else None
-        self.relu = nn.ReLU(inplace=True)
 
     @staticmethod
     def _path(in_channels: int, out_channels: int, offset: int) -> nn.Module:
@@ -67,7 +66,8 @@ class Fusion(nn.Module):
                 if j == i + 1:
                     y = F.interpolate(y, size=branches[i].shape[-2:], mode="nearest")
                 total = y if total is None else total + y
-            fused.append(self.relu(total))
+            # Not in place: with a single source, ``total`` is a ReLU output that autograd still needs.
+            fused.append(torch.relu(total))
         if self.new_branch is not None:
             fused.append(self.new_branch(fused[-1]))
         return fused
