@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -81,6 +82,18 @@ def _halve(size: int) -> int:
     return (size + 1) // 2  # output size of a 3x3 stride-2 conv with padding 1
 
 
+# Field names per stage, built once: f-strings in the hot loop cost more than the arithmetic.
+_STAGE_KEYS = tuple(
+    (f"b{s}", tuple(f"n{s}_{k}" for k in range(1, s + 1)), tuple(f"c{s}_{k}" for k in range(1, s + 1)))
+    for s in range(1, NUM_STAGES + 1)
+)
+
+
+@lru_cache(maxsize=64)
+def _areas(input_hw: tuple[int, int]) -> tuple[int, ...]:
+    return tuple(h * w for h, w in branch_sizes(input_hw))
+
+
 def branch_sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
     """(height, width) of branches 0..3 for an input size: 1/4, 1/8, 1/16, 1/32."""
     h, w = _halve(_halve(input_hw[0])), _halve(_halve(input_hw[1]))
@@ -92,69 +105,75 @@ def branch_sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
 
 
 def cost_of_fields(fields: Mapping[str, Any], spec: CostSpec = BENCHMARK_SPEC) -> tuple[Any, Any]:
-    """(params, flops) from the code's named fields; values may be ints or numpy arrays."""
-    params: Any = 0
-    flops: Any = 0
+    """(params, flops) from the code's named fields; values may be ints or numpy arrays.
 
-    def cbr(area: int, c_in: Any, c_out: Any, k: int) -> None:
-        nonlocal params, flops
-        params = params + c_in * c_out * k * k + 2 * c_out
-        flops = flops + area * (c_in * c_out * k * k + 2 * c_out)
-
+    Written as straight arithmetic with few calls: it is the lookup table T(.) of
+    winner-takes-all search and runs in tight loops.
+    """
+    areas = _areas(spec.input_hw)
     h, w = spec.input_hw
-    stem_area = _halve(h) * _halve(w)
-    sizes = branch_sizes(spec.input_hw)
-    areas = [bh * bw for bh, bw in sizes]
-    cbr(stem_area, spec.in_channels, fields["i1"], 3)
-    cbr(areas[0], fields["i1"], fields["i2"], 3)
+    i1, i2 = fields["i1"], fields["i2"]
+    # stem: CBR(3, 2) in -> i1 at 1/2, CBR(3, 2) i1 -> i2 at 1/4
+    params = 9 * spec.in_channels * i1 + 2 * i1 + 9 * i1 * i2 + 2 * i2
+    flops = _halve(h) * _halve(w) * (9 * spec.in_channels * i1 + 2 * i1) + areas[0] * (9 * i1 * i2 + 2 * i2)
 
-    channels = [fields["i2"]]
-    for s in range(1, NUM_STAGES + 1):
-        blocks = fields[f"b{s}"]
-        out = [fields[f"c{s}_{k}"] for k in range(1, s + 1)]
-        depths = [fields[f"n{s}_{k}"] for k in range(1, s + 1)]
+    channels = [i2]
+    for s, (block_key, depth_keys, channel_keys) in enumerate(_STAGE_KEYS, start=1):
+        blocks = fields[block_key]
+        out = [fields[key] for key in channel_keys]
         # The first fusion of a stage may differ (new branch); the other b - 1 are s -> s.
         first_p, first_f = _fusion(channels, out, areas)
         same_p, same_f = _fusion(out, out, areas)
-        unit_p = sum(2 * (9 * c * c + 2 * c) * n for c, n in zip(out, depths))
-        unit_f = sum(2 * (9 * c * c + 2 * c) * n * a for c, n, a in zip(out, depths, areas))
+        unit_p = unit_f = 0
+        for k, depth_key in enumerate(depth_keys):
+            c = out[k]
+            per_unit = fields[depth_key] * (18 * c * c + 4 * c)  # two conv3x3 + two BN
+            unit_p = unit_p + per_unit
+            unit_f = unit_f + per_unit * areas[k]
         params = params + first_p + (blocks - 1) * same_p + blocks * unit_p
         flops = flops + first_f + (blocks - 1) * same_f + blocks * unit_f
         channels = out
 
-    concat, o, k = sum(channels), fields["o"], spec.num_classes
+    concat, o, k = channels[0] + channels[1] + channels[2] + channels[3], fields["o"], spec.num_classes
+    transform = concat * o + 2 * o  # CBR(1, 1)
     if spec.head == "cls":
-        cbr(areas[-1], concat, o, 1)
-        params, flops = params + o * k + k, flops + o * k + k
+        params = params + transform + o * k + k
+        flops = flops + areas[-1] * transform + o * k + k
     elif spec.head in ("seg", "det"):
-        cbr(areas[0], concat, o, 1)
+        params = params + transform
+        flops = flops + areas[0] * transform
         if spec.head == "seg":
             params, flops = params + o * k + k, flops + areas[0] * (o * k + k)
     else:  # video: per-frame 2D network, then a 3x3x3 Conv3d + BN3d over (T, h, w)
         t = spec.frames
-        flops = flops * t
         params = params + concat * o * 27 + 2 * o + o * k + k
-        flops = flops + t * areas[-1] * (concat * o * 27 + 2 * o) + o * k + k
+        flops = flops * t + t * areas[-1] * (concat * o * 27 + 2 * o) + o * k + k
     return params, flops
 
 
 def _fusion(in_ch: Sequence[Any], out_ch: Sequence[Any], areas: Sequence[int]) -> tuple[Any, Any]:
+    """Cost of one fusion module from len(in_ch) branches to len(out_ch)."""
     params: Any = 0
     flops: Any = 0
     m = len(in_ch)
     for i in range(m):
-        for j in (i - 1, i, i + 1):
-            if not 0 <= j < m:
-                continue
-            k = 1 if j == i + 1 else 3
-            area = areas[j] if j == i + 1 else areas[i]  # the 1x1 runs before upsampling
-            weights = in_ch[j] * out_ch[i] * k * k
-            params = params + weights + 2 * out_ch[i]
-            flops = flops + area * (weights + 2 * out_ch[i])
+        c_out = out_ch[i]
+        bn = 2 * c_out
+        same = 9 * in_ch[i] * c_out + bn  # CBR(3, 1) from the same branch
+        params = params + same
+        flops = flops + areas[i] * same
+        if i + 1 < m:  # CBR(1, 1) from the lower branch, at its own (smaller) size
+            up = in_ch[i + 1] * c_out + bn
+            params = params + up
+            flops = flops + areas[i + 1] * up
+        if i > 0:  # CBR(3, 2) from the higher branch
+            down = 9 * in_ch[i - 1] * c_out + bn
+            params = params + down
+            flops = flops + areas[i] * down
     if len(out_ch) > m:  # new branch: CBR(3, 2) from the fused branch m - 1
-        weights = out_ch[m - 1] * out_ch[m] * 9
-        params = params + weights + 2 * out_ch[m]
-        flops = flops + areas[m] * (weights + 2 * out_ch[m])
+        new = 9 * out_ch[m - 1] * out_ch[m] + 2 * out_ch[m]
+        params = params + new
+        flops = flops + areas[m] * new
     return params, flops
 
 
