@@ -1,0 +1,198 @@
+"""The store's view of its filesystem: a root plus the few operations it needs.
+
+A local directory is handled with ``os`` directly, because that is where the
+atomicity guarantees are strongest and cheapest: write a hidden temporary file
+in the same directory, fsync it, then ``os.replace`` (or ``os.link`` for
+create-if-absent) it into place. A reader therefore sees a file whole or not
+at all, and a process killed mid-write leaves only a hidden ``.tmp-*`` file
+that no listing returns.
+
+Any other URI goes through fsspec (``s3://``, ``gs://``, ``memory://``, ...).
+Object stores make a single PUT visible atomically, so a whole-object write
+is the rename's equivalent there; create-if-absent is an existence check
+followed by the PUT, which is safe for the store because every file name is
+either content-addressed or deduplicated by key on read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import fsspec
+
+from bench.errors import BenchError
+
+TMP_PREFIX = ".tmp-"
+
+
+class StoreError(BenchError):
+    """The store cannot do what was asked (bad URI, conflicting data, unreadable file)."""
+
+
+class StoreFS:
+    """Root-relative file operations on a local directory or any fsspec URI.
+
+    Example:
+        >>> import tempfile
+        >>> fs = StoreFS(tempfile.mkdtemp())
+        >>> fs.write_atomic("a/b.txt", b"hi"); fs.read("a/b.txt")
+        b'hi'
+    """
+
+    def __init__(self, uri: str) -> None:
+        if not isinstance(uri, (str, os.PathLike)) or not str(uri):
+            raise StoreError(f"store URI {uri!r} is invalid; give a directory path or a URI such as s3://bucket/store")
+        uri = str(uri)
+        self.uri = uri
+        self.local = "://" not in uri or uri.startswith("file://")
+        if self.local:
+            self.root = Path(uri.removeprefix("file://")).expanduser().resolve()
+            self._fs = None
+        else:
+            try:
+                self._fs, self.root_path = fsspec.core.url_to_fs(uri)
+            except (ImportError, ValueError) as err:
+                raise StoreError(f"cannot open store URI {uri!r}: {err}") from None
+
+    # ------------------------------------------------------------------ paths
+    def full(self, rel: str) -> str:
+        """The absolute path (local) or URI (remote) of a root-relative path."""
+        if self.local:
+            return str(self.root / rel)
+        return self._fs.unstrip_protocol(f"{self.root_path}/{rel}")
+
+    def _remote(self, rel: str) -> str:
+        return f"{self.root_path}/{rel}" if rel else self.root_path
+
+    # ------------------------------------------------------------------ writes
+    def makedirs(self, rel: str) -> None:
+        if self.local:
+            (self.root / rel).mkdir(parents=True, exist_ok=True)
+        else:
+            self._fs.makedirs(self._remote(rel), exist_ok=True)
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """Write ``data`` so that readers see the old file, or the new one whole; never a part."""
+        if not self.local:
+            self._fs.pipe_file(self._remote(rel), data)
+            return
+        target = self.root / rel
+        tmp = self._write_tmp(target, data)
+        os.replace(tmp, target)
+
+    def write_new(self, rel: str, data: bytes) -> bool:
+        """Create ``rel`` with ``data`` unless it exists; True if this call created it."""
+        if not self.local:
+            if self._fs.exists(self._remote(rel)):
+                return False
+            self._fs.pipe_file(self._remote(rel), data)
+            return True
+        target = self.root / rel
+        tmp = self._write_tmp(target, data)
+        try:
+            os.link(tmp, target)  # fails if target exists: an atomic create-if-absent
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def _write_tmp(self, target: Path, data: bytes) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{target.name}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def remove(self, rel: str) -> None:
+        """Delete a file; a file already gone is fine (another process got there first)."""
+        try:
+            if self.local:
+                os.unlink(self.root / rel)
+            else:
+                self._fs.rm_file(self._remote(rel))
+        except FileNotFoundError:
+            pass
+
+    def move(self, rel: str, dest: str) -> None:
+        if self.local:
+            (self.root / dest).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.root / rel, self.root / dest)
+        else:
+            self._fs.mv(self._remote(rel), self._remote(dest))
+
+    # ------------------------------------------------------------------ reads
+    def read(self, rel: str) -> bytes:
+        if self.local:
+            with open(self.root / rel, "rb") as f:
+                return f.read()
+        return self._fs.cat_file(self._remote(rel))
+
+    def exists(self, rel: str) -> bool:
+        if self.local:
+            return (self.root / rel).exists()
+        return self._fs.exists(self._remote(rel))
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names of the visible entries of a directory (no temporaries); [] if it does not exist."""
+        if self.local:
+            try:
+                names = [e.name for e in os.scandir(self.root / rel)]
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        else:
+            try:
+                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self._fs.ls(self._remote(rel), detail=False)]
+            except FileNotFoundError:
+                return []
+        return sorted(n for n in names if not n.startswith(TMP_PREFIX))
+
+    def remove_stale_tmp(self, rel: str, older_than_s: float) -> int:
+        """Delete temporaries left by killed writers in a local directory; returns how many."""
+        if not self.local:
+            return 0
+        removed, now = 0, time.time()
+        try:
+            entries = list(os.scandir(self.root / rel))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(TMP_PREFIX) and now - entry.stat().st_mtime > older_than_s:
+                self.remove(f"{rel}/{entry.name}")
+                removed += 1
+        return removed
+
+
+def walk_files(fs: StoreFS, rel: str) -> list[str]:
+    """Root-relative paths of every visible file under ``rel`` (recursive, sorted)."""
+    out: list[str] = []
+    if fs.local:
+        stack = [rel]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(fs.root / current))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(TMP_PREFIX):
+                    continue
+                path = f"{current}/{entry.name}"
+                (stack.append(path) if entry.is_dir() else out.append(path))
+        return sorted(out)
+    base = fs._remote(rel)
+    try:
+        found = fs._fs.find(base)
+    except FileNotFoundError:
+        return []
+    prefix = fs._remote("")
+    for path in found:
+        relpath = path[len(prefix):].lstrip("/") if path.startswith(prefix) else path
+        if not relpath.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
+            out.append(relpath)
+    return sorted(out)

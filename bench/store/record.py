@@ -1,0 +1,255 @@
+"""One attempt of (architecture, setting, seed): what a job commits to the store."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from bench.code import ArchCode
+from bench.errors import BenchError
+from bench.settings import MAIN_METRIC, check_setting
+from bench.store import provenance
+from bench.store.schema import COMMIT
+from tasks.api import Artifact, CurvePoint, JobResult, JobSpec
+
+RUN_STATUSES = ("succeeded", "failed", "running")
+STEP_UNITS = ("epoch", "iter")
+ARTIFACT_KINDS = ("checkpoint", "log")
+
+RunKey = tuple[str, str, int]  # (arch_id, setting, seed)
+
+
+def _utc(value: datetime | float | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, datetime):
+        # A naive datetime is taken as UTC; everything stored is UTC.
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    raise BenchError(f"{name}={value!r} is invalid; valid is a datetime, a POSIX timestamp or None")
+
+
+def _count(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchError(f"{name}={value!r} is invalid; valid is an integer >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run attempt, validated; ``code`` is kept in canonical official form.
+
+    Build one with :meth:`from_job` in a scheduler, or directly::
+
+        RunRecord(code="16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16",
+                  setting="cls_a", seed=0, attempt=1, status="succeeded", metrics={"top1": 50.0})
+    """
+
+    code: str
+    setting: str
+    seed: int
+    attempt: int
+    status: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    curve: tuple[CurvePoint, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+    error: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    wall_seconds: float | None = None
+    gpu_hours: float | None = None
+    host: str | None = None
+    gpu_model: str | None = None
+    git_sha: str | None = None
+    packages: Mapping[str, str] = field(default_factory=dict)
+    config_json: str = "{}"
+    config_hash: str | None = None
+    dataset_hash: str | None = None
+    info_json: str = "{}"
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        set_("code", ArchCode.parse(self.code).to_string())
+        check_setting(self.setting)
+        _count(self.seed, "seed", 0)
+        _count(self.attempt, "attempt", 1)
+        if self.status not in RUN_STATUSES:
+            raise BenchError(f"status={self.status!r} is invalid; valid statuses are {list(RUN_STATUSES)}")
+        metrics = {}
+        for name, value in dict(self.metrics).items():
+            if not isinstance(name, str) or not name:
+                raise BenchError(f"metric name {name!r} is invalid; valid is a non-empty string such as 'top1'")
+            try:
+                metrics[name] = float(value)
+            except (TypeError, ValueError):
+                raise BenchError(f"metric {name}={value!r} is not a number") from None
+        set_("metrics", metrics)
+        main = MAIN_METRIC[self.setting]
+        if self.status == "succeeded":
+            if self.error:
+                raise BenchError(f"a succeeded run has no error, got error={self.error!r}")
+            if main not in metrics or math.isnan(metrics[main]):
+                raise BenchError(
+                    f"a succeeded {self.setting} run needs its main metric {main!r}; got metrics {sorted(metrics)}"
+                )
+        if self.status == "failed" and not self.error:
+            raise BenchError("a failed run needs its error text (error=...), so that a person can act on it")
+        for point in self.curve:
+            if not isinstance(point, CurvePoint) or point.step_unit not in STEP_UNITS:
+                raise BenchError(f"curve point {point!r} is invalid; valid is a CurvePoint with step_unit in {STEP_UNITS}")
+        for art in self.artifacts:
+            if not isinstance(art, Artifact) or art.kind not in ARTIFACT_KINDS:
+                raise BenchError(f"artifact {art!r} is invalid; valid is an Artifact with kind in {ARTIFACT_KINDS}")
+        set_("curve", tuple(self.curve))
+        set_("artifacts", tuple(self.artifacts))
+        set_("started_at", _utc(self.started_at, "started_at"))
+        set_("ended_at", _utc(self.ended_at, "ended_at"))
+        set_("packages", {str(k): str(v) for k, v in dict(self.packages).items()})
+        if self.config_hash is None:
+            set_("config_hash", provenance.config_hash(self.config_json))
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def arch_id(self) -> str:
+        return ArchCode.from_string(self.code).arch_id
+
+    @property
+    def key(self) -> RunKey:
+        """(arch_id, setting, seed): what a sweep asks about."""
+        return (self.arch_id, self.setting, self.seed)
+
+    # ------------------------------------------------------------------ from a job
+    @classmethod
+    def from_job(
+        cls,
+        spec: JobSpec,
+        result: JobResult | None,
+        *,
+        attempt: int,
+        status: str | None = None,
+        error: str | None = None,
+        started_at: datetime | float | None = None,
+        ended_at: datetime | float | None = None,
+        wall_seconds: float | None = None,
+        gpu_hours: float | None = None,
+        host: str | None = None,
+        gpu_model: str | None = None,
+        git_sha: str | None = None,
+        packages: Mapping[str, str] | None = None,
+        dataset_hash: str | None = None,
+    ) -> RunRecord:
+        """The record of one job attempt; provenance left as None is looked up here.
+
+        ``result`` is None for a failure (then ``error`` says why). ``status``
+        defaults to ``succeeded`` with a result and ``failed`` without.
+        ``dataset_hash`` defaults to ``result.info["dataset_hash"]`` (or
+        ``"dataset_manifest_hash"``); ``gpu_hours`` to wall time x CUDA devices.
+        """
+        status = status or ("succeeded" if result is not None else "failed")
+        if status == "succeeded" and result is None:
+            raise BenchError("status='succeeded' needs the job's JobResult, got None")
+        started, ended = _utc(started_at, "started_at"), _utc(ended_at, "ended_at")
+        if wall_seconds is None:
+            if result is not None and result.wall_seconds:
+                wall_seconds = float(result.wall_seconds)
+            elif started and ended:
+                wall_seconds = (ended - started).total_seconds()
+        n_gpus = sum(d.startswith("cuda") for d in spec.devices)
+        if gpu_hours is None and wall_seconds is not None:
+            gpu_hours = wall_seconds * n_gpus / 3600.0
+        info = dict(result.info) if result is not None else {}
+        if dataset_hash is None:
+            dataset_hash = info.get("dataset_hash") or info.get("dataset_manifest_hash")
+        config_json = provenance.canonical_json(spec.config)
+        return cls(
+            code=spec.code,
+            setting=spec.setting,
+            seed=spec.seed,
+            attempt=attempt,
+            status=status,
+            metrics=dict(result.metrics) if result is not None else {},
+            curve=tuple(result.curve) if result is not None else (),
+            artifacts=tuple(result.artifacts) if result is not None else (),
+            error=error,
+            started_at=started,
+            ended_at=ended,
+            wall_seconds=wall_seconds,
+            gpu_hours=gpu_hours,
+            host=host if host is not None else provenance.host_name(),
+            gpu_model=gpu_model if gpu_model is not None else provenance.gpu_model(spec.devices),
+            git_sha=git_sha if git_sha is not None else provenance.git_sha(),
+            packages=packages if packages is not None else provenance.package_versions(),
+            config_json=config_json,
+            dataset_hash=None if dataset_hash is None else str(dataset_hash),
+            info_json=provenance.canonical_json(info),
+        )
+
+    # ------------------------------------------------------------------ Arrow
+    def to_table(self) -> pa.Table:
+        """The one-row commit table (schema :data:`bench.store.schema.COMMIT`)."""
+        row = {
+            "arch_id": self.arch_id,
+            "setting": self.setting,
+            "seed": self.seed,
+            "attempt": self.attempt,
+            "code": self.code,
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "wall_seconds": self.wall_seconds,
+            "gpu_hours": self.gpu_hours,
+            "host": self.host,
+            "gpu_model": self.gpu_model,
+            "git_sha": self.git_sha,
+            "packages": sorted(self.packages.items()),
+            "config_json": self.config_json,
+            "config_hash": self.config_hash,
+            "dataset_hash": self.dataset_hash,
+            "info_json": self.info_json,
+            "metrics": [{"metric": k, "value": v} for k, v in sorted(self.metrics.items())],
+            "curve": [
+                {"step": p.step, "step_unit": p.step_unit, "metric": p.metric, "value": p.value} for p in self.curve
+            ],
+            "artifacts": [
+                {"kind": a.kind, "uri": a.uri, "size": a.size, "sha256": a.sha256, "step": a.step}
+                for a in self.artifacts
+            ],
+        }
+        return pa.Table.from_pylist([row], schema=COMMIT)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        """Rebuild a record from a commit-table row (``table.to_pylist()`` item)."""
+        return cls(
+            code=row["code"],
+            setting=row["setting"],
+            seed=row["seed"],
+            attempt=row["attempt"],
+            status=row["status"],
+            metrics={m["metric"]: m["value"] for m in row["metrics"] or ()},
+            curve=tuple(CurvePoint(**p) for p in row["curve"] or ()),
+            artifacts=tuple(Artifact(**a) for a in row["artifacts"] or ()),
+            error=row["error"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            wall_seconds=row["wall_seconds"],
+            gpu_hours=row["gpu_hours"],
+            host=row["host"],
+            gpu_model=row["gpu_model"],
+            git_sha=row["git_sha"],
+            packages=dict(row["packages"] or ()),
+            config_json=row["config_json"],
+            config_hash=row["config_hash"],
+            dataset_hash=row["dataset_hash"],
+            info_json=row["info_json"],
+        )
+
+    def info(self) -> dict[str, Any]:
+        return json.loads(self.info_json)

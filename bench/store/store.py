@@ -1,0 +1,343 @@
+"""The results store: open it on a URI, commit runs, read settings, plan resumes.
+
+Write path: :meth:`Store.commit_run` writes one immutable Parquet file per
+run attempt (temporary name, fsync, atomic rename), named by its key, status
+and checksum. Read path: the newest snapshot's compacted tables, plus imported
+settings, plus the commit files not yet compacted, deduplicated by attempt.
+A file whose bytes do not match the checksum in its name is moved to
+``quarantine/`` and reported (a :class:`StoreWarning` and ``store.quarantined``);
+it is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.settings import check_setting
+from bench.store import layout
+from bench.store.commits import empty_tables, split_commits
+from bench.store.fs import StoreError, StoreFS, walk_files
+from bench.store.layout import CommitName
+from bench.store.record import RunKey, RunRecord
+from bench.store.results import combine, measured_results
+from bench.store.resume import ResumeStatus
+from bench.store.schema import SCHEMA_VERSION, file_version, results_schema
+
+Filters = pc.Expression | list | None
+
+
+class StoreWarning(UserWarning):
+    """Something in the store needs a person's attention (a quarantined file)."""
+
+
+class Store:
+    """A NAS-Bench-MR results store rooted at a local directory or fsspec URI.
+
+    Example:
+        >>> import tempfile
+        >>> store = Store.open(tempfile.mkdtemp())
+        >>> store.settings()
+        []
+    """
+
+    def __init__(self, fs: StoreFS) -> None:
+        self.fs = fs
+        self.quarantined: list[str] = []
+
+    @classmethod
+    def open(cls, uri: str, create: bool = True) -> Store:
+        """Open the store at ``uri`` (creating it when ``create`` and absent)."""
+        fs = StoreFS(uri)
+        if fs.exists(layout.STORE_FILE):
+            info = json.loads(fs.read(layout.STORE_FILE))
+            if int(info.get("schema_version", 0)) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {uri!r} has schema version {info['schema_version']}, newer than this code's "
+                    f"{SCHEMA_VERSION}; upgrade the project to read it"
+                )
+            return cls(fs)
+        if not create:
+            raise StoreError(f"{uri!r} is not a store (no {layout.STORE_FILE}); open it with create=True to make one")
+        if fs.local and fs.root.is_file():
+            raise StoreError(f"store path {uri!r} is a file; give a directory")
+        if fs.local and fs.root.is_dir() and any(fs.root.iterdir()):
+            raise StoreError(f"{uri!r} is a non-empty directory without {layout.STORE_FILE}; refusing to use it as a store")
+        fs.makedirs("")
+        info = {"schema_version": SCHEMA_VERSION, "created_at": datetime.now(timezone.utc).isoformat()}
+        fs.write_new(layout.STORE_FILE, json.dumps(info, indent=1).encode())
+        return cls(fs)
+
+    @property
+    def uri(self) -> str:
+        return self.fs.uri
+
+    # ------------------------------------------------------------------ integrity
+    def read_verified(self, rel: str, sha: str) -> bytes | None:
+        """The file's bytes if their checksum matches ``sha``; else quarantine it and return None."""
+        data = self.fs.read(rel)
+        if layout.sha16(data) != sha:
+            self.quarantine(rel, f"sha256 prefix {layout.sha16(data)} does not match {sha} in its name")
+            return None
+        return data
+
+    def read_parquet(self, rel: str, sha: str, columns: Sequence[str] | None = None, filters: Filters = None) -> pa.Table | None:
+        data = self.read_verified(rel, sha)
+        if data is None:
+            return None
+        try:
+            table = pq.read_table(pa.BufferReader(data), columns=columns, filters=filters)
+        except (pa.ArrowInvalid, OSError) as err:
+            self.quarantine(rel, f"not a readable Parquet file: {err}")
+            return None
+        version = file_version(pq.read_schema(pa.BufferReader(data)).metadata)
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(f"{self.fs.full(rel)} has schema version {version}; this code reads up to {SCHEMA_VERSION}")
+        return table
+
+    def quarantine(self, rel: str, reason: str) -> None:
+        """Move a damaged file out of every reader's way, with a note saying why."""
+        dest = f"{layout.QUARANTINE}/{rel}"
+        try:
+            self.fs.move(rel, dest)
+        except FileNotFoundError:
+            return  # another reader quarantined it first
+        note = {"file": rel, "reason": reason, "at": datetime.now(timezone.utc).isoformat()}
+        self.fs.write_atomic(dest + ".reason.json", json.dumps(note, indent=1).encode())
+        self.quarantined.append(rel)
+        warnings.warn(f"store {self.uri}: quarantined {rel}: {reason}", StoreWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self) -> dict[str, Any]:
+        """The newest valid compaction snapshot: ``{"version": n, "files": [paths]}`` (empty before any)."""
+        names = [(parsed, path) for path in walk_files(self.fs, layout.SNAPSHOTS)
+                 if (parsed := layout.parse_snapshot(path)) is not None]
+        for (version, sha), path in sorted(names, reverse=True):
+            data = self.read_verified(path, sha)
+            if data is not None:
+                return json.loads(data)
+        return {"version": 0, "files": []}
+
+    @staticmethod
+    def snapshot_parts(snapshot: dict[str, Any], table: str, setting: str | None = None) -> list[tuple[str, str]]:
+        """(path, sha) of a compacted table's parts in ``snapshot``, optionally one setting's partition."""
+        prefix = f"{layout.TABLES}/{table}/" + (f"setting={setting}/" if setting else "")
+        return [(p, p.rsplit("part-", 1)[1][:16]) for p in snapshot["files"] if p.startswith(prefix)]
+
+    def _read_parts(self, parts: list[tuple[str, str]], columns: Sequence[str] | None = None) -> list[pa.Table]:
+        return [t for path, sha in parts if (t := self.read_parquet(path, sha, columns)) is not None]
+
+    # ------------------------------------------------------------------ commits
+    def commit_names(self, setting: str | None = None, arch_id: str | None = None) -> list[CommitName]:
+        """Every visible commit file, parsed (a cheap listing: no file is opened)."""
+        base = layout.COMMITS if setting is None else f"{layout.COMMITS}/{setting}"
+        base = base if arch_id is None else layout.commit_dir(setting, arch_id)
+        return [n for p in walk_files(self.fs, base) if (n := CommitName.parse(p)) is not None]
+
+    def commit_run(self, record: RunRecord) -> str:
+        """Commit one run attempt atomically; returns the URI of the file that holds it.
+
+        Committing an attempt that is already committed with the same status is
+        a no-op returning the existing file; a different final status for the
+        same attempt is refused (use the next attempt number). A ``running``
+        record is a marker the attempt's final record supersedes.
+        """
+        if not isinstance(record, RunRecord):
+            raise StoreError(f"commit_run takes a bench.store.RunRecord, got {type(record).__name__}")
+        existing = self._existing_attempt(record)
+        if existing is not None:
+            if existing[0] == record.status or record.status == "running":
+                return existing[1]
+            raise StoreError(
+                f"attempt {record.attempt} of {record.key} is already committed as {existing[0]!r} "
+                f"({existing[1]}); commit {record.status!r} as attempt {record.attempt + 1} instead"
+            )
+        sink = pa.BufferOutputStream()
+        pq.write_table(record.to_table(), sink, compression="zstd")
+        data = sink.getvalue().to_pybytes()
+        path = layout.commit_path(record.setting, record.arch_id, record.seed, record.attempt, record.status,
+                                  layout.sha16(data))
+        self.fs.write_new(path, data)
+        return self.fs.full(path)
+
+    def _existing_attempt(self, record: RunRecord) -> tuple[str, str] | None:
+        """(status, uri) of the attempt's final record if it is committed (as a file or compacted)."""
+        for name in self.commit_names(record.setting, record.arch_id):
+            if (name.seed, name.attempt) == (record.seed, record.attempt) and name.status != "running":
+                return name.status, self.fs.full(name.path)
+        for table in self._read_parts(self.snapshot_parts(self.snapshot(), "runs", record.setting),
+                                      ["arch_id", "seed", "attempt", "status"]):
+            hit = table.filter((pc.field("arch_id") == record.arch_id) & (pc.field("seed") == record.seed)
+                               & (pc.field("attempt") == record.attempt) & (pc.field("status") != "running"))
+            if len(hit):
+                return hit["status"][0].as_py(), self.fs.full(layout.TABLES)
+        return None
+
+    def read_commits(self, names: Iterable[CommitName]) -> dict[str, pa.Table]:
+        """The runs / metrics / curves / artifacts of commit files (damaged ones quarantined, skipped)."""
+        tables = [t for n in names if (t := self.read_parquet(n.path, n.sha)) is not None]
+        if not tables:
+            return empty_tables()
+        return split_commits(pa.concat_tables(tables, promote_options="permissive"))
+
+    def _pending(self, snapshot: dict[str, Any], setting: str | None) -> list[CommitName]:
+        """Commits (best one per attempt) whose attempt is not already in the snapshot's runs."""
+        best = layout.best_commits(self.commit_names(setting))
+        if not best:
+            return []
+        compacted = set()
+        for table in self._read_parts(self.snapshot_parts(snapshot, "runs", setting),
+                                      ["arch_id", "setting", "seed", "attempt", "status"]):
+            for row in zip(*(table[c].to_pylist() for c in ("arch_id", "setting", "seed", "attempt", "status"))):
+                compacted.add(row)
+        return [n for n in best.values()
+                if (n.arch_id, n.setting, n.seed, n.attempt, n.status) not in compacted
+                and not (n.status == "running" and any((*n.attempt_key, s) in compacted for s in ("succeeded", "failed")))]
+
+    # ------------------------------------------------------------------ long tables
+    def _load_long(self, table: str, setting: str | None) -> pa.Table:
+        snapshot = self.snapshot()
+        parts = self._read_parts(self.snapshot_parts(snapshot, table, setting))
+        pending = self.read_commits(self._pending(snapshot, setting))[table]
+        out = pa.concat_tables([*parts, pending], promote_options="permissive") if parts else pending
+        if table == "runs" and len(out):
+            # A running marker and its final record are one attempt: keep the final one.
+            out = _latest_status(out)
+        return out
+
+    def load_runs(self, setting: str | None = None) -> pa.Table:
+        """One row per run attempt (schema ``RUNS``), with its provenance; all settings by default."""
+        if setting is not None:
+            check_setting(setting)
+        return self._load_long("runs", setting)
+
+    def load_metrics(self, setting: str) -> pa.Table:
+        """Final metrics of every attempt of ``setting`` in long form (arch_id, seed, attempt, metric, value)."""
+        return self._load_long("metrics", check_setting(setting))
+
+    def load_curves(self, setting: str, arch_id: str | None = None) -> pa.Table:
+        """Every evaluation during training (step, step_unit, metric, value) of ``setting``'s runs."""
+        curves = self._load_long("curves", check_setting(setting))
+        return curves if arch_id is None else curves.filter(pc.equal(curves["arch_id"], arch_id))
+
+    def load_artifacts(self, setting: str) -> pa.Table:
+        """Checkpoints and logs of ``setting``'s runs (kind, uri, size, sha256, step)."""
+        return self._load_long("artifacts", check_setting(setting))
+
+    # ------------------------------------------------------------------ the benchmark view
+    def load_setting(self, setting: str, columns: Sequence[str] | None = None, filters: Filters = None,
+                     source: str | None = None) -> pa.Table:
+        """One row per architecture of ``setting``: arch_id, code, code columns, cost, metrics, source.
+
+        Measured rows (mean over seeds of this store's succeeded runs) win over
+        imported ones for the same architecture; ``source="measured"`` or
+        ``"imported"`` keeps only one kind. ``filters`` are pyarrow filters
+        (an Expression or DNF tuples such as ``[("top1", ">", 70)]``).
+
+        Example:
+            >>> import tempfile
+            >>> Store.open(tempfile.mkdtemp()).load_setting("seg").num_rows
+            0
+        """
+        check_setting(setting, allow_nb201=True)
+        if source not in (None, "measured", "imported"):
+            raise StoreError(f"source={source!r} is invalid; valid is None, 'measured' or 'imported'")
+        imported = self._load_import(setting) if source != "measured" else None
+        measured = None
+        if setting != "nb201" and source != "imported":
+            measured = self._load_measured(setting)
+        table = combine(setting, measured, imported, source)
+        if filters is not None:
+            expression = filters if isinstance(filters, pc.Expression) else pq.filters_to_expression(filters)
+            table = table.filter(expression)
+        if columns is not None:
+            unknown = [c for c in columns if c not in table.schema.names]
+            if unknown:
+                raise StoreError(f"unknown column(s) {unknown} for setting {setting!r}; columns are {table.schema.names}")
+            table = table.select(list(columns))
+        return table
+
+    def _load_measured(self, setting: str) -> pa.Table | None:
+        snapshot = self.snapshot()
+        pending = self._pending(snapshot, setting)
+        if not pending:  # the compacted results part is current: read it as is (the fast path)
+            parts = self._read_parts(self.snapshot_parts(snapshot, "results", setting))
+            return parts[0] if parts else None
+        runs, metrics = self._load_long("runs", setting), self._load_long("metrics", setting)
+        return measured_results(setting, runs, metrics)
+
+    def _load_import(self, setting: str) -> pa.Table | None:
+        found = self.imports().get(setting)
+        if found is None:
+            return None
+        return self.read_parquet(*found)
+
+    def imports(self) -> dict[str, tuple[str, str]]:
+        """Imported settings: name -> (path, sha) of the imported table."""
+        out = {}
+        for path in walk_files(self.fs, layout.IMPORTS):
+            parsed = layout.parse_import(path)
+            if parsed is not None:
+                out[parsed[0]] = (path, parsed[1])
+        return out
+
+    def settings(self) -> list[str]:
+        """Settings with any data in the store (imported, committed or compacted)."""
+        found = set(self.imports())
+        found |= {p.split("/")[1] for p in walk_files(self.fs, layout.COMMITS) if CommitName.parse(p)}
+        found |= {p.split("setting=")[1].split("/")[0] for p in self.snapshot()["files"] if "setting=" in p}
+        order = ["cls_a", "cls_b", "cls_c", "cls_10c", "seg", "seg_4x", "det3d", "video", "video_p", "nb201"]
+        return [s for s in order if s in found]
+
+    # ------------------------------------------------------------------ scheduling helpers
+    def resume_status(self, keys: Sequence[RunKey], max_attempts: int = 3) -> ResumeStatus:
+        """Which (arch_id, setting, seed) keys are done, failed (attempts, last error) or missing.
+
+        Reads file names and the compacted runs' key columns only, so the
+        driver's memory grows with the sweep's size, not with what runs hold.
+        """
+        from bench.store.resume_scan import scan_attempts
+
+        return scan_attempts(self, keys, max_attempts)
+
+    def find_checkpoint(self, arch_id: str, setting: str, seed: int) -> str | None:
+        """URI of the newest checkpoint of a succeeded run of (arch_id, setting, seed), or None."""
+        arts = self.load_artifacts(setting)
+        runs = self.load_runs(setting)
+        ok = runs.filter((pc.field("arch_id") == arch_id) & (pc.field("seed") == seed)
+                         & (pc.field("status") == "succeeded"))
+        if not len(ok):
+            return None
+        attempts = set(ok["attempt"].to_pylist())
+        rows = [r for r in arts.filter((pc.field("arch_id") == arch_id) & (pc.field("seed") == seed)
+                                       & (pc.field("kind") == "checkpoint")).to_pylist() if r["attempt"] in attempts]
+        if not rows:
+            return None
+        newest = max(rows, key=lambda r: (r["attempt"], -1 if r["step"] is None else r["step"]))
+        return newest["uri"]
+
+    def log_uri(self, arch_id: str, setting: str, seed: int, attempt: int) -> str:
+        """Where a job attempt's log goes (its directory exists for a local store)."""
+        check_setting(setting)
+        rel = layout.log_path(setting, arch_id, seed, attempt)
+        self.fs.makedirs(rel.rsplit("/", 1)[0])
+        return self.fs.full(rel)
+
+
+def _latest_status(runs: pa.Table) -> pa.Table:
+    """One row per attempt, the highest status rank (succeeded > failed > running)."""
+    rank = pc.if_else(pc.equal(runs["status"], "succeeded"), 2, pc.if_else(pc.equal(runs["status"], "failed"), 1, 0))
+    ordered = runs.append_column("_rank", rank).sort_by([("_rank", "descending")])
+    keys = ["arch_id", "setting", "seed", "attempt"]
+    seen, keep = set(), []
+    for i, key in enumerate(zip(*(ordered[k].to_pylist() for k in keys))):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return ordered.take(keep).drop_columns(["_rank"]).sort_by([(k, "ascending") for k in keys])

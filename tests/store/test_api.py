@@ -1,0 +1,123 @@
+"""The store API other parts code against: commit, read back, resume, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.code import FIELD_NAMES, ArchCode
+from bench.cost import cost
+from bench.errors import BenchError
+from bench.store import RunRecord, Store, StoreError
+from tests.store.helpers import CODES, failed, job_spec, succeeded
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store.open(str(tmp_path / "store"))
+
+
+def test_commit_then_load_setting_has_code_columns_cost_and_mean_over_seeds(store):
+    store.commit_run(succeeded(CODES[0], seed=0, top1=50.0))
+    store.commit_run(succeeded(CODES[0], seed=1, top1=60.0))
+    store.commit_run(succeeded(CODES[1], seed=0, top1=40.0))
+    table = store.load_setting("cls_a").to_pandas().set_index("arch_id")
+    code = ArchCode.from_string(CODES[0])
+    row = table.loc[code.arch_id]
+    assert row["top1"] == pytest.approx(55.0) and row["n_seeds"] == 2 and row["source"] == "measured"
+    assert [row[name] for name in FIELD_NAMES] == code.to_list()
+    assert row["params_m"] == cost(code).params_m and row["gflops"] == cost(code).gflops
+    assert len(table) == 2
+
+
+def test_same_attempt_twice_is_one_row_and_conflicting_status_is_refused(store):
+    record = succeeded(CODES[0])
+    first = store.commit_run(record)
+    assert store.commit_run(record) == first
+    assert store.load_runs("cls_a").num_rows == 1
+    with pytest.raises(StoreError, match="attempt 2 instead"):
+        store.commit_run(failed(CODES[0]))
+
+
+def test_provenance_and_curves_are_kept(store):
+    store.commit_run(succeeded(CODES[2]))
+    run = store.load_runs("cls_a").to_pylist()[0]
+    assert run["host"] == "test-host" and run["git_sha"] == "0" * 40 and run["dataset_hash"] == "d" * 16
+    assert run["wall_seconds"] == 12.5 and run["gpu_hours"] == 0.0  # cpu devices: no GPU time
+    assert '"lr":0.1' in run["config_json"] and len(run["config_hash"]) == 16
+    curves = store.load_curves("cls_a", ArchCode.from_string(CODES[2]).arch_id)
+    assert curves["step"].to_pylist() == [25, 50, 75, 100]
+
+
+def test_resume_status_done_failed_missing_and_attempt_budget(store):
+    a, b, c = (ArchCode.from_string(x).arch_id for x in CODES[:3])
+    store.commit_run(succeeded(CODES[0]))
+    store.commit_run(failed(CODES[1], attempt=1, error="first"))
+    store.commit_run(failed(CODES[1], attempt=2, error="second"))
+    store.commit_run(RunRecord.from_job(job_spec(CODES[2]), None, attempt=1, status="running"))
+    keys = [(a, "cls_a", 0), (b, "cls_a", 0), (c, "cls_a", 0), (a, "cls_a", 5)]
+    status = store.resume_status(keys, max_attempts=3)
+    assert status.done == {keys[0]}
+    assert status.failed == {keys[1]: (2, "second")}
+    assert status.missing == [keys[2], keys[3]] and status.running == {keys[2]}
+    assert status.runnable == [keys[2], keys[3], keys[1]]
+    assert status.next_attempt(keys[1]) == 3 and status.next_attempt(keys[3]) == 1
+    assert store.resume_status(keys, max_attempts=2).runnable == [keys[2], keys[3]]
+
+
+def test_failed_then_succeeded_is_done(store):
+    store.commit_run(failed(CODES[3], attempt=1))
+    store.commit_run(succeeded(CODES[3], attempt=2))
+    key = (ArchCode.from_string(CODES[3]).arch_id, "cls_a", 0)
+    assert store.resume_status([key]).done == {key}
+
+
+def test_find_checkpoint_newest_of_succeeded_run(store):
+    arch = ArchCode.from_string(CODES[4]).arch_id
+    assert store.find_checkpoint(arch, "cls_a", 0) is None
+    store.commit_run(succeeded(CODES[4]))
+    assert store.find_checkpoint(arch, "cls_a", 0) == "work/0/ep100.pt"
+
+
+def test_log_uri_directory_exists(store, tmp_path):
+    uri = store.log_uri("0123456789abcdef", "seg", 2, 1)
+    assert uri.endswith("logs/seg/0123456789abcdef/s2.a1.log")
+    open(uri, "w").close()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"setting": "cls_z"}, "unknown setting"),
+        ({"seed": -1}, "seed=-1"),
+        ({"attempt": 0}, "attempt=0"),
+        ({"status": "done"}, "status='done'"),
+        ({"metrics": {"top5": 1.0}}, "main metric 'top1'"),
+        ({"code": "1_2-3"}, "groups"),
+    ],
+)
+def test_bad_records_are_refused_with_the_value_named(change, message):
+    fields = dict(code=CODES[0], setting="cls_a", seed=0, attempt=1, status="succeeded", metrics={"top1": 1.0})
+    fields.update(change)
+    with pytest.raises(BenchError, match=message):
+        RunRecord(**fields)
+
+
+def test_failed_record_needs_its_error():
+    with pytest.raises(BenchError, match="error text"):
+        RunRecord.from_job(job_spec(CODES[0]), None, attempt=1)
+
+
+def test_open_refuses_foreign_directory_and_missing_store(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="non-empty directory"):
+        Store.open(str(tmp_path / "other"))
+    with pytest.raises(StoreError, match="not a store"):
+        Store.open(str(tmp_path / "absent"), create=False)
+
+
+def test_fsspec_memory_filesystem_store():
+    store = Store.open("memory://bench-store-test")
+    store.commit_run(succeeded(CODES[5]))
+    assert store.load_setting("cls_a")["top1"].to_pylist() == [50.0]
+    assert store.log_uri("0123456789abcdef", "seg", 0, 1).startswith("memory://")
