@@ -1,0 +1,262 @@
+"""KITTI object detection average precision, written for this project (numpy, CPU).
+
+It follows the official devkit (``evaluate_object.cpp``) and its Python port used by
+OpenPCDet and mmdetection3d:
+
+- difficulties (ground truth): easy / moderate / hard = image-box height > 40 / 25 / 25 px,
+  occlusion <= 0 / 1 / 2, truncation <= 0.15 / 0.3 / 0.5; a ground truth of the class that
+  fails its level is *ignored* (neither a miss nor a hit, but may absorb a detection);
+- neighbouring classes: a Van is ignored for Car, a Person_sitting for Pedestrian;
+- detections whose image box is lower than the level's minimum height are ignored;
+- DontCare regions: an unmatched detection whose image box lies over a DontCare box
+  (intersection / detection area > the class threshold) is not a false positive. DontCare
+  labels carry no 3D extent (-1 sizes, -1000 location), so this only ever applies to the
+  image-box view: exactly what the devkit computes for BEV and 3D;
+- class IoU thresholds 0.7 (car), 0.5 (pedestrian, cyclist);
+- 41 score thresholds chosen on the true-positive scores, interpolated precision, then AP over
+  40 recall positions (1/40 ... 1, the official metric since 2019) or 11 (0, 0.1, ... 1).
+
+The per-ground-truth greedy matching is sequential within a frame; here it runs for all
+frames and all 41 thresholds at once (frames padded to the same number of boxes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from bench.errors import BenchError
+from tasks.det3d.kitti import Objects
+from tasks.det3d.rotated_iou import image_box_overlap, paired_camera_iou
+
+CLASSES = ("Car", "Pedestrian", "Cyclist")
+NEIGHBOUR = {"Car": "Van", "Pedestrian": "Person_sitting"}
+MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
+LEVELS = ("easy", "moderate", "hard")
+MIN_HEIGHT = (40.0, 25.0, 25.0)
+MAX_OCCLUSION = (0, 1, 2)
+MAX_TRUNCATION = (0.15, 0.3, 0.5)
+VIEWS = ("image", "bev", "3d")
+SAMPLE_POINTS = 41
+_CELLS_PER_CHUNK = 4_000_000  # thresholds x frames x detections handled per vectorised step
+
+
+@dataclass(frozen=True)
+class _ClassData:
+    """One class's boxes over all frames, padded to (frames, max detections / ground truths)."""
+
+    det_index: np.ndarray  # (I, D) index into the flat detection list, -1 = padding
+    gt_index: np.ndarray  # (I, G) index into the flat ground-truth list, -1 = padding
+    scores: np.ndarray  # (I, D)
+    det_height: np.ndarray  # (I, D) image-box height
+    gt_is_class: np.ndarray  # (I, G) True for the class itself, False for its neighbour class
+    gt_ignored_by_level: np.ndarray  # (L, I, G) fails the difficulty level
+    dc_hit: np.ndarray  # (I, D) image box over a DontCare region (intersection / own area > threshold)
+
+
+def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], classes: Sequence[str] = CLASSES,
+             views: Sequence[str] = VIEWS) -> dict[str, float]:
+    """KITTI AP (percent) for every class, view and level, with 40 and 11 recall positions.
+
+    Keys are ``<class>_<view>_<level>`` (40 recall positions) and the same with ``_r11``,
+    e.g. ``car_3d_moderate`` and ``car_3d_moderate_r11``. A class without any counted ground
+    truth at a level gets NaN (AP is undefined there).
+
+    Example:
+        >>> from tasks.det3d.kitti import Objects
+        >>> import numpy as np
+        >>> gt = Objects(np.array(["Car"]), np.zeros(1), np.zeros(1, int), np.zeros(1),
+        ...              np.array([[100.0, 100, 200, 180]]), np.array([[1.0, 1.5, 10, 4, 1.5, 1.6, 0]]), np.ones(1))
+        >>> evaluate([gt], [gt], classes=["Car"], views=["3d"])["car_3d_moderate"]
+        100.0
+    """
+    if len(ground_truth) != len(detections):
+        raise BenchError(f"{len(ground_truth)} ground-truth frames but {len(detections)} detection frames; they must pair up")
+    for view in views:
+        if view not in VIEWS:
+            raise BenchError(f"unknown view {view!r}; valid views are {list(VIEWS)}")
+    gt_flat = _concat(ground_truth)
+    det_flat = _concat(detections)
+    results: dict[str, float] = {}
+    for cls in classes:
+        if cls not in MIN_OVERLAP:
+            raise BenchError(f"unknown class {cls!r}; valid classes are {list(MIN_OVERLAP)}")
+        data = _class_data(cls, ground_truth, detections, gt_flat, det_flat)
+        for view in views:
+            overlaps = _overlaps(view, data, gt_flat, det_flat)
+            for level_index, level in enumerate(LEVELS):
+                ap40, ap11 = _average_precision(data, overlaps, level_index, MIN_OVERLAP[cls], view == "image")
+                key = f"{cls.lower()}_{'2d' if view == 'image' else view}_{level}"
+                results[key] = ap40
+                results[f"{key}_r11"] = ap11
+    return results
+
+
+def _concat(frames: Sequence[Objects]) -> dict[str, np.ndarray]:
+    keys = ("names", "truncated", "occluded", "bbox", "boxes", "score")
+    if not frames:
+        raise BenchError("no frames to evaluate")
+    return {k: np.concatenate([np.asarray(getattr(f, k)) for f in frames]) for k in keys}
+
+
+def _padded(per_frame: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    width = max((len(x) for x in per_frame), default=0)
+    out = np.full((len(per_frame), max(width, 1)), -1, dtype=np.int64)
+    for i, idx in enumerate(per_frame):
+        out[i, : len(idx)] = idx + offsets[i]
+    return out
+
+
+def _class_data(cls: str, gts: Sequence[Objects], dets: Sequence[Objects], gt_flat: dict, det_flat: dict) -> _ClassData:
+    lower = np.char.lower
+    wanted = {cls.lower(), NEIGHBOUR.get(cls, "").lower()} - {""}
+    gt_sel = [np.nonzero(np.isin(lower(g.names.astype(str)), list(wanted)))[0] for g in gts]
+    det_sel = [np.nonzero(lower(d.names.astype(str)) == cls.lower())[0] for d in dets]
+    gt_off = np.concatenate([[0], np.cumsum([len(g) for g in gts])[:-1]])
+    det_off = np.concatenate([[0], np.cumsum([len(d) for d in dets])[:-1]])
+    gt_index, det_index = _padded(gt_sel, gt_off), _padded(det_sel, det_off)
+    gt_ok, det_ok = gt_index >= 0, det_index >= 0
+    g, d = np.maximum(gt_index, 0), np.maximum(det_index, 0)
+
+    bbox = gt_flat["bbox"][g]
+    height = bbox[..., 3] - bbox[..., 1]
+    by_level = np.stack([
+        (gt_flat["occluded"][g] > MAX_OCCLUSION[k]) | (gt_flat["truncated"][g] > MAX_TRUNCATION[k]) | (height <= MIN_HEIGHT[k])
+        for k in range(len(LEVELS))
+    ])
+    is_class = gt_ok & (lower(gt_flat["names"][g].astype(str)) == cls.lower())
+
+    det_box = det_flat["bbox"][d]
+    dc_hit = np.zeros(det_index.shape, dtype=bool)
+    for i, frame in enumerate(gts):
+        dc = frame.bbox[np.char.lower(frame.names.astype(str)) == "dontcare"]
+        n = len(det_sel[i])
+        if len(dc) and n:
+            over = image_box_overlap(det_box[i, :n], dc, over_first=True)
+            dc_hit[i, :n] = (over > MIN_OVERLAP[cls]).any(axis=1)
+    return _ClassData(
+        det_index=det_index,
+        gt_index=gt_index,
+        scores=np.where(det_ok, det_flat["score"][d], -np.inf),
+        det_height=np.where(det_ok, np.abs(det_box[..., 3] - det_box[..., 1]), 0.0),
+        gt_is_class=is_class,
+        gt_ignored_by_level=by_level,
+        dc_hit=dc_hit,
+    )
+
+
+def _overlaps(view: str, data: _ClassData, gt_flat: dict, det_flat: dict) -> np.ndarray:
+    """(I, D, G) overlaps of each frame's detections with its ground truths (0 for padding)."""
+    frame, di, gi = np.nonzero((data.det_index >= 0)[:, :, None] & (data.gt_index >= 0)[:, None, :])
+    out = np.zeros(data.det_index.shape + data.gt_index.shape[1:])
+    if len(frame) == 0:
+        return out
+    det_ids, gt_ids = data.det_index[frame, di], data.gt_index[frame, gi]
+    if view == "image":
+        a, b = det_flat["bbox"][det_ids], gt_flat["bbox"][gt_ids]
+        iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+        ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+        inter = iw * ih
+        union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+        values = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    else:
+        values = paired_camera_iou(det_flat["boxes"][det_ids], gt_flat["boxes"][gt_ids], view)
+    out[frame, di, gi] = values
+    return out
+
+
+def _ignore_codes(data: _ClassData, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Devkit codes: ground truth 0 = counted, 1 = ignored, -1 = absent; detections likewise."""
+    gt = np.where(data.gt_index < 0, -1, np.where(data.gt_is_class & ~data.gt_ignored_by_level[level], 0, 1))
+    det = np.where(data.det_index < 0, -1, np.where(data.det_height < MIN_HEIGHT[level], 1, 0))
+    return gt, det
+
+
+def _true_positive_scores(overlaps: np.ndarray, scores: np.ndarray, gt_code: np.ndarray, det_code: np.ndarray,
+                          min_overlap: float) -> np.ndarray:
+    """Scores of the matches the devkit uses to place its recall thresholds (highest-score match per truth)."""
+    assigned = np.zeros(scores.shape, dtype=bool)
+    found = []
+    for g in range(gt_code.shape[1]):
+        rows = np.nonzero(gt_code[:, g] != -1)[0]
+        if not len(rows):
+            continue
+        cand = (det_code[rows] != -1) & ~assigned[rows] & (overlaps[rows, :, g] > min_overlap)
+        best = np.argmax(np.where(cand, scores[rows], -np.inf), axis=1)
+        has = cand.any(axis=1)
+        tp = has & (gt_code[rows, g] == 0) & (det_code[rows, best] == 0)
+        found.append(scores[rows[tp], best[tp]])
+        assigned[rows[has], best[has]] = True
+    return np.concatenate(found) if found else np.zeros(0)
+
+
+def _recall_thresholds(tp_scores: np.ndarray, num_gt: int) -> np.ndarray:
+    """The devkit's ``getThresholds``: scores at (about) every 1/40 step of recall."""
+    scores = np.sort(tp_scores)[::-1]
+    chosen, current = [], 0.0
+    for i, score in enumerate(scores):
+        left = (i + 1) / num_gt
+        right = (i + 2) / num_gt if i < len(scores) - 1 else left
+        if (right - current) < (current - left) and i < len(scores) - 1:
+            continue
+        chosen.append(score)
+        current += 1.0 / (SAMPLE_POINTS - 1.0)
+    return np.array(chosen)
+
+
+def _counts_at_thresholds(overlaps: np.ndarray, scores: np.ndarray, gt_code: np.ndarray, det_code: np.ndarray,
+                          dc_hit: np.ndarray, thresholds: np.ndarray, min_overlap: float) -> np.ndarray:
+    """(T, 3) true positives, false positives and misses when keeping detections scoring >= each threshold."""
+    t_count = len(thresholds)
+    low_score = scores[None] < thresholds[:, None, None]  # (T, I, D)
+    assigned = np.zeros(low_score.shape, dtype=bool)
+    tp = np.zeros(t_count, dtype=np.int64)
+    fn = np.zeros(t_count, dtype=np.int64)
+    for g in range(gt_code.shape[1]):
+        rows = np.nonzero(gt_code[:, g] != -1)[0]
+        if not len(rows):
+            continue
+        code_d = det_code[rows]
+        ov = overlaps[rows, :, g]
+        base = ((code_d != -1) & (ov > min_overlap))[None] & ~assigned[:, rows] & ~low_score[:, rows]
+        counted, ignored = base & (code_d == 0)[None], base & (code_d == 1)[None]
+        # The devkit prefers the best-overlapping counted detection, else the first ignored one.
+        best_counted = np.argmax(np.where(counted, ov[None], -np.inf), axis=2)
+        first_ignored = np.argmax(ignored, axis=2)
+        has_counted = counted.any(axis=2)
+        pick = np.where(has_counted, best_counted, first_ignored)
+        has = has_counted | ignored.any(axis=2)
+        code_g = gt_code[rows, g][None]
+        fn += (~has & (code_g == 0)).sum(axis=1)
+        tp += (has & (code_g == 0) & has_counted).sum(axis=1)
+        t_idx, r_idx = np.nonzero(has)
+        assigned[t_idx, rows[r_idx], pick[t_idx, r_idx]] = True
+    fp = (~assigned & (det_code == 0)[None] & ~low_score & ~dc_hit[None]).sum(axis=(1, 2))
+    return np.stack([tp, fp, fn], axis=1)
+
+
+def _average_precision(data: _ClassData, overlaps: np.ndarray, level: int, min_overlap: float,
+                       use_dontcare: bool) -> tuple[float, float]:
+    gt_code, det_code = _ignore_codes(data, level)
+    num_gt = int((gt_code == 0).sum())
+    if num_gt == 0:
+        return float("nan"), float("nan")
+    tp_scores = _true_positive_scores(overlaps, data.scores, gt_code, det_code, min_overlap)
+    thresholds = _recall_thresholds(tp_scores, num_gt)
+    counts = np.zeros((len(thresholds), 3), dtype=np.int64)
+    dc_hit = data.dc_hit if use_dontcare else np.zeros_like(data.dc_hit)
+    frames = len(gt_code)
+    chunk = max(1, _CELLS_PER_CHUNK // max(1, len(thresholds) * overlaps.shape[1]))
+    for start in range(0, frames, chunk):
+        sl = slice(start, start + chunk)
+        counts += _counts_at_thresholds(overlaps[sl], data.scores[sl], gt_code[sl], det_code[sl], dc_hit[sl],
+                                        thresholds, min_overlap)
+    tp, fp = counts[:, 0].astype(float), counts[:, 1].astype(float)
+    precision = np.zeros(SAMPLE_POINTS)
+    precision[: len(thresholds)] = tp / np.maximum(tp + fp, 1.0)
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolated: best precision at >= recall
+    ap40 = precision[1:].sum() / (SAMPLE_POINTS - 1) * 100.0
+    ap11 = precision[::4].sum() / 11 * 100.0
+    return float(ap40), float(ap11)
