@@ -1,0 +1,105 @@
+"""The closed-form cost model as an exact, differentiable polynomial in the code.
+
+Continuous propagation needs d FLOPs / d code. Rather than train a FLOPs
+predictor (the paper's choice, which adds its own error), we run
+:func:`bench.cost.cost_of_fields` ONCE on symbolic fields: it only uses
+``+``, ``-`` and ``*``, so it returns FLOPs as a polynomial (degree <= 4, e.g.
+``b * n * c * c``) with exact integer coefficients. Evaluating that polynomial
+is three tensor ops (gather, product, matmul), differentiable and agreeing
+with :func:`bench.cost.cost_batch` on every valid code; between grid points it
+interpolates smoothly, which is what a gradient step needs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+import torch
+
+from bench.code import FIELD_NAMES
+from bench.cost import BENCHMARK_SPEC, CostSpec, cost_of_fields
+
+Number = Union[int, float]
+
+
+class _Poly:
+    """A polynomial over the code's field names: {sorted tuple of names: coefficient}."""
+
+    def __init__(self, terms: dict[tuple[str, ...], int]) -> None:
+        self.terms = {k: v for k, v in terms.items() if v != 0}
+
+    @staticmethod
+    def _lift(other: _Poly | Number) -> _Poly:
+        return other if isinstance(other, _Poly) else _Poly({(): other})
+
+    def __add__(self, other: _Poly | Number) -> _Poly:
+        out: dict[tuple[str, ...], int] = defaultdict(int, self.terms)
+        for k, v in self._lift(other).terms.items():
+            out[k] += v
+        return _Poly(out)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> _Poly:
+        return _Poly({k: -v for k, v in self.terms.items()})
+
+    def __sub__(self, other: _Poly | Number) -> _Poly:
+        return self + (-self._lift(other))
+
+    def __rsub__(self, other: _Poly | Number) -> _Poly:
+        return self._lift(other) - self
+
+    def __mul__(self, other: _Poly | Number) -> _Poly:
+        out: dict[tuple[str, ...], int] = defaultdict(int)
+        for ka, va in self.terms.items():
+            for kb, vb in self._lift(other).terms.items():
+                out[tuple(sorted(ka + kb))] += va * vb
+        return _Poly(out)
+
+    __rmul__ = __mul__
+
+
+@dataclass(frozen=True)
+class FlopsPolynomial:
+    """GFLOPs (or M params) of raw codes as ``sum_k coef_k * prod_j x[:, index_kj]``.
+
+    ``index`` is (K, degree) into the code extended by a constant-1 column
+    (index 27), so lower-degree monomials pad with it.
+
+    Example:
+        >>> import numpy as np
+        >>> from bench.cost import cost_batch
+        >>> poly = FlopsPolynomial.build()
+        >>> x = np.array([[64] * 2 + [2, 2, 64] + [2] * 3 + [64] * 2 + [2] * 4 + [64] * 3 + [2] * 5 + [64] * 5])
+        >>> round(float(poly(torch.tensor(x, dtype=torch.float64))[0]) * 1e9) == int(cost_batch(x)[1][0])
+        True
+    """
+
+    index: torch.Tensor
+    coef: torch.Tensor
+    scale: float
+
+    @classmethod
+    def build(cls, spec: CostSpec = BENCHMARK_SPEC, quantity: str = "flops") -> FlopsPolynomial:
+        """Trace the cost model into a polynomial; ``quantity`` is ``flops`` (-> G) or ``params`` (-> M)."""
+        fields = {name: _Poly({(name,): 1}) for name in FIELD_NAMES}
+        params, flops = cost_of_fields(fields, spec)
+        poly, scale = (flops, 1e-9) if quantity == "flops" else (params, 1e-6)
+        degree = max(len(k) for k in poly.terms)
+        position = {name: i for i, name in enumerate(FIELD_NAMES)}
+        one = len(FIELD_NAMES)
+        index = [[position[n] for n in k] + [one] * (degree - len(k)) for k in poly.terms]
+        coef = [v * scale for v in poly.terms.values()]
+        return cls(torch.tensor(index, dtype=torch.long), torch.tensor(coef, dtype=torch.float64), scale)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 27) raw (continuous) codes -> (N,) GFLOPs, differentiable, in x's dtype."""
+        ext = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+        return ext[:, self.index].prod(-1) @ self.coef.to(x.dtype)
+
+    def numpy(self, x: np.ndarray) -> np.ndarray:
+        """The same on a numpy array (float64)."""
+        return self(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()

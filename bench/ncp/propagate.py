@@ -1,0 +1,157 @@
+"""Network Coding Propagation: continuous and winner-takes-all, on a batch of codes.
+
+Both take raw starting codes (N, D) and return a :class:`Propagation` with the
+final codes and a trajectory. Every row of the batch is propagated
+independently (the loss is a sum over rows), so 1,000 starting points cost
+barely more than one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bench.code import FIELD_NAMES
+from bench.cost import cost_batch
+from bench.errors import BenchError
+from bench.ncp.encoding import nb201_argmax
+from bench.ncp.objective import SearchObjective
+
+DEFAULT_START = {name: (2 if name[0] in "bn" else 64) for name in FIELD_NAMES}
+"""The paper's starting code: every b and n = 2, every i, c and o = 64."""
+
+
+def default_start(n: int = 1) -> np.ndarray:
+    """``n`` copies of the paper's starting code as a raw (n, 27) array."""
+    return np.tile(np.array([DEFAULT_START[name] for name in FIELD_NAMES], dtype=np.int64), (n, 1))
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """Result of propagating N codes for T iterations.
+
+    ``final`` is (N, D) raw values on the valid grid (ints for NAS-Bench-MR,
+    one-hot for NAS-Bench-201). The trajectory has T + 1 entries (the start
+    included): ``x`` (T+1, N, D) raw continuous values, ``predicted`` (T+1, N, S)
+    head outputs in metric points, ``gflops`` (T+1, N) closed-form FLOPs of the
+    continuous code (NaN where FLOPs come from a head).
+    """
+
+    final: np.ndarray
+    x: np.ndarray
+    predicted: np.ndarray
+    gflops: np.ndarray
+
+
+def _check_start(objective: SearchObjective, start: np.ndarray) -> np.ndarray:
+    start = np.asarray(start, dtype=np.float64)
+    enc = objective.encoding
+    if start.ndim != 2 or start.shape[1] != enc.dim:
+        raise BenchError(f"starting codes must be an (N, {enc.dim}) array for space {enc.space!r}, got shape {start.shape}")
+    bad = np.argwhere((start < enc.lo) | (start > enc.hi))
+    if len(bad):
+        row, col = bad[0]
+        raise BenchError(
+            f"starting code {row} has {enc.names[col]}={start[row, col]:g} outside [{enc.lo[col]:g}, {enc.hi[col]:g}]"
+        )
+    return start
+
+
+def propagate_continuous(
+    objective: SearchObjective,
+    start: np.ndarray,
+    iterations: int = 70,
+    step_size: float = 3.0,
+    argmax_every: int = 0,
+    record: bool = True,
+) -> Propagation:
+    """Gradient steps on ALL dimensions of the standardised code, clipped to the valid range.
+
+    NAS-Bench-MR codes are rounded (channels to multiples of 8) at the end;
+    with ``argmax_every`` = k > 0 (NAS-Bench-201) each edge is projected to the
+    one-hot of its largest entry every k iterations and at the end.
+
+    Example:
+        >>> from bench.ncp.synthetic import tiny_objective
+        >>> result = propagate_continuous(tiny_objective(), default_start(2), iterations=5)
+        >>> result.final.shape, result.x.shape
+        ((2, 27), (6, 2, 27))
+    """
+    if iterations < 0 or step_size <= 0:
+        raise BenchError(f"iterations={iterations!r} / step_size={step_size!r} invalid; need iterations >= 0, step_size > 0")
+    start = _check_start(objective, start)
+    enc, dtype = objective.encoding, objective.dtype
+    lo, hi = torch.tensor(enc.z_lo, dtype=dtype), torch.tensor(enc.z_hi, dtype=dtype)
+    z = torch.tensor(enc.standardise(start), dtype=dtype)
+    n, s = len(z), len(objective.heads)
+    zs = torch.empty((iterations + 1, n, enc.dim), dtype=dtype) if record else None
+    ys = torch.empty((iterations + 1, n, s), dtype=dtype) if record else None
+    fs = torch.empty((iterations + 1, n), dtype=dtype) if record else None
+    with torch.no_grad():
+        for t in range(iterations + 1):
+            y, gflops, grad = objective.value_and_grad(z)
+            if record:
+                zs[t], ys[t], fs[t] = z, y, gflops
+            if t == iterations:
+                break
+            z = torch.minimum(torch.maximum(z - step_size * grad, lo), hi)
+            if argmax_every and (t + 1) % argmax_every == 0:
+                z = torch.tensor(enc.standardise(nb201_argmax(enc.unstandardise(z.numpy()))), dtype=dtype)
+    x_final = enc.unstandardise(z.numpy())
+    final = nb201_argmax(x_final) if argmax_every else enc.round_raw(x_final)
+    if not record:
+        zs, ys, fs = z[None], y[None], gflops[None]
+    return Propagation(final, enc.unstandardise(zs.numpy()), objective.head_points(ys), fs.double().numpy())
+
+
+def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int = 70) -> Propagation:
+    """Winner-takes-all on integer codes, with the closed-form cost model as lookup table T.
+
+    Per iteration and code: ``dr_l`` = FLOPs increase of growing dimension l by
+    one unit (8 channels, 1 otherwise); ``r = dL/de / dr`` (loss change per unit
+    over FLOPs change per unit). If max r over shrinkable dims is > 0 that dim
+    shrinks by one unit; else if min r over growable dims is < 0 that dim grows;
+    else the code is stationary.
+
+    Example:
+        >>> from bench.ncp.synthetic import tiny_objective
+        >>> result = propagate_wta(tiny_objective(), default_start(1), iterations=3)
+        >>> int(np.abs(result.final - default_start(1)).sum() > 0)
+        1
+    """
+    if objective.flops_poly is None:
+        raise BenchError("winner-takes-all needs the closed-form cost model; it is defined for the nasbench_mr space only")
+    x = _check_start(objective, start).astype(np.int64)
+    if np.any((x - objective.encoding.lo) % objective.encoding.unit):
+        raise BenchError("winner-takes-all starts from grid codes (channels multiples of 8); round the start first")
+    enc, dtype = objective.encoding, objective.dtype
+    unit = enc.unit.astype(np.int64)
+    n, d = x.shape
+    grow = np.eye(d, dtype=np.int64) * unit  # row l: + one unit on dim l
+    xs, ys, fs = [], [], []
+    rows = np.arange(n)
+    for t in range(iterations + 1):
+        z = torch.tensor(enc.standardise(x), dtype=dtype)
+        with torch.no_grad():
+            y, _, grad = objective.value_and_grad(z)
+        base = cost_batch(x)[1]
+        xs.append(x.astype(np.float64))
+        ys.append(y)
+        fs.append(base / 1e9)
+        if t == iterations:
+            break
+        grown = cost_batch((x[:, None, :] + grow[None]).reshape(-1, d))[1].reshape(n, d)
+        dr = (grown - base[:, None]) / 1e9
+        per_unit = grad.double().numpy() / enc.scale * unit  # dL for +1 unit of every dim
+        ratio = per_unit / dr
+        shrink = np.where(x > enc.lo, ratio, -np.inf)
+        expand = np.where(x < enc.hi, ratio, np.inf)
+        best_shrink, best_grow = shrink.argmax(1), expand.argmin(1)
+        do_shrink = shrink[rows, best_shrink] > 0
+        do_grow = ~do_shrink & (expand[rows, best_grow] < 0)
+        x = x.copy()
+        x[rows[do_shrink], best_shrink[do_shrink]] -= unit[best_shrink[do_shrink]]
+        x[rows[do_grow], best_grow[do_grow]] += unit[best_grow[do_grow]]
+    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs))
