@@ -1,0 +1,259 @@
+"""Import of the authors' published pickles into the store (read through the allow-list unpickler).
+
+Recognised files in a source directory (SPEC section 6):
+
+- ``<name>.pkl`` or ``<name>/trainval.pkl`` for the nine official names
+  (``bench.settings.OFFICIAL_NAMES``: cls-50-1000 -> cls_a, ...);
+- the NAS-Bench-201 table as ``nas-bench-201/trainval.pkl``, ``nas-bench-201.pkl``
+  or ``nb201*.pkl`` -> setting ``nb201``.
+
+Every file is loaded and validated before anything is written, so a refused
+file (non-allow-listed global, bad code, conflicting duplicate) leaves the
+store untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from bench.code import ArchCode
+from bench.cost import cost
+from bench.errors import BenchError, CodeError
+from bench.safe_pickle import load_untrusted
+from bench.settings import OFFICIAL_NAMES
+from bench.store.results import architecture_columns, extra_metric_names
+from bench.store.schema import results_schema
+
+CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
+COST_KEYS = ("flops", "params")
+# The published 3ddet pickle names its car 3D AP levels bare.
+DET3D_RENAMES = {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
+NB201_EDGES, NB201_OPS = 6, 5
+NB201_KEYS = ("embedding", "Flops", "Params")
+
+
+@dataclass
+class SettingImport:
+    """One parsed published file: the table to store and what was noticed on the way."""
+
+    setting: str
+    source: Path
+    source_sha256: str
+    table: pa.Table
+    renamed: dict[str, str] = field(default_factory=dict)
+    duplicates_dropped: int = 0
+    cost_mismatches: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        text = f"{self.setting}: {self.table.num_rows} architectures from {self.source.name}"
+        if self.renamed:
+            text += f"; metrics renamed {self.renamed}"
+        if self.duplicates_dropped:
+            text += f"; {self.duplicates_dropped} identical duplicate rows dropped"
+        if self.setting != "nb201":
+            text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
+        return text
+
+
+def find_official_files(src_dir: str | Path) -> tuple[dict[str, Path], list[Path]]:
+    """(setting -> published file, files that were not recognised) in ``src_dir``."""
+    root = Path(src_dir)
+    if not root.is_dir():
+        raise BenchError(f"source directory {str(root)!r} does not exist or is not a directory")
+    found: dict[str, list[Path]] = {}
+    for setting, name in OFFICIAL_NAMES.items():
+        found[setting] = [p for p in (root / f"{name}.pkl", root / name / "trainval.pkl") if p.is_file()]
+    found["nb201"] = [p for p in (root / "nas-bench-201" / "trainval.pkl", root / "nas-bench-201.pkl") if p.is_file()]
+    found["nb201"] += sorted(root.glob("nb201*.pkl"))
+    chosen = {}
+    for setting, paths in found.items():
+        if len(paths) > 1:
+            raise BenchError(f"setting {setting} is published more than once in {root}: {[str(p) for p in paths]}; keep one")
+        if paths:
+            chosen[setting] = paths[0]
+    used = set(chosen.values())
+    ignored = sorted(p for p in root.rglob("*.pkl") if p not in used)
+    return chosen, ignored
+
+
+def read_official(path: str | Path, setting: str) -> SettingImport:
+    """Load and validate one published pickle into the store's imported-table form."""
+    path = Path(path)
+    data = path.read_bytes()
+    rows = load_untrusted(data) if data else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not rows:
+        raise BenchError(f"{path}: expected a non-empty list of dicts (one per architecture), got {type(rows).__name__}")
+    digest = hashlib.sha256(data).hexdigest()
+    if setting == "nb201":
+        return _read_nb201(path, digest, rows)
+    return _read_mr(path, digest, rows, setting)
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BenchError(f"{where}={value!r} is not a number")
+    return float(value)
+
+
+def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
+    renames = DET3D_RENAMES if setting == "det3d" else {}
+    codes, metrics, published = [], [], []
+    for index, row in enumerate(rows):
+        where = f"{path.name} row {index}"
+        try:
+            code = ArchCode.from_row(row)
+        except CodeError as err:
+            raise CodeError(f"{where}: {err}") from None
+        for key in COST_KEYS:
+            if key not in row:
+                raise BenchError(f"{where} has no {key!r}; published rows carry flops and params")
+        values = {renames.get(k, k): _number(v, f"{where} {k}") for k, v in row.items() if k not in (*CODE_KEYS, *COST_KEYS)}
+        codes.append(code)
+        metrics.append(values)
+        published.append((_number(row["params"], f"{where} params"), _number(row["flops"], f"{where} flops")))
+    keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
+    columns = architecture_columns([codes[i].to_string() for i in keep])
+    mismatches = []
+    for j, i in enumerate(keep):
+        computed = cost(codes[i])
+        params, flops = published[i]
+        if not (math.isclose(params, computed.params_m, rel_tol=1e-9, abs_tol=5e-7)
+                and math.isclose(flops, computed.gflops, rel_tol=1e-9, abs_tol=5e-10)):
+            mismatches.append({"arch_id": codes[i].arch_id, "published_params_m": params,
+                               "published_gflops": flops, "params_m": computed.params_m, "gflops": computed.gflops})
+    # Keep the published numbers (what the authors shipped); the report says where they differ.
+    columns["params_m"] = pa.array([published[i][0] for i in keep], pa.float64())
+    columns["gflops"] = pa.array([published[i][1] for i in keep], pa.float64())
+    table = _finish(setting, columns, [metrics[i] for i in keep], keep)
+    used = {k: v for k, v in renames.items() if any(v in metrics[i] for i in keep)}
+    return SettingImport(setting, path, digest, table, used, dropped, mismatches)
+
+
+def nb201_ops(embedding: Any, where: str) -> list[int]:
+    """Per-edge operation indices of a NAS-Bench-201 one-hot (6 edges x 5 ops)."""
+    onehot = np.asarray(embedding, dtype=np.float64)
+    if onehot.shape != (NB201_EDGES * NB201_OPS,):
+        raise CodeError(f"{where}: embedding has shape {onehot.shape}; valid is ({NB201_EDGES * NB201_OPS},) one-hot")
+    per_edge = onehot.reshape(NB201_EDGES, NB201_OPS)
+    if not (np.isin(per_edge, (0.0, 1.0)).all() and (per_edge.sum(axis=1) == 1).all()):
+        raise CodeError(f"{where}: embedding {onehot.tolist()} is not one one-hot of {NB201_OPS} ops per edge")
+    return per_edge.argmax(axis=1).tolist()
+
+
+def nb201_arch_id(ops: list[int]) -> str:
+    """16 hex digits of sha256 of ``nb201:`` + the op indices: stable, and apart from NAS-Bench-MR ids."""
+    return hashlib.sha256(("nb201:" + "_".join(map(str, ops))).encode()).hexdigest()[:16]
+
+
+def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
+    ids, codes, onehots, metrics, published = [], [], [], [], []
+    for index, row in enumerate(rows):
+        where = f"{path.name} row {index}"
+        missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
+        if missing:
+            raise BenchError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Acc, Flops, Params")
+        ops = nb201_ops(row["embedding"], where)
+        ids.append(nb201_arch_id(ops))
+        codes.append("_".join(map(str, ops)))
+        onehots.append(np.asarray(row["embedding"], dtype=np.float32))
+        metrics.append({k: _number(v, f"{where} {k}") for k, v in row.items() if k not in NB201_KEYS})
+        published.append((_number(row["Params"], f"{where} Params"), _number(row["Flops"], f"{where} Flops")))
+    keep, dropped = _dedupe(ids, metrics, published, path)
+    mflops = [published[i][1] for i in keep]
+    columns = {
+        "arch_id": pa.array([ids[i] for i in keep], pa.string()),
+        "code": pa.array([codes[i] for i in keep], pa.string()),
+        "embedding": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.concatenate([onehots[i] for i in keep]), pa.float32()), NB201_EDGES * NB201_OPS),
+        "params_m": pa.array([published[i][0] for i in keep], pa.float64()),
+        "gflops": pa.array([None if m is None else m / 1e3 for m in mflops], pa.float64()),
+        "mflops": pa.array(mflops, pa.float64()),
+    }
+    table = _finish("nb201", columns, [metrics[i] for i in keep], keep)
+    return SettingImport("nb201", path, digest, table, {}, dropped)
+
+
+def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
+    """Row indices to keep: identical repeats dropped, conflicting repeats refused."""
+    first: dict[str, int] = {}
+    keep = []
+    for i, arch_id in enumerate(ids):
+        j = first.setdefault(arch_id, i)
+        if j == i:
+            keep.append(i)
+        elif json.dumps([metrics[i], published[i]], sort_keys=True) != json.dumps([metrics[j], published[j]], sort_keys=True):
+            raise BenchError(f"{path.name}: rows {j} and {i} are the same architecture {arch_id} with different results")
+    return keep, len(ids) - len(keep)
+
+
+def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], keep: list[int]) -> pa.Table:
+    names = sorted({k for m in metrics for k in m})
+    extras = extra_metric_names(setting, names)
+    schema = results_schema(setting, extras)
+    for name in schema.names:
+        if name in columns or name in ("n_seeds", "source", "official_index"):
+            continue
+        columns[name] = pa.array([m.get(name) for m in metrics], pa.float64())
+    columns["n_seeds"] = pa.nulls(len(keep), pa.int32())
+    columns["source"] = pa.array(["imported"] * len(keep), pa.string())
+    columns["official_index"] = pa.array(keep, pa.int32())
+    return pa.table([columns[n] for n in schema.names], schema=schema)
+
+
+def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
+    """Import every published file found in ``src_dir`` into ``store``; all validated before any write.
+
+    Re-importing identical files is a no-op. A setting already imported from
+    different content is refused unless ``replace``; the old table is then
+    kept under ``imports/superseded/`` (nothing stored is ever deleted).
+    """
+    from bench.store import layout
+    import pyarrow.parquet as pq
+
+    chosen, _ignored = find_official_files(src_dir)
+    if not chosen:
+        raise BenchError(
+            f"no published pickles in {src_dir}; expected files such as cls-50-1000.pkl, seg/trainval.pkl "
+            f"or nb201*.pkl (names: {sorted(OFFICIAL_NAMES.values())})"
+        )
+    parsed = [read_official(path, setting) for setting, path in chosen.items()]
+    existing = store.imports()
+    payloads = []
+    for item in parsed:
+        metadata = {
+            b"bench.source_file": item.source.name.encode() if item.source.name != "trainval.pkl"
+            else f"{item.source.parent.name}/trainval.pkl".encode(),
+            b"bench.source_sha256": item.source_sha256.encode(),
+            b"bench.renamed_metrics": json.dumps(item.renamed).encode(),
+            b"bench.cost_mismatches": json.dumps(item.cost_mismatches[:100]).encode(),
+        }
+        table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue().to_pybytes()
+        sha = layout.sha16(data)
+        old = existing.get(item.setting)
+        if old is not None and old[1] != sha and not replace:
+            raise BenchError(
+                f"setting {item.setting} is already imported ({old[0]}) from different content; "
+                "pass replace=True (CLI: --replace) to supersede it (the old table is kept under imports/superseded/)"
+            )
+        payloads.append((item, old, sha, data))
+    for item, old, sha, data in payloads:
+        if old is not None and old[1] == sha:
+            continue
+        store.fs.write_new(layout.import_path(item.setting, sha), data)
+        if old is not None:
+            store.fs.move(old[0], f"{layout.IMPORTS}/superseded/{old[0].rsplit('/', 1)[1]}")
+    return parsed
