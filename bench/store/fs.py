@@ -133,6 +133,16 @@ class StoreFS:
                 return f.read()
         return self._fs.cat_file(self._remote(rel))
 
+    def age_s(self, rel: str) -> float:
+        """Seconds since the file was last modified (0 where the filesystem cannot say)."""
+        try:
+            if self.local:
+                return time.time() - os.stat(self.root / rel).st_mtime
+            modified = self._fs.info(self._remote(rel)).get("mtime") or self._fs.info(self._remote(rel)).get("LastModified")
+            return time.time() - modified.timestamp() if hasattr(modified, "timestamp") else 0.0
+        except (FileNotFoundError, TypeError, ValueError):
+            return 0.0
+
     def exists(self, rel: str) -> bool:
         if self.local:
             return (self.root / rel).exists()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import warnings
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,7 +31,29 @@ from bench.store.results import combine, measured_results
 from bench.store.resume import ResumeStatus
 from bench.store.schema import SCHEMA_VERSION, file_version, results_schema
 
+if TYPE_CHECKING:
+    from bench.store.compact import CompactionReport
+    from bench.store.official import SettingImport
+
 Filters = pc.Expression | list | None
+F = TypeVar("F", bound=Callable[..., Any])
+READ_RETRIES = 3
+
+
+def _retry_vanished(method: F) -> F:
+    """Retry a read whose snapshot a concurrent compaction replaced (its old parts deleted)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(READ_RETRIES):
+            try:
+                return method(*args, **kwargs)
+            except FileNotFoundError:
+                if attempt == READ_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    return wrapper  # type: ignore[return-value]
 
 
 class StoreWarning(UserWarning):
@@ -211,26 +234,31 @@ class Store:
             out = _latest_status(out)
         return out
 
+    @_retry_vanished
     def load_runs(self, setting: str | None = None) -> pa.Table:
         """One row per run attempt (schema ``RUNS``), with its provenance; all settings by default."""
         if setting is not None:
             check_setting(setting)
         return self._load_long("runs", setting)
 
+    @_retry_vanished
     def load_metrics(self, setting: str) -> pa.Table:
         """Final metrics of every attempt of ``setting`` in long form (arch_id, seed, attempt, metric, value)."""
         return self._load_long("metrics", check_setting(setting))
 
+    @_retry_vanished
     def load_curves(self, setting: str, arch_id: str | None = None) -> pa.Table:
         """Every evaluation during training (step, step_unit, metric, value) of ``setting``'s runs."""
         curves = self._load_long("curves", check_setting(setting))
         return curves if arch_id is None else curves.filter(pc.equal(curves["arch_id"], arch_id))
 
+    @_retry_vanished
     def load_artifacts(self, setting: str) -> pa.Table:
         """Checkpoints and logs of ``setting``'s runs (kind, uri, size, sha256, step)."""
         return self._load_long("artifacts", check_setting(setting))
 
     # ------------------------------------------------------------------ the benchmark view
+    @_retry_vanished
     def load_setting(self, setting: str, columns: Sequence[str] | None = None, filters: Filters = None,
                      source: str | None = None) -> pa.Table:
         """One row per architecture of ``setting``: arch_id, code, code columns, cost, metrics, source.
@@ -295,7 +323,36 @@ class Store:
         order = ["cls_a", "cls_b", "cls_c", "cls_10c", "seg", "seg_4x", "det3d", "video", "video_p", "nb201"]
         return [s for s in order if s in found]
 
+    @_retry_vanished
+    def load_architectures(self) -> pa.Table:
+        """Every NAS-Bench-MR architecture the store knows (imported or run): id, code, 27 columns, cost."""
+        from bench.store.results import architecture_columns
+        from bench.store.schema import ARCHITECTURES
+
+        codes = set()
+        for part in self._read_parts(self.snapshot_parts(self.snapshot(), "architectures")):
+            codes.update(part["code"].to_pylist())
+        codes.update(self._load_long("runs", None)["code"].to_pylist())
+        for setting in self.imports():
+            if setting != "nb201":
+                codes.update(self._load_import(setting)["code"].to_pylist())
+        return pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
+
+    # ------------------------------------------------------------------ maintenance
+    def compact(self) -> "CompactionReport":
+        """Fold pending commit files into the partitioned tables (see bench.store.compact)."""
+        from bench.store.compact import compact
+
+        return compact(self)
+
+    def import_official(self, src_dir: str, replace: bool = False) -> list["SettingImport"]:
+        """Import the authors' published pickles found in ``src_dir`` (see bench.store.official)."""
+        from bench.store.official import import_official
+
+        return import_official(self, src_dir, replace)
+
     # ------------------------------------------------------------------ scheduling helpers
+    @_retry_vanished
     def resume_status(self, keys: Sequence[RunKey], max_attempts: int = 3) -> ResumeStatus:
         """Which (arch_id, setting, seed) keys are done, failed (attempts, last error) or missing.
 
@@ -306,6 +363,7 @@ class Store:
 
         return scan_attempts(self, keys, max_attempts)
 
+    @_retry_vanished
     def find_checkpoint(self, arch_id: str, setting: str, seed: int) -> str | None:
         """URI of the newest checkpoint of a succeeded run of (arch_id, setting, seed), or None."""
         arts = self.load_artifacts(setting)
