@@ -1,0 +1,61 @@
+"""Per-job logs: everything an attempt prints goes to its own file in the store.
+
+Redirection is at the file-descriptor level, so output of C extensions and of
+processes the job spawns (DDP workers, data loaders) lands in the log too,
+not only what goes through ``sys.stdout``. On a local store the log is
+written in place and can be followed while the job runs; on an object store
+it is written to a local temporary file and uploaded when the attempt ends
+(object stores have no append).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import fsspec
+
+
+def _local_path(uri: str) -> Path | None:
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    return None if "://" in uri else Path(uri)
+
+
+@contextlib.contextmanager
+def capture_output(log_uri: str, header: str) -> Iterator[None]:
+    """Send fds 1 and 2 of this process to ``log_uri`` (appending) until the block ends."""
+    local = _local_path(log_uri)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        target = local
+    else:
+        handle, name = tempfile.mkstemp(prefix="job-", suffix=".log")
+        os.close(handle)
+        target = Path(name)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(target, "ab", buffering=0) as log:
+        log.write(header.encode() + b"\n")
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+    if local is None:
+        try:
+            with open(target, "rb") as src, fsspec.open(log_uri, "wb") as dst:
+                dst.write(src.read())
+        finally:
+            target.unlink(missing_ok=True)

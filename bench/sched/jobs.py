@@ -1,0 +1,114 @@
+"""The units a sweep schedules: one job per (architecture, setting, seed), and what they share.
+
+A :class:`SweepJob` is a few strings (it is queued by the thousand);
+everything the jobs of a sweep have in common (the resolved recipe, data
+root, store URI, provenance) is one :class:`JobTemplate`, ``ray.put`` once
+and passed to every attempt by reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bench.code import ArchCode
+from bench.cost import CostSpec, cost
+from bench.errors import BenchError
+from bench.settings import check_setting
+from tasks.api import JobSpec
+
+Key = tuple[str, str, int]
+"""How the store names a job: (arch_id, setting, seed)."""
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One (architecture, setting, seed) to train."""
+
+    code: str  # official code string
+    arch_id: str
+    setting: str
+    seed: int
+
+    @classmethod
+    def of(cls, code: ArchCode, setting: str, seed: int) -> SweepJob:
+        return cls(code.to_string(), code.arch_id, check_setting(setting), int(seed))
+
+    @property
+    def key(self) -> Key:
+        return (self.arch_id, self.setting, self.seed)
+
+    def label(self) -> str:
+        return f"{self.setting}/{self.arch_id}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """What every job of one sweep shares; ``config`` is the resolved recipe (plain data)."""
+
+    setting: str
+    config: Mapping[str, Any]
+    data_root: str
+    store_uri: str
+    work_root: str  # work_dir of a job = <work_root>/<setting>/<arch_id>/seed<seed>
+    job_name: str | None = None  # None: the setting's training job; else a bench.sched.testing_jobs entry
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # extra RunRecord fields (config hash, ...)
+
+    def work_dir(self, job: SweepJob) -> str:
+        return f"{self.work_root.rstrip('/')}/{job.setting}/{job.arch_id}/seed{job.seed}"
+
+    def spec(self, job: SweepJob, devices: tuple[str, ...], init_checkpoint: str | None) -> JobSpec:
+        return JobSpec(
+            code=job.code,
+            setting=job.setting,
+            seed=job.seed,
+            config=self.config,
+            data_root=self.data_root,
+            work_dir=self.work_dir(job),
+            devices=devices,
+            init_checkpoint=init_checkpoint,
+        )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job asks Ray for.
+
+    ``small_gpu_fraction`` packs small architectures several to a GPU (PERF.md
+    measured 3.3x aggregate throughput for four p10 codes on one H200): a code
+    whose classification GFLOPs (at the benchmark's 128x128 convention) are at
+    most ``small_max_gflops`` asks for ``small_gpu_fraction`` of one GPU
+    instead of ``gpus``. Only single-GPU jobs are packed. Off (None) by default.
+    """
+
+    gpus: float = 0.0
+    cpus: float = 1.0
+    custom: Mapping[str, float] = field(default_factory=dict)
+    small_gpu_fraction: float | None = None
+    small_max_gflops: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0 or self.cpus < 0:
+            raise BenchError(f"resources gpus={self.gpus}, cpus={self.cpus} are invalid; valid are numbers >= 0")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise BenchError(f"resources.gpus={self.gpus} is invalid; more than one GPU must be a whole number")
+        if self.small_gpu_fraction is not None and not 0 < self.small_gpu_fraction < 1:
+            raise BenchError(
+                f"resources.small_gpu_fraction={self.small_gpu_fraction} is invalid; valid is null or in (0, 1)"
+            )
+
+    def gpus_for(self, job: SweepJob) -> float:
+        """GPUs to request for ``job`` (a fraction for small codes when packing is on)."""
+        if self.small_gpu_fraction is None or self.gpus != 1:
+            return self.gpus
+        gflops = cost(ArchCode.from_string(job.code), CostSpec()).gflops
+        return self.small_gpu_fraction if gflops <= self.small_max_gflops else self.gpus
+
+    def ray_options(self, job: SweepJob) -> dict[str, Any]:
+        """Keyword arguments for ``remote_fn.options``."""
+        return {"num_gpus": self.gpus_for(job), "num_cpus": self.cpus, "resources": dict(self.custom)}
+
+    def per_job(self) -> dict[str, float]:
+        """The largest request of one job, by Ray resource name (to size the number in flight)."""
+        need = {"CPU": self.cpus, "GPU": self.gpus, **self.custom}
+        return {name: amount for name, amount in need.items() if amount > 0}

@@ -1,0 +1,84 @@
+"""One sweep from start to end: connect, select, plan from the store, drive, export, summarise."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import ray
+
+from bench.errors import BenchError
+from bench.sched.cluster import connect
+from bench.sched.config import SweepRun
+from bench.sched.driver import Driver, plan_attempts
+from bench.sched.jobs import SweepJob
+from bench.sched.progress import Progress
+from bench.sched.selection import select_codes
+from bench.store import Store
+
+
+def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...]) -> list[SweepJob]:
+    """Jobs of ``setting`` whose runs in the store are all failed (none succeeded), in store order."""
+    runs = store.load_runs(setting).select(["arch_id", "code", "seed", "status"]).to_pylist()
+    succeeded = {(r["arch_id"], r["seed"]) for r in runs if r["status"] == "succeeded"}
+    jobs: dict[tuple[str, int], SweepJob] = {}
+    for row in runs:
+        key = (row["arch_id"], row["seed"])
+        if row["status"] == "failed" and key not in succeeded and row["seed"] in seeds and key not in jobs:
+            jobs[key] = SweepJob(row["code"], row["arch_id"], setting, row["seed"])
+    return list(jobs.values())
+
+
+def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
+    """The (architecture, seed) jobs the run's selection names."""
+    if run.selection.source == "retry_failed":
+        return failed_jobs(store, run.setting, run.seeds)
+    codes = select_codes(run.selection)
+    return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
+
+
+def export(store: Store, out: str | None, log: TextIO) -> None:
+    """Run the store's export (per-setting Parquet + manifest)."""
+    from bench.store.export import export_store
+
+    target = out or f"{store.uri.rstrip('/')}/export"
+    written = export_store(store, target)
+    print(f"exported to {target}: {written}", file=log, flush=True)
+
+
+def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
+    """Run ``run`` to the end and return its counts; the store says what is left to do.
+
+    A keyboard interrupt stops submitting, lets Ray kill the attempts in flight
+    (their checkpoints stay in their work dirs) and leaves the store consistent:
+    the same command resumes.
+    """
+    store = Store.open(run.template.store_uri)
+    jobs = sweep_jobs(run, store)
+    if not jobs:
+        what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"
+        raise BenchError(f"sweep {run.selection.name!r} selects no {what} for {run.setting} in store {store.uri}")
+    attempts, done, spent = plan_attempts(store, jobs, run.options)
+    print(
+        f"[{run.setting}] sweep {run.selection.name}: {len(jobs)} jobs, {done} done, {len(attempts)} to run, "
+        f"{len(spent)} failed with no attempts left (sweep=retry_failed reruns them); store {store.uri}",
+        file=out,
+        flush=True,
+    )
+    if run.selection.source == "retry_failed":
+        for attempt in attempts:
+            print(f"  retrying {attempt.job.label()} (attempt {attempt.number})", file=out, flush=True)
+    progress = Progress(run.setting, len(jobs), done, len(attempts), out=out, interval_s=run.progress_interval_s)
+    for job, error in spent:
+        progress.failures.append((job.label(), error))
+    started_ray = connect(run.connection)
+    try:
+        if attempts:
+            Driver(store, run.template, run.resources, run.options, progress).run(attempts)
+    finally:
+        if started_ray:
+            ray.shutdown()
+    print(progress.summary(), file=out, flush=True)
+    if run.export_at_end:
+        export(store, run.export_out, out)
+    return progress

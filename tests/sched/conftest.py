@@ -1,0 +1,66 @@
+"""One real local Ray for the whole scheduler suite (starting Ray costs seconds), and sweep builders."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import ray
+
+from bench.sched.cluster import RayConnection
+from bench.sched.config import SweepRun
+from bench.sched.driver import DriverOptions
+from bench.sched.jobs import JobTemplate, Resources
+from bench.sched.selection import Selection
+from bench.sched.sweep import execute
+from bench.space import sample_codes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="nasbench-mr-tests")
+    yield
+    if started:
+        ray.shutdown()
+
+
+def codes(n: int) -> list:
+    """The first ``n`` codes of the frozen list (sample_codes is what froze it)."""
+    return sample_codes(n, seed=0)
+
+
+def scripted_run(store: Path, test_job: dict, *, setting: str = "cls_a", n: int = 4, max_attempts: int = 2,
+                 timeout_s: float | None = None, source: str = "frozen", seeds: tuple[int, ...] = (0,),
+                 dependency_wait_s: float = 0.0, export: bool = False) -> SweepRun:
+    """A sweep of the scripted test job over the first ``n`` frozen codes."""
+    selection = Selection(name="test", source=source, stop=n if source == "frozen" else None)
+    return SweepRun(
+        setting=setting,
+        seeds=seeds,
+        selection=selection,
+        template=JobTemplate(setting, {"test_job": test_job}, str(store / "data"), str(store), str(store / "work"),
+                             job_name="scripted"),
+        resources=Resources(gpus=0, cpus=1),
+        options=DriverOptions(max_attempts=max_attempts, timeout_s=timeout_s, poll_s=0.2,
+                              dependency_wait_s=dependency_wait_s, retry_failed=source == "retry_failed"),
+        connection=RayConnection(),
+        progress_interval_s=60.0,
+        export_at_end=export,
+        export_out=None,
+    )
+
+
+def run_quietly(run: SweepRun):
+    """Execute a sweep, returning (progress, printed text)."""
+    out = io.StringIO()
+    progress = execute(run, out=out)
+    return progress, out.getvalue()
+
+
+def ledger_lines(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
