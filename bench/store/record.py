@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pyarrow as pa
 
@@ -15,7 +15,9 @@ from bench.errors import BenchError
 from bench.settings import MAIN_METRIC, check_setting
 from bench.store import provenance
 from bench.store.schema import COMMIT
-from tasks.api import Artifact, CurvePoint, JobResult, JobSpec
+
+if TYPE_CHECKING:
+    from tasks.api import Artifact, CurvePoint, JobResult, JobSpec
 
 RUN_STATUSES = ("succeeded", "failed", "running")
 STEP_UNITS = ("epoch", "iter")
@@ -100,6 +102,11 @@ class RunRecord:
                 )
         if self.status == "failed" and not self.error:
             raise BenchError("a failed run needs its error text (error=...), so that a person can act on it")
+        # Imported here, not at module level: ``tasks`` pulls in the training stack,
+        # which readers of the store (export, analysis) should not pay for.
+        if self.curve or self.artifacts:
+            from tasks.api import Artifact, CurvePoint
+
         for point in self.curve:
             if not isinstance(point, CurvePoint) or point.step_unit not in STEP_UNITS:
                 raise BenchError(f"curve point {point!r} is invalid; valid is a CurvePoint with step_unit in {STEP_UNITS}")
@@ -227,6 +234,8 @@ class RunRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
         """Rebuild a record from a commit-table row (``table.to_pylist()`` item)."""
+        from tasks.api import Artifact, CurvePoint
+
         return cls(
             code=row["code"],
             setting=row["setting"],

@@ -1,0 +1,87 @@
+"""Analyses of the benchmark the paper reports: rank correlation between settings (Fig. 4), statistics (Table 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from bench.errors import BenchError
+from bench.settings import MAIN_METRIC, SETTINGS
+from bench.store.store import Store
+
+MIN_SHARED = 3  # fewer shared architectures than this give no meaningful rank correlation
+
+
+def main_metrics(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
+    """Main metric per setting as columns, indexed by arch_id (NAS-Bench-MR settings only)."""
+    chosen = [s for s in (settings if settings is not None else store.settings()) if s in SETTINGS]
+    series = {}
+    for setting in chosen:
+        metric = MAIN_METRIC[setting]
+        table = store.load_setting(setting, columns=["arch_id", metric]).to_pandas()
+        series[setting] = table.set_index("arch_id")[metric]
+    return pd.DataFrame(series)
+
+
+def correlate(store: Store, settings: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Spearman rank correlation of the main metric between every pair of settings.
+
+    Each pair uses the architectures both settings have a value for. Returns
+    (correlation matrix, shared-architecture counts); pairs with fewer than
+    ``MIN_SHARED`` shared architectures are NaN.
+    """
+    wide = main_metrics(store, settings)
+    if wide.shape[1] < 2:
+        raise BenchError(f"correlation needs at least two NAS-Bench-MR settings in the store; it has {list(wide.columns)}")
+    names = list(wide.columns)
+    corr = pd.DataFrame(np.nan, index=names, columns=names)
+    counts = pd.DataFrame(0, index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            pair = wide[[a, b]].dropna() if a != b else wide[[a]].dropna()
+            counts.loc[a, b] = counts.loc[b, a] = len(pair)
+            if len(pair) >= MIN_SHARED:
+                rho = 1.0 if a == b else spearmanr(pair[a], pair[b]).statistic
+                corr.loc[a, b] = corr.loc[b, a] = rho
+    return corr, counts
+
+
+def plot_heatmap(corr: pd.DataFrame, path: str | Path) -> None:
+    """The correlation matrix as an annotated heatmap (PNG or any matplotlib format)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(corr), 0.8 + 0.7 * len(corr)))
+    image = ax.imshow(corr.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(len(corr)), corr.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(corr)), corr.index)
+    for i in range(len(corr)):
+        for j in range(len(corr)):
+            value = corr.iat[i, j]
+            ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label="Spearman rank correlation of the main metric")
+    ax.set_title("Rank correlation between settings")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def stats(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per setting: count, mean, std, min and max of the main metric (the paper's Table 6)."""
+    rows = []
+    for setting in (settings if settings is not None else store.settings()):
+        metric = MAIN_METRIC[setting]
+        values = store.load_setting(setting, columns=[metric])[metric].to_numpy(zero_copy_only=False)
+        values = values[~np.isnan(values.astype(float))].astype(float)
+        rows.append({"setting": setting, "metric": metric, "count": len(values),
+                     "mean": values.mean() if len(values) else np.nan,
+                     "std": values.std(ddof=1) if len(values) > 1 else np.nan,
+                     "min": values.min() if len(values) else np.nan,
+                     "max": values.max() if len(values) else np.nan})
+    return pd.DataFrame(rows, columns=["setting", "metric", "count", "mean", "std", "min", "max"])
