@@ -18,8 +18,8 @@ from bench.errors import BenchError
 from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, CodeEncoding, encoding_for
 from bench.settings import MAIN_METRIC, METRICS, check_setting
 
-NB201_CODE_COLUMNS = ("onehot", "embedding", "code_onehot")
-"""Column names accepted for nb201's 30-dim one-hot code (the store's first, then the pickle's)."""
+NB201_CODE_COLUMNS = ("embedding", "onehot")
+"""Column names accepted for nb201's 30-dim one-hot code (the store's and the pickle's is ``embedding``)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class SettingTable:
         NAS-Bench-MR settings need ``arch_id``, ``code``, the 27 code columns,
         ``gflops``, ``params_m`` and the metric columns. ``nb201`` needs a
         one-hot column (one of :data:`NB201_CODE_COLUMNS`), ``Acc`` and
-        ``Flops``/``Params`` (MFLOPs, M); its ``arch_id`` is derived if absent.
+        ``gflops`` (or the pickle's ``Flops`` in MFLOPs); its ``arch_id`` is
+        derived as the store does if absent.
         """
         check_setting(setting, allow_nb201=True)
         if setting == "nb201":
@@ -89,16 +90,24 @@ class SettingTable:
                 f"setting 'nb201' table has no one-hot code column (looked for {list(NB201_CODE_COLUMNS)}); "
                 f"columns are {list(frame.columns)}"
             )
-        _require(frame, ("Acc", "Flops"), "nb201")
-        x = np.stack([np.asarray(v, dtype=np.float32) for v in frame[column]]) if len(frame) else np.zeros((0, 30))
+        _require(frame, ("Acc",), "nb201")
+        if "gflops" in frame.columns:
+            gflops = frame["gflops"].to_numpy(np.float64)
+        elif "Flops" in frame.columns:
+            gflops = frame["Flops"].to_numpy(np.float64) / 1e3  # the published pickle's MFLOPs
+        else:
+            raise BenchError(f"setting 'nb201' table has neither 'gflops' nor 'Flops'; columns are {list(frame.columns)}")
         width = NB201_EDGES * NB201_NUM_OPS
+        x = np.stack([np.asarray(v, dtype=np.float32) for v in frame[column]]) if len(frame) else np.zeros((0, width))
         if x.ndim != 2 or x.shape[1] != width:
             raise BenchError(f"nb201 column {column!r} must hold {width}-dim one-hot codes, got shape {x.shape}")
-        codes = ["".join(str(int(i)) for i in row.reshape(NB201_EDGES, NB201_NUM_OPS).argmax(-1)) for row in x]
+        # Same code string and id as the store's import: op indices joined by '_'.
+        codes = ["_".join(str(int(i)) for i in row.reshape(NB201_EDGES, NB201_NUM_OPS).argmax(-1)) for row in x]
         ids = frame["arch_id"].astype(str).to_numpy() if "arch_id" in frame.columns else np.array(
             [hashlib.sha256(f"nb201:{c}".encode()).hexdigest()[:16] for c in codes]
         )
-        params = frame["Params"].to_numpy(np.float64) if "Params" in frame.columns else np.full(len(frame), np.nan)
+        params_column = "params_m" if "params_m" in frame.columns else "Params"
+        params = frame[params_column].to_numpy(np.float64) if params_column in frame.columns else np.full(len(frame), np.nan)
         return cls(
             setting="nb201",
             space="nb201",
@@ -106,7 +115,7 @@ class SettingTable:
             codes=codes,
             x=x,
             metrics={"Acc": frame["Acc"].to_numpy(np.float64)},
-            gflops=frame["Flops"].to_numpy(np.float64) / 1e3,  # published in MFLOPs
+            gflops=gflops,
             params_m=params,
         )
 

@@ -179,12 +179,11 @@ def train_predictor(
     are left out; fewer than ``config.min_rows`` usable rows is an error.
 
     Example:
-        >>> import pandas as pd
         >>> from bench.ncp.synthetic import synthetic_frame
         >>> table = SettingTable.from_frame(synthetic_frame(300, seed=1), "cls_a")
         >>> p = train_predictor(table, config=PredictorConfig(epochs=5, n_train=240, n_val=60))
         >>> sorted(p.report["top1"])
-        ['kendall_tau', 'mae', 'spearman_rho']
+        ['kendall_tau', 'mae', 'n', 'spearman_rho']
     """
     metrics = tuple(metrics or table.metrics)
     y_all = _targets(table, metrics)

@@ -65,7 +65,7 @@ def synthetic_nb201_frame(n: int = 500, seed: int = 0, noise: float = 0.2) -> pd
     op_flops = np.array([0.0, 0.0, 4.0, 30.0, 1.0])
     acc = 30.0 + op_acc[ops].sum(1) + rng.normal(0.0, noise, n)
     flops = 8.0 + op_flops[ops].sum(1)
-    return pd.DataFrame({"onehot": list(onehot), "Acc": acc, "Flops": flops, "Params": flops / 100.0})
+    return pd.DataFrame({"embedding": list(onehot), "Acc": acc, "gflops": flops / 1e3, "mflops": flops, "params_m": flops / 100.0})
 
 
 @lru_cache(maxsize=4)

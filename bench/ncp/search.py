@@ -1,0 +1,171 @@
+"""One search request, end to end on plain objects: objective, strategy, found codes.
+
+The launcher (``launch/search.py``) turns the Hydra config and the store into
+:class:`SettingTable` and :class:`Predictor` objects and calls
+:func:`search_mr` or :func:`search_nb201`; everything here works on arrays,
+so tests run it on synthetic tables.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from bench.code import ArchCode
+from bench.cost import cost_batch
+from bench.errors import BenchError
+from bench.ncp.baselines import Ranked, netadapt_greedy, sample_and_rank
+from bench.ncp.encoding import NB201_ENCODING, codes_to_array, nb201_ops
+from bench.ncp.flops_poly import FlopsPolynomial
+from bench.ncp.objective import Head, SearchObjective
+from bench.ncp.predictor import Predictor
+from bench.ncp.propagate import Propagation, default_start, propagate_continuous, propagate_wta
+
+STRATEGIES = ("continuous", "wta", "random", "neural_predictor", "netadapt")
+"""NCP's two propagations, then the baselines on the same predictors."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What to search for and how; defaults follow the paper."""
+
+    strategy: str = "continuous"
+    lam: float = 0.5
+    weights: tuple[float, ...] | None = None  # per setting, equal when None
+    iterations: int = 70
+    step_size: float = 3.0
+    starts: tuple[str, ...] = ()  # official code strings; empty: the paper's start
+    random_samples: int = 100
+    neural_samples: int = 10_000
+    top_k: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise BenchError(f"unknown strategy {self.strategy!r}; valid strategies are {list(STRATEGIES)}")
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 0:
+            raise BenchError(f"iterations={self.iterations!r} is invalid; valid is an integer >= 0")
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Found codes (best first, by ``J`` with exact FLOPs) and how they were found."""
+
+    found: np.ndarray  # (K, D) raw codes, best first
+    scores: np.ndarray  # J of each
+    start_index: np.ndarray  # for propagation: which start each found code came from
+    propagation: Propagation | None
+    ranked: Ranked | None
+    seconds: float
+    evaluated: int
+
+
+def parse_starts(starts: Sequence[str]) -> np.ndarray:
+    """Official code strings -> an (N, 27) array; a bad string is an error naming it."""
+    codes = []
+    for text in starts:
+        try:
+            codes.append(ArchCode.from_string(str(text)))
+        except BenchError as err:
+            raise BenchError(f"init={text!r} is not a valid start code: {err}") from None
+    return codes_to_array(codes)
+
+
+def build_objective(predictors: Sequence[Predictor], weights: Sequence[float] | None, lam: float) -> SearchObjective:
+    """The multi-task NAS-Bench-MR objective: each setting's main metric, weighted, plus exact FLOPs."""
+    if weights is None:
+        weights = [1.0] * len(predictors)
+    if len(weights) != len(predictors):
+        raise BenchError(f"{len(weights)} task weights for {len(predictors)} settings; give one weight per setting")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise BenchError(f"task weights {list(weights)} invalid; valid are non-negative with a positive sum")
+    from bench.settings import MAIN_METRIC
+
+    heads = [Head(p, MAIN_METRIC[p.setting], float(w)) for p, w in zip(predictors, weights)]
+    return SearchObjective(heads, lam, FlopsPolynomial.build())
+
+
+def search_mr(predictors: Sequence[Predictor], request: SearchRequest) -> SearchOutcome:
+    """Run one NAS-Bench-MR search (single- or multi-task, any strategy).
+
+    Example:
+        >>> from bench.ncp.synthetic import tiny_predictor
+        >>> outcome = search_mr([tiny_predictor()], SearchRequest(iterations=10))
+        >>> ArchCode.from_list(outcome.found[0].tolist()).stages[0].blocks in (1, 2, 3, 4)
+        True
+    """
+    objective = build_objective(predictors, request.weights, request.lam)
+    starts = parse_starts(request.starts) if request.starts else default_start(1)
+    began = time.perf_counter()
+    propagation, ranked = None, None
+    if request.strategy in ("continuous", "wta"):
+        if request.strategy == "continuous":
+            propagation = propagate_continuous(objective, starts, request.iterations, request.step_size)
+        else:
+            propagation = propagate_wta(objective, starts, request.iterations)
+        seconds = time.perf_counter() - began
+        found = propagation.final.astype(np.int64)
+        scores = objective.score(found)
+        order = np.argsort(-scores, kind="stable")
+        evaluated = len(starts) * (request.iterations + 1)
+        return SearchOutcome(found[order], scores[order], order, propagation, None, seconds, evaluated)
+    if request.strategy == "netadapt":
+        runs = [netadapt_greedy(objective, start, request.iterations) for start in starts]
+        ranked = Ranked(np.concatenate([r.codes for r in runs]), np.concatenate([r.scores for r in runs]),
+                        sum(r.evaluated for r in runs), runs[0].history)
+    else:
+        n = request.random_samples if request.strategy == "random" else request.neural_samples
+        ranked = sample_and_rank(objective, n, min(request.top_k, n), request.seed)
+    seconds = time.perf_counter() - began
+    order = np.argsort(-ranked.scores, kind="stable")
+    return SearchOutcome(ranked.codes[order], ranked.scores[order], order, None, ranked, seconds, ranked.evaluated)
+
+
+def exact_cost(x: np.ndarray) -> dict[str, float]:
+    """Exact params (M) and GFLOPs of one raw NAS-Bench-MR code from the cost model."""
+    params, flops = cost_batch(np.asarray(x, dtype=np.int64)[None])
+    return {"params_m": float(params[0]) / 1e6, "gflops": float(flops[0]) / 1e9}
+
+
+def nb201_objective(predictor: Predictor, lam: float) -> SearchObjective:
+    """NAS-Bench-201: accuracy ascends, the predictor's learned FLOPs output descends with weight lambda."""
+    for metric in ("Acc", "gflops"):
+        predictor.metric_index(metric)
+    return SearchObjective([Head(predictor, "Acc", 1.0), Head(predictor, "gflops", -float(lam))], 0.0, None)
+
+
+def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 0.5,
+                 argmax_every: int = 10) -> tuple[np.ndarray, Propagation, float]:
+    """Continuous propagation on the 30-dim one-hot, per-edge argmax every ``argmax_every`` iterations.
+
+    Starts from the uniform mixture (every op 1/5 on every edge); returns the
+    found one-hot (30,), the propagation and the seconds it took.
+    """
+    if argmax_every < 1:
+        raise BenchError(f"argmax_every={argmax_every!r} invalid; valid is an integer >= 1")
+    objective = nb201_objective(predictor, lam)
+    start = np.full((1, NB201_ENCODING.dim), NB201_ENCODING.center[0])
+    began = time.perf_counter()
+    propagation = propagate_continuous(objective, start, iterations, step_size, argmax_every=argmax_every)
+    seconds = time.perf_counter() - began
+    found = propagation.final[0]
+    nb201_ops(found)  # validates the one-hot
+    return found, propagation, seconds
+
+
+def as_jsonable(value: Any) -> Any:
+    """numpy scalars/arrays -> plain Python, recursively (for json.dumps)."""
+    if isinstance(value, dict):
+        return {str(k): as_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return as_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
