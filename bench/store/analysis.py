@@ -57,16 +57,17 @@ def plot_heatmap(corr: pd.DataFrame, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(corr), 0.8 + 0.7 * len(corr)))
+    fig, ax = plt.subplots(figsize=(3.0 + 0.8 * len(corr), 2.2 + 0.7 * len(corr)))
     image = ax.imshow(corr.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set_xticks(range(len(corr)), corr.columns, rotation=45, ha="right")
     ax.set_yticks(range(len(corr)), corr.index)
     for i in range(len(corr)):
         for j in range(len(corr)):
             value = corr.iat[i, j]
-            ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=ax, label="Spearman rank correlation of the main metric")
-    ax.set_title("Rank correlation between settings")
+            colour = "white" if not np.isnan(value) and abs(value) > 0.6 else "black"
+            ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8, color=colour)
+    fig.colorbar(image, ax=ax, label="Spearman rho, main metric")
+    ax.set_title("Rank correlation between settings", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

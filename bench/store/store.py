@@ -34,6 +34,7 @@ from bench.store.schema import SCHEMA_VERSION, file_version, results_schema
 if TYPE_CHECKING:
     from bench.store.compact import CompactionReport
     from bench.store.official import SettingImport
+    from bench.store.verify import VerifyReport
 
 Filters = pc.Expression | list | None
 F = TypeVar("F", bound=Callable[..., Any])
@@ -339,6 +340,12 @@ class Store:
         return pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
 
     # ------------------------------------------------------------------ maintenance
+    def verify(self) -> "VerifyReport":
+        """Check every file against its checksum; damaged ones are quarantined (see bench.store.verify)."""
+        from bench.store.verify import verify
+
+        return verify(self)
+
     def compact(self) -> "CompactionReport":
         """Fold pending commit files into the partitioned tables (see bench.store.compact)."""
         from bench.store.compact import compact

@@ -1,0 +1,158 @@
+"""Many writers, killed writers, damaged files and interrupted compactions lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.code import ArchCode
+from bench.store import Store, StoreWarning
+from bench.store import compact as compact_module
+from tests.store.helpers import CODES, succeeded
+from tests.store.workers import commit_and_hang_mid_write, commit_many
+
+N_CODES, N_WORKERS = 24, 4
+
+
+def _jobs_for(worker: int) -> list[tuple[int, int, int, str]]:
+    # Every (code, seed) is committed by two workers (the same record: idempotent),
+    # and odd codes fail once before they succeed.
+    jobs = []
+    for index in range(N_CODES):
+        if index % N_WORKERS in (worker, (worker + 1) % N_WORKERS):
+            if index % 2:
+                jobs.append((index, 0, 1, "failed"))
+                jobs.append((index, 0, 2, "succeeded"))
+            else:
+                jobs.append((index, 0, 1, "succeeded"))
+            jobs.append((index, 1, 1, "succeeded"))
+    return jobs
+
+
+@pytest.mark.slow
+def test_many_processes_committing_while_compacting_lose_and_duplicate_nothing(tmp_path):
+    uri = str(tmp_path / "store")
+    store = Store.open(uri)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(N_WORKERS) as pool:
+        pending = pool.starmap_async(commit_many, [(uri, _jobs_for(w)) for w in range(N_WORKERS)])
+        seen_rows = 0
+        while not pending.ready():
+            store.compact()  # compaction races the writers
+            table = store.load_setting("cls_a")
+            ids = table["arch_id"].to_pylist()
+            assert len(ids) == len(set(ids)), "a reader saw an architecture twice"
+            assert len(ids) >= seen_rows, "a reader saw rows disappear"
+            seen_rows = len(ids)
+            time.sleep(0.05)
+        pending.get()
+    for final_compaction in (False, True):
+        if final_compaction:
+            store.compact()
+            assert store.commit_names() == []
+        runs = store.load_runs("cls_a")
+        attempts = Counter(zip(*(runs[c].to_pylist() for c in ("arch_id", "seed", "attempt"))))
+        expected_attempts = N_CODES * 2 + N_CODES // 2  # two seeds, plus one failed attempt per odd code
+        assert len(attempts) == expected_attempts and set(attempts.values()) == {1}
+        table = store.load_setting("cls_a").to_pandas().set_index("arch_id")
+        assert len(table) == N_CODES
+        for index, code in enumerate(CODES[:N_CODES]):
+            row = table.loc[ArchCode.from_string(code).arch_id]
+            assert row["top1"] == pytest.approx(index + 0.5) and row["n_seeds"] == 2  # mean of seeds 0 and 1
+        assert store.load_metrics("cls_a").num_rows == 2 * 2 * N_CODES  # top1 + top5 per succeeded run
+        assert store.load_curves("cls_a").num_rows == 4 * 2 * N_CODES
+
+
+def test_process_killed_mid_write_leaves_nothing_visible(tmp_path):
+    uri, flag = str(tmp_path / "store"), tmp_path / "flag"
+    store = Store.open(uri)
+    process = multiprocessing.get_context("spawn").Process(target=commit_and_hang_mid_write, args=(uri, str(flag)))
+    process.start()
+    deadline = time.time() + 60
+    while not flag.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), "the writer never reached the middle of its write"
+    os.kill(process.pid, signal.SIGKILL)
+    process.join()
+    leftovers = [p for p in (tmp_path / "store").rglob("*") if p.is_file() and p.name.startswith(".tmp-")]
+    assert len(leftovers) == 1  # the half-written temporary is there, hidden
+    assert store.commit_names() == [] and store.load_runs().num_rows == 0
+    assert store.load_setting("cls_a").num_rows == 0
+    key = (ArchCode.from_string(CODES[0]).arch_id, "cls_a", 0)
+    assert store.resume_status([key]).missing == [key]
+    old = time.time() - 2 * compact_module.STALE_TMP_S
+    os.utime(leftovers[0], (old, old))
+    store.commit_run(succeeded(CODES[1]))
+    store.compact()
+    assert not leftovers[0].exists()  # a stale temporary is cleaned up by compaction
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_corrupted_commit_is_quarantined_and_reported_not_read(tmp_path):
+    store = Store.open(str(tmp_path / "store"))
+    store.commit_run(succeeded(CODES[0]))
+    damaged = Path(store.commit_run(succeeded(CODES[1])))
+    _flip_a_byte(damaged)
+    with pytest.warns(StoreWarning, match="quarantined"):
+        table = store.load_setting("cls_a")
+    assert table["arch_id"].to_pylist() == [ArchCode.from_string(CODES[0]).arch_id]
+    assert not damaged.exists()
+    moved = tmp_path / "store" / "quarantine" / damaged.relative_to(tmp_path / "store")
+    assert moved.exists() and "does not match" in Path(f"{moved}.reason.json").read_text()
+    assert len(store.quarantined) == 1
+    key = (ArchCode.from_string(CODES[1]).arch_id, "cls_a", 0)
+    assert store.resume_status([key]).missing == [key]  # it will be run again
+
+
+def test_corrupted_compacted_part_is_quarantined_by_verify(tmp_path):
+    store = Store.open(str(tmp_path / "store"))
+    for code in CODES[:3]:
+        store.commit_run(succeeded(code))
+    store.compact()
+    part = next((tmp_path / "store" / "tables" / "results").rglob("part-*.parquet"))
+    _flip_a_byte(part)
+    with pytest.warns(StoreWarning):
+        report = store.verify()
+    assert not report.ok and len(report.quarantined) == 1 and "results" in report.quarantined[0]
+
+
+def test_truncated_file_with_matching_name_is_quarantined(tmp_path):
+    store = Store.open(str(tmp_path / "store"))
+    path = Path(store.commit_run(succeeded(CODES[0])))
+    from bench.store.layout import sha16
+
+    truncated = path.read_bytes()[:40]
+    forged = path.with_name(path.name.rsplit(".", 2)[0] + f".{sha16(truncated)}.parquet")
+    path.unlink()
+    forged.write_bytes(truncated)  # the name matches the bytes, but the bytes are not Parquet
+    with pytest.warns(StoreWarning, match="not a readable Parquet"):
+        assert store.load_runs().num_rows == 0
+
+
+def test_compaction_interrupted_after_its_snapshot_duplicates_nothing(tmp_path, monkeypatch):
+    store = Store.open(str(tmp_path / "store"))
+    for code in CODES[:5]:
+        store.commit_run(succeeded(code))
+
+    def crash(*args: object) -> int:
+        raise RuntimeError("killed after publishing the snapshot")
+
+    monkeypatch.setattr(compact_module, "_remove_leftovers", crash)
+    with pytest.raises(RuntimeError):
+        store.compact()
+    monkeypatch.undo()
+    assert len(store.commit_names()) == 5  # still on disk, and also in the snapshot
+    assert store.load_runs().num_rows == 5 and store.load_setting("cls_a").num_rows == 5
+    store.compact()
+    assert store.commit_names() == [] and store.load_runs().num_rows == 5

@@ -1,0 +1,162 @@
+"""Import of the published pickles, and export back to their layout with identical values."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from bench.code import ArchCode
+from bench.errors import BenchError, CodeError
+from bench.safe_pickle import UnsafePickleError, load_untrusted
+from bench.settings import OFFICIAL_NAMES, SETTINGS
+from bench.store import Store
+from bench.store.export import export_pickles
+from bench.store.official import nb201_arch_id
+from tests.store.helpers import SHARED
+from tests.store.official_fixtures import N_ROWS, mr_rows, write_published_dir
+
+
+def _same_rows(original: list[dict], exported: list[dict]) -> None:
+    assert len(original) == len(exported)
+    for a, b in zip(original, exported):
+        assert list(a) == list(b), "key order differs"
+        for key in a:
+            if isinstance(a[key], np.ndarray):
+                assert b[key].dtype == a[key].dtype and np.array_equal(a[key], b[key])
+            else:
+                assert a[key] == b[key], key
+
+
+def test_every_official_name_in_both_layouts_imports_and_exports_back_identically(tmp_path):
+    nested = ("cls_b", "seg_4x", "video_p")
+    paths = write_published_dir(tmp_path / "src", SETTINGS, nested)
+    store = Store.open(str(tmp_path / "store"))
+    reports = {r.setting: r for r in store.import_official(str(tmp_path / "src"))}
+    assert store.settings() == [*SETTINGS, "nb201"]
+    assert all(not r.cost_mismatches for r in reports.values())
+    seg = store.load_setting("seg").to_pandas()
+    rows = load_untrusted(paths["seg"])
+    assert list(seg["mIoU"]) == [r["mIoU"] for r in rows] and set(seg["source"]) == {"imported"}
+    assert list(seg["arch_id"]) == [ArchCode.from_row(r).arch_id for r in rows]
+    assert store.load_runs().num_rows == 0  # imported rows have no runs behind them
+    export_pickles(store, tmp_path / "back")
+    for setting, path in paths.items():
+        name = "nas-bench-201" if setting == "nb201" else OFFICIAL_NAMES[setting]
+        _same_rows(load_untrusted(path), load_untrusted(tmp_path / "back" / f"{name}.pkl"))
+
+
+def test_det3d_bare_levels_become_car_3d_names_and_other_keys_are_kept(tmp_path):
+    write_published_dir(tmp_path / "src", ("det3d",))
+    store = Store.open(str(tmp_path / "store"))
+    (report,) = [r for r in store.import_official(str(tmp_path / "src")) if r.setting == "det3d"]
+    assert report.renamed == {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
+    table = store.load_setting("det3d")
+    assert table["car_3d_moderate"].to_pylist() == [r["moderate"] for r in mr_rows("det3d")]
+    assert table["pedestrian_3d_moderate"].null_count == 0
+    assert table["cyclist_bev_hard"].null_count == N_ROWS  # in the paper's list, not in this file
+
+
+def test_nb201_ids_hash_the_argmax_ops_and_keep_the_one_hot(tmp_path):
+    paths = write_published_dir(tmp_path / "src", ())
+    store = Store.open(str(tmp_path / "store"))
+    store.import_official(str(tmp_path / "src"))
+    table = store.load_setting("nb201")
+    first = load_untrusted(paths["nb201"])[0]
+    ops = first["embedding"].reshape(6, 5).argmax(axis=1).tolist()
+    assert table["arch_id"][0].as_py() == nb201_arch_id(ops) and table["code"][0].as_py() == "_".join(map(str, ops))
+    assert np.array_equal(np.asarray(table["embedding"][0].as_py(), dtype=np.float32), first["embedding"])
+    assert table["mflops"][0].as_py() == first["Flops"] and table["gflops"][0].as_py() == first["Flops"] / 1e3
+
+
+class _RunsShell:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_malicious_pickle_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    write_published_dir(tmp_path / "src", ("cls_a", "seg"))
+    rows = mr_rows("cls_c")
+    rows[3]["top1"] = _RunsShell()
+    (tmp_path / "src" / "cls-10-1000.pkl").write_bytes(pickle.dumps(rows))
+    monkeypatch.chdir(tmp_path)
+    store = Store.open(str(tmp_path / "store"))
+    with pytest.raises(UnsafePickleError, match="posix.system|os.system"):
+        store.import_official(str(tmp_path / "src"))
+    assert not (tmp_path / "PWNED").exists()
+    assert store.settings() == [] and store.imports() == {}
+
+
+@pytest.mark.parametrize(
+    "damage, error, message",
+    [
+        (lambda rows: rows[2].update(embedding=[7] * 27), CodeError, "row 2"),
+        (lambda rows: rows[1].update(last_channel=8 if rows[1]["last_channel"] != 8 else 16), CodeError, "contradicts"),
+        (lambda rows: rows[0].pop("flops"), BenchError, "no 'flops'"),
+        (lambda rows: rows[0].update(top1="high"), BenchError, "top1='high' is not a number"),
+        (lambda rows: rows.append({**rows[0], "top1": -1.0}), BenchError, "different results"),
+    ],
+)
+def test_bad_published_rows_are_refused_naming_the_row(tmp_path, damage, error, message):
+    rows = mr_rows("cls_a")
+    damage(rows)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    with pytest.raises(error, match=message):
+        store.import_official(str(tmp_path / "src"))
+    assert store.imports() == {}
+
+
+def test_identical_duplicates_dropped_and_cost_mismatch_reported(tmp_path):
+    rows = mr_rows("cls_a")
+    rows.append(dict(rows[0]))
+    rows[5]["params"] += 0.5
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    assert report.duplicates_dropped == 1 and report.table.num_rows == N_ROWS
+    assert [m["arch_id"] for m in report.cost_mismatches] == [ArchCode.from_row(rows[5]).arch_id]
+
+
+def test_reimport_is_a_no_op_and_different_content_needs_replace(tmp_path):
+    paths = write_published_dir(tmp_path / "src", ("seg",))
+    store = Store.open(str(tmp_path / "store"))
+    store.import_official(str(tmp_path / "src"))
+    before = store.imports()
+    store.import_official(str(tmp_path / "src"))
+    assert store.imports() == before
+    rows = load_untrusted(paths["seg"])
+    rows[0]["mIoU"] = 1.0
+    paths["seg"].write_bytes(pickle.dumps(rows))
+    with pytest.raises(BenchError, match="replace=True"):
+        store.import_official(str(tmp_path / "src"))
+    store.import_official(str(tmp_path / "src"), replace=True)
+    assert store.load_setting("seg")["mIoU"][0].as_py() == 1.0
+    assert len(list((tmp_path / "store" / "imports" / "superseded").iterdir())) == 1  # the old table is kept
+
+
+def test_both_layouts_of_one_setting_is_an_error(tmp_path):
+    write_published_dir(tmp_path / "src", ("seg",))
+    write_published_dir(tmp_path / "src", ("seg",), nested=("seg",))
+    with pytest.raises(BenchError, match="more than once"):
+        Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+
+
+SHARED_FILES = {"cls_a": "cls-50-1000.pkl", "seg": "seg.pkl", "video": "video.pkl", "nb201": "nb201_sample.pkl"}
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"published reference pickles not found at {SHARED} (../shared)")
+def test_shared_published_pickles_import_and_export_back_identically(tmp_path):
+    store = Store.open(str(tmp_path / "store"))
+    reports = {r.setting: r for r in store.import_official(str(SHARED))}
+    assert set(SHARED_FILES) <= set(reports)
+    for setting in ("cls_a", "seg", "video"):
+        assert reports[setting].cost_mismatches == [], f"{setting}: published params/flops differ from bench.cost"
+        assert store.load_setting(setting).num_rows == 2507
+    export_pickles(store, tmp_path / "back", list(SHARED_FILES))
+    for setting, name in SHARED_FILES.items():
+        exported = "nas-bench-201.pkl" if setting == "nb201" else f"{OFFICIAL_NAMES[setting]}.pkl"
+        _same_rows(load_untrusted(SHARED / name), load_untrusted(tmp_path / "back" / exported))

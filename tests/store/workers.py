@@ -1,0 +1,38 @@
+"""Functions run in separate processes by the store tests (importable, so spawn can find them)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.store import Store
+from bench.store.fs import StoreFS
+from tests.store.helpers import CODES, failed, succeeded
+
+
+def commit_many(uri: str, jobs: list[tuple[int, int, int, str]]) -> int:
+    """Commit (code index, seed, attempt, status) records; returns how many calls were made."""
+    store = Store.open(uri)
+    for index, seed, attempt, status in jobs:
+        if status == "succeeded":
+            store.commit_run(succeeded(CODES[index], seed=seed, attempt=attempt, top1=float(index + seed)))
+        else:
+            store.commit_run(failed(CODES[index], seed=seed, attempt=attempt, error=f"error {index}/{seed}/{attempt}"))
+    return len(jobs)
+
+
+def commit_and_hang_mid_write(uri: str, flag: str) -> None:
+    """Start a commit, write half of the file's bytes, say so through ``flag``, then hang until killed."""
+
+    def half_then_hang(self: StoreFS, target: Path, data: bytes) -> Path:
+        tmp = target.parent / f".tmp-killed-{target.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+        Path(flag).write_text("half written")
+        time.sleep(600)
+        raise AssertionError("should have been killed")
+
+    StoreFS._write_tmp = half_then_hang
+    Store.open(uri).commit_run(succeeded(CODES[0]))
