@@ -37,13 +37,23 @@ def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
     return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
 
 
-def export(store: Store, out: str | None, log: TextIO) -> None:
-    """Run the store's export (per-setting Parquet + manifest)."""
-    from bench.store.export import export_store
+def export(store: Store, setting: str, jobs: list[SweepJob], out: str | None, log: TextIO) -> None:
+    """Compact the store, then export ``setting`` (Parquet + MANIFEST.json), flagged if incomplete."""
+    from bench.store.compact import compact
+    from bench.store.export import export_benchmark
 
-    target = out or f"{store.uri.rstrip('/')}/export"
-    written = export_store(store, target)
-    print(f"exported to {target}: {written}", file=log, flush=True)
+    if out is None:
+        if not store.fs.local:
+            print(f"export skipped: the store {store.uri} is not local; set export.out=DIR", file=log, flush=True)
+            return
+        out = f"{store.uri.rstrip('/')}/export"
+    compact(store)  # one partitioned file per table instead of a file per attempt: fast loads from now on
+    expected = sorted({job.code for job in jobs})
+    result = export_benchmark(store, out, settings=[setting], allow_incomplete=True, expected_codes=expected)
+    entry = result.manifest["settings"].get(setting, {})
+    state = "complete" if entry.get("complete") else (
+        f"INCOMPLETE: {entry.get('n_missing', '?')} missing, {entry.get('n_failed', '?')} failed")
+    print(f"exported {setting} to {out}: {entry.get('rows', 0)} rows, {state}", file=log, flush=True)
 
 
 def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
@@ -80,5 +90,5 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
             ray.shutdown()
     print(progress.summary(), file=out, flush=True)
     if run.export_at_end:
-        export(store, run.export_out, out)
+        export(store, run.setting, jobs, run.export_out, out)
     return progress

@@ -10,7 +10,7 @@ their behaviour comes from ``config["test_job"]``:
 - ``fail``: arch ids that always raise; ``fail_once``: raise on the first try only;
 - ``crash_once``: the worker process exits (``os._exit``) on the first try;
 - ``hang_once`` / ``hang``: sleep far past any timeout on the first / every try;
-- ``oom``: raise ``torch.cuda.OutOfMemoryError``;
+- ``oom``: raise CUDA's out-of-memory error;
 - ``ledger``: a file that gets one ``start``/``end`` line per execution
   (``O_APPEND`` writes of one short line are atomic), the ground truth of
   what really ran, for exactly-once assertions.
@@ -83,9 +83,8 @@ def scripted_job(spec: JobSpec) -> JobResult:
     if arch_id in options.get("hang", ()) or (arch_id in options.get("hang_once", ()) and _first_try(work_dir, "hang")):
         time.sleep(HANG_S)
     if arch_id in options.get("oom", ()):
-        import torch
-
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (scripted)")
+        # torch's message (its OutOfMemoryError subclasses RuntimeError); importing torch here would cost seconds
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (scripted)")
     state_path = work_dir / "state.json"
     step = first_step = json.loads(state_path.read_text())["step"] if state_path.exists() else 0
     steps = int(options.get("steps", 1))
@@ -108,5 +107,5 @@ def scripted_job(spec: JobSpec) -> JobResult:
         curve=tuple(CurvePoint(s, "epoch", names[0], metrics[names[0]] * s / max(steps, 1)) for s in range(1, steps + 1)),
         artifacts=artifacts,
         wall_seconds=time.perf_counter() - t0,
-        info={"scripted": True, "resumed_from_step": first_step},
+        info={"scripted": True, "resumed_from_step": first_step, "init_checkpoint": spec.init_checkpoint},
     )

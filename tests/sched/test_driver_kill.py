@@ -1,0 +1,77 @@
+"""The driver process SIGKILLed mid-sweep: the rerun runs only what had not finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.store import Store
+from tests.sched.conftest import REPO, codes, ledger_lines, run_quietly, scripted_run
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc), children first."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return [d for c in children for d in (c, *descendants(c))]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the driver, then whatever it started that is still alive (Ray leaves agents behind)."""
+    tree = descendants(pid)
+    os.kill(pid, signal.SIGKILL)
+    for child in tree:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def succeeded_keys(store) -> list[str]:
+    if not (store / "STORE.json").exists() and not any(store.glob("*")):
+        return []
+    runs = Store.open(str(store)).load_runs("cls_a").to_pylist()
+    return [r["arch_id"] for r in runs if r["status"] == "succeeded"]
+
+
+def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(local_ray, tmp_path):
+    store, ledger, n = tmp_path / "store", tmp_path / "ledger", 8
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.sched.drive_scripted", str(store), str(ledger), str(n), "4", "0.25"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(succeeded_keys(store)) < 3:
+            time.sleep(0.2)
+    finally:
+        kill_tree(driver.pid)
+        driver.wait()
+    time.sleep(1)  # let the kernel reap; commits are atomic, so what is in the store now is final
+    before = set(succeeded_keys(store))
+    assert 3 <= len(before) < n, f"the driver finished {len(before)} of {n} before it was killed"
+    first_run = len(ledger_lines(ledger))
+
+    progress, text = run_quietly(scripted_run(store, {"steps": 4, "step_s": 0.0, "ledger": str(ledger)}, n=n))
+    rerun = ledger_lines(ledger)[first_run:]
+    rerun_arch = {arch_id_of(code) for event, _s, code, _seed, _pid in rerun if event == "start"}
+    assert rerun_arch.isdisjoint(before)  # nothing that had finished ran again
+    assert rerun_arch == {c.arch_id for c in codes(n)} - before  # everything missing did
+    assert progress.already_done == len(before)
+    assert Counter(succeeded_keys(store)) == Counter(c.arch_id for c in codes(n))
+
+
+def arch_id_of(code: str) -> str:
+    from bench.code import ArchCode
+
+    return ArchCode.from_string(code).arch_id
