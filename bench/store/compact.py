@@ -138,6 +138,6 @@ def _remove_leftovers(store: Store, snapshot: dict, superseded: list[str], liste
         if path not in referenced and (path in superseded or store.fs.age_s(path) > STALE_TMP_S):
             store.fs.remove(path)
             removed += 1
-    for directory in {layout.COMMITS, *{f"{layout.COMMITS}/{n.setting}/{n.arch_id}" for n in listed}}:
+    for directory in (layout.COMMITS, layout.TABLES, layout.IMPORTS, layout.SNAPSHOTS):
         store.fs.remove_stale_tmp(directory, STALE_TMP_S)
     return removed

@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import fsspec
 
@@ -42,7 +43,8 @@ class StoreFS:
         b'hi'
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, fsync: bool = True) -> None:
+        self.fsync = fsync
         if not isinstance(uri, (str, os.PathLike)) or not str(uri):
             raise StoreError(f"store URI {uri!r} is invalid; give a directory path or a URI such as s3://bucket/store")
         uri = str(uri)
@@ -106,7 +108,8 @@ class StoreFS:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if self.fsync:  # off only for scratch stores (benchmarks): a power cut may then lose recent commits
+                os.fsync(f.fileno())
         return tmp
 
     def remove(self, rel: str) -> None:
@@ -163,46 +166,50 @@ class StoreFS:
         return sorted(n for n in names if not n.startswith(TMP_PREFIX))
 
     def remove_stale_tmp(self, rel: str, older_than_s: float) -> int:
-        """Delete temporaries left by killed writers in a local directory; returns how many."""
+        """Delete temporaries left by killed writers anywhere under a local directory; returns how many."""
         if not self.local:
-            return 0
+            return 0  # object stores have no temporaries: a PUT is whole or absent
         removed, now = 0, time.time()
-        try:
-            entries = list(os.scandir(self.root / rel))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if entry.name.startswith(TMP_PREFIX) and now - entry.stat().st_mtime > older_than_s:
-                self.remove(f"{rel}/{entry.name}")
-                removed += 1
+        for directory, _, names in os.walk(self.root / rel):
+            for name in names:
+                path = Path(directory) / name
+                if name.startswith(TMP_PREFIX) and now - path.stat().st_mtime > older_than_s:
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return removed
 
 
 def walk_files(fs: StoreFS, rel: str) -> list[str]:
     """Root-relative paths of every visible file under ``rel`` (recursive, sorted)."""
-    out: list[str] = []
+    return sorted(iter_files(fs, rel))
+
+
+def iter_files(fs: StoreFS, rel: str) -> Iterator[str]:
+    """Like :func:`walk_files`, unsorted and lazy: memory stays bounded however many files there are."""
     if fs.local:
         stack = [rel]
         while stack:
             current = stack.pop()
             try:
-                entries = list(os.scandir(fs.root / current))
+                entries = os.scandir(fs.root / current)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            for entry in entries:
-                if entry.name.startswith(TMP_PREFIX):
-                    continue
-                path = f"{current}/{entry.name}"
-                (stack.append(path) if entry.is_dir() else out.append(path))
-        return sorted(out)
-    base = fs._remote(rel)
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(TMP_PREFIX):
+                        continue
+                    path = f"{current}/{entry.name}"
+                    if entry.is_dir():
+                        stack.append(path)
+                    else:
+                        yield path
+        return
     try:
-        found = fs._fs.find(base)
+        found = fs._fs.find(fs._remote(rel))
     except FileNotFoundError:
-        return []
+        return
     prefix = fs._remote("")
     for path in found:
         relpath = path[len(prefix):].lstrip("/") if path.startswith(prefix) else path
         if not relpath.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
-            out.append(relpath)
-    return sorted(out)
+            yield relpath

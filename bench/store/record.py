@@ -74,10 +74,13 @@ class RunRecord:
     config_hash: str | None = None
     dataset_hash: str | None = None
     info_json: str = "{}"
+    arch_id: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
-        set_("code", ArchCode.parse(self.code).to_string())
+        code = ArchCode.parse(self.code)
+        set_("code", code.to_string())
+        set_("arch_id", code.arch_id)
         check_setting(self.setting)
         _count(self.seed, "seed", 0)
         _count(self.attempt, "attempt", 1)
@@ -122,10 +125,6 @@ class RunRecord:
             set_("config_hash", provenance.config_hash(self.config_json))
 
     # ------------------------------------------------------------------ identity
-    @property
-    def arch_id(self) -> str:
-        return ArchCode.from_string(self.code).arch_id
-
     @property
     def key(self) -> RunKey:
         """(arch_id, setting, seed): what a sweep asks about."""

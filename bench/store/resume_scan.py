@@ -1,97 +1,120 @@
-"""The scan behind :meth:`Store.resume_status`: names and key columns only.
+"""The scan behind :meth:`Store.resume_status`: file names and key columns only.
 
-Memory is per key of the sweep (a few small ints); metrics, curves and
-configs are never loaded, and error texts are read only for failed keys.
+Per key of the sweep the scan keeps one small int: bit ``3 * (attempt - 1) +
+rank`` is set when that attempt was seen with that status rank (running 0,
+failed 1, succeeded 2). Metrics, curves and configs are never loaded, commit
+files are listed lazily, compacted runs are read in batches, and error texts
+are read only for the failed keys. So the driver's memory is bounded by the
+sweep's size, however many runs have finished.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import pyarrow as pa
-
 from bench.errors import BenchError
 from bench.settings import check_setting
-from bench.store.layout import STATUS_RANK
+from bench.store import layout
+from bench.store.fs import iter_files
+from bench.store.layout import STATUS_RANK, CommitName
 from bench.store.record import RunKey
 from bench.store.resume import ResumeStatus
 
 if TYPE_CHECKING:
     from bench.store.store import Store
 
+SUCCEEDED, FAILED = STATUS_RANK["succeeded"], STATUS_RANK["failed"]
+
 
 def _check_keys(keys: Sequence[RunKey]) -> None:
     for key in keys:
-        if not (isinstance(key, tuple) and len(key) == 3 and isinstance(key[0], str) and isinstance(key[2], int)):
+        if not (isinstance(key, tuple) and len(key) == 3 and isinstance(key[0], str) and isinstance(key[1], str)
+                and isinstance(key[2], int)):
             raise BenchError(f"sweep key {key!r} is invalid; valid is a tuple (arch_id: str, setting: str, seed: int)")
+
+
+def _attempt_ranks(bits: int) -> dict[int, int]:
+    """attempt -> best status rank seen, from a key's bit set."""
+    ranks: dict[int, int] = {}
+    position = 0
+    while bits:
+        if bits & 1:
+            attempt, rank = position // 3 + 1, position % 3
+            ranks[attempt] = max(rank, ranks.get(attempt, -1))
+        bits >>= 1
+        position += 1
+    return ranks
 
 
 def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> ResumeStatus:
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise BenchError(f"max_attempts={max_attempts!r} is invalid; valid is an integer >= 1")
-    keys = [tuple(k) for k in keys]
+    keys = [k if isinstance(k, tuple) else tuple(k) for k in keys]
     _check_keys(keys)
-    # key -> {attempt: status rank}; where the last failed attempt's error lives
-    attempts: dict[RunKey, dict[int, int]] = {key: {} for key in keys}
-    error_at: dict[tuple[RunKey, int], tuple[str, str] | None] = {}
+    seen: dict[RunKey, int] = dict.fromkeys(keys, 0)
     snapshot = store.snapshot()
     for setting in sorted({k[1] for k in keys}):
         check_setting(setting)
-        for name in store.commit_names(setting):
+        for path in iter_files(store.fs, f"{layout.COMMITS}/{setting}"):
+            name = CommitName.parse(path)
+            if name is None:
+                continue
             key = (name.arch_id, setting, name.seed)
-            seen = attempts.get(key)
-            if seen is None:
-                continue
-            rank = STATUS_RANK[name.status]
-            if rank >= seen.get(name.attempt, -1):
-                seen[name.attempt] = rank
-                if name.status == "failed":
-                    error_at[(key, name.attempt)] = (name.path, name.sha)
+            bits = seen.get(key)
+            if bits is not None:
+                seen[key] = bits | 1 << (3 * (name.attempt - 1) + STATUS_RANK[name.status])
         for path, sha in store.snapshot_parts(snapshot, "runs", setting):
-            table = store.read_parquet(path, sha, ["arch_id", "seed", "attempt", "status"])
-            if table is None:
-                continue
-            for arch_id, seed, attempt, status in zip(*(table[c].to_pylist() for c in table.column_names)):
-                seen = attempts.get((arch_id, setting, seed))
-                if seen is not None and STATUS_RANK[status] >= seen.get(attempt, -1):
-                    seen[attempt] = STATUS_RANK[status]
-                    if status == "failed":
-                        error_at[((arch_id, setting, seed), attempt)] = None  # in the compacted runs
+            for batch in store.iter_batches(path, sha, ["arch_id", "seed", "attempt", "status"]):
+                for arch_id, seed, attempt, status in zip(*(c.to_pylist() for c in batch.columns)):
+                    key = (arch_id, setting, seed)
+                    bits = seen.get(key)
+                    if bits is not None:
+                        seen[key] = bits | 1 << (3 * (attempt - 1) + STATUS_RANK[status])
 
     status = ResumeStatus(max_attempts=max_attempts)
+    failed_last: dict[RunKey, int] = {}
     for key in keys:
-        seen = attempts[key]
-        if seen:
-            status.last_attempt[key] = max(seen)
-        if STATUS_RANK["succeeded"] in seen.values():
+        bits = seen[key]
+        if not bits:
+            status.missing.append(key)
+            continue
+        ranks = _attempt_ranks(bits)
+        status.last_attempt[key] = max(ranks)
+        if SUCCEEDED in ranks.values():
             status.done.add(key)
             continue
-        failures = [a for a, r in seen.items() if r == STATUS_RANK["failed"]]
+        failures = [a for a, r in ranks.items() if r == FAILED]
         if failures:
-            status.failed[key] = (len(failures), _error(store, snapshot, key, max(failures), error_at))
-            continue
-        status.missing.append(key)
-        if seen:
+            status.failed[key] = (len(failures), "")
+            failed_last[key] = max(failures)
+        else:
+            status.missing.append(key)
             status.running.add(key)
+    for key, error in _errors(store, snapshot, failed_last).items():
+        status.failed[key] = (status.failed[key][0], error)
     return status
 
 
-def _error(store: Store, snapshot: dict, key: RunKey, attempt: int,
-           error_at: dict[tuple[RunKey, int], tuple[str, str] | None]) -> str:
-    where = error_at.get((key, attempt))
-    if where is not None:
-        table = store.read_parquet(where[0], where[1], ["error"])
-        return table["error"][0].as_py() if table is not None and len(table) else "(commit file quarantined)"
-    arch_id, setting, seed = key
-    for path, sha in store.snapshot_parts(snapshot, "runs", setting):
-        data = store.read_verified(path, sha)
-        if data is None:
-            continue
-        hit = pq.read_table(pa.BufferReader(data), columns=["arch_id", "seed", "attempt", "error"],
-                            filters=(pc.field("arch_id") == arch_id) & (pc.field("seed") == seed)
-                            & (pc.field("attempt") == attempt))
-        if len(hit):
-            return hit["error"][0].as_py() or ""
-    return ""
+def _errors(store: Store, snapshot: dict, failed_last: dict[RunKey, int]) -> dict[RunKey, str]:
+    """The error text of each failed key's last failed attempt (only these files are opened)."""
+    out: dict[RunKey, str] = {}
+    by_setting: dict[str, dict[tuple[str, int, int], RunKey]] = {}
+    for key, attempt in failed_last.items():
+        by_setting.setdefault(key[1], {})[(key[0], key[2], attempt)] = key
+    for setting, wanted in by_setting.items():
+        for arch_id, seed, attempt in wanted:
+            for name in store.commit_names(setting, arch_id):
+                if (name.seed, name.attempt, name.status) == (seed, attempt, "failed"):
+                    table = store.read_parquet(name.path, name.sha, ["error"])
+                    if table is not None and len(table):
+                        out[wanted[(arch_id, seed, attempt)]] = table["error"][0].as_py() or ""
+        remaining = {k: v for k, v in wanted.items() if v not in out}
+        for path, sha in store.snapshot_parts(snapshot, "runs", setting) if remaining else ():
+            for batch in store.iter_batches(path, sha, ["arch_id", "seed", "attempt", "status", "error"]):
+                for arch_id, seed, attempt, status, error in zip(*(c.to_pylist() for c in batch.columns)):
+                    key = remaining.get((arch_id, seed, attempt))
+                    if key is not None and status == "failed":
+                        out[key] = error or ""
+    for key in failed_last:
+        out.setdefault(key, "(error text unavailable: its file was quarantined)")
+    return out

@@ -74,11 +74,18 @@ class Store:
     def __init__(self, fs: StoreFS) -> None:
         self.fs = fs
         self.quarantined: list[str] = []
+        # Final attempts held by compacted runs, per (snapshot version, setting): commit_run checks
+        # them on every call, and they change only when a new snapshot is published.
+        self._compacted_finals: tuple[tuple[int, str], dict[tuple[str, int, int], str]] | None = None
 
     @classmethod
-    def open(cls, uri: str, create: bool = True) -> Store:
-        """Open the store at ``uri`` (creating it when ``create`` and absent)."""
-        fs = StoreFS(uri)
+    def open(cls, uri: str, create: bool = True, fsync: bool = True) -> Store:
+        """Open the store at ``uri`` (creating it when ``create`` and absent).
+
+        ``fsync=False`` skips flushing each commit to the disk: only for scratch
+        stores (benchmarks), since a power cut could then lose recent commits.
+        """
+        fs = StoreFS(uri, fsync=fsync)
         if fs.exists(layout.STORE_FILE):
             info = json.loads(fs.read(layout.STORE_FILE))
             if int(info.get("schema_version", 0)) > SCHEMA_VERSION:
@@ -110,6 +117,18 @@ class Store:
             self.quarantine(rel, f"sha256 prefix {layout.sha16(data)} does not match {sha} in its name")
             return None
         return data
+
+    def iter_batches(self, rel: str, sha: str, columns: Sequence[str], batch_size: int = 8192) -> Iterable[pa.RecordBatch]:
+        """A verified Parquet file's columns in batches (bounded memory for big parts)."""
+        data = self.read_verified(rel, sha)
+        if data is None:
+            return
+        try:
+            reader = pq.ParquetFile(pa.BufferReader(data))
+        except (pa.ArrowInvalid, OSError) as err:
+            self.quarantine(rel, f"not a readable Parquet file: {err}")
+            return
+        yield from reader.iter_batches(batch_size=batch_size, columns=list(columns))
 
     def read_parquet(self, rel: str, sha: str, columns: Sequence[str] | None = None, filters: Filters = None) -> pa.Table | None:
         data = self.read_verified(rel, sha)
@@ -195,13 +214,22 @@ class Store:
         for name in self.commit_names(record.setting, record.arch_id):
             if (name.seed, name.attempt) == (record.seed, record.attempt) and name.status != "running":
                 return name.status, self.fs.full(name.path)
-        for table in self._read_parts(self.snapshot_parts(self.snapshot(), "runs", record.setting),
-                                      ["arch_id", "seed", "attempt", "status"]):
-            hit = table.filter((pc.field("arch_id") == record.arch_id) & (pc.field("seed") == record.seed)
-                               & (pc.field("attempt") == record.attempt) & (pc.field("status") != "running"))
-            if len(hit):
-                return hit["status"][0].as_py(), self.fs.full(layout.TABLES)
-        return None
+        status = self._finals(record.setting).get((record.arch_id, record.seed, record.attempt))
+        return None if status is None else (status, self.fs.full(layout.TABLES))
+
+    def _finals(self, setting: str) -> dict[tuple[str, int, int], str]:
+        """(arch_id, seed, attempt) -> final status of the compacted runs of ``setting`` (cached per snapshot)."""
+        snapshot = self.snapshot()
+        tag = (snapshot["version"], setting)
+        if self._compacted_finals is None or self._compacted_finals[0] != tag:
+            finals = {}
+            for table in self._read_parts(self.snapshot_parts(snapshot, "runs", setting),
+                                          ["arch_id", "seed", "attempt", "status"]):
+                for arch_id, seed, attempt, status in zip(*(table[c].to_pylist() for c in table.column_names)):
+                    if status != "running":
+                        finals[(arch_id, seed, attempt)] = status
+            self._compacted_finals = (tag, finals)
+        return self._compacted_finals[1]
 
     def read_commits(self, names: Iterable[CommitName]) -> dict[str, pa.Table]:
         """The runs / metrics / curves / artifacts of commit files (damaged ones quarantined, skipped)."""

@@ -48,13 +48,19 @@ def test_provenance_and_curves_are_kept(store):
     assert curves["step"].to_pylist() == [25, 50, 75, 100]
 
 
-def test_resume_status_done_failed_missing_and_attempt_budget(store):
+@pytest.mark.parametrize("compacted", [False, True])
+def test_resume_status_done_failed_missing_and_attempt_budget(store, compacted):
     a, b, c = (ArchCode.from_string(x).arch_id for x in CODES[:3])
     store.commit_run(succeeded(CODES[0]))
     store.commit_run(failed(CODES[1], attempt=1, error="first"))
     store.commit_run(failed(CODES[1], attempt=2, error="second"))
     store.commit_run(RunRecord.from_job(job_spec(CODES[2]), None, attempt=1, status="running"))
     keys = [(a, "cls_a", 0), (b, "cls_a", 0), (c, "cls_a", 0), (a, "cls_a", 5)]
+    if compacted:
+        store.compact()
+        assert store.commit_names() == []
+        with pytest.raises(StoreError, match="already committed"):
+            store.commit_run(succeeded(CODES[1], attempt=2))  # compacted attempts are still checked
     status = store.resume_status(keys, max_attempts=3)
     assert status.done == {keys[0]}
     assert status.failed == {keys[1]: (2, "second")}
