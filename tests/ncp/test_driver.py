@@ -1,0 +1,104 @@
+"""The search command's body on the real composed config, with synthetic tables."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from bench.code import ArchCode
+from bench.errors import BenchError
+from bench.ncp.driver import run
+from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+SMALL = ["predictor.epochs=15", "predictor.n_train=320", "predictor.n_val=80", "propagation.iterations=20",
+         "nb201.iterations=20", "baseline.neural_samples=500"]
+
+
+def config(tmp_path: Path, *overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("search", overrides=[f"store={tmp_path / 'store'}", f"out={tmp_path / 'out'}", *SMALL, *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def frames(setting: str):
+    if setting == "nb201":
+        return synthetic_nb201_frame(400, seed=1)
+    if setting == "video":
+        raise BenchError("setting 'video' is not in the store 'test'; it holds ['cls_a', 'seg', 'nb201']")
+    return synthetic_frame(400, seed=0, setting=setting)
+
+
+def test_single_task_continuous_writes_result_trajectory_and_figure(tmp_path):
+    result = run(config(tmp_path, "predictor.settings=[seg]", "strategy=continuous", "lambda=0.5"), frames)
+    out = tmp_path / "out"
+    on_disk = json.loads((out / "result.json").read_text())
+    assert on_disk["code"] == result["code"] and ArchCode.from_string(on_disk["code"])
+    for key in ("predicted", "params_m", "gflops", "table_best_predicted", "nearest"):
+        assert key in on_disk
+    assert set(on_disk["predicted"]) == {"mIoU", "mAcc", "aAcc"}
+    assert {"code", "distance", "true", "percentile", "gflops"} <= set(on_disk["nearest"])
+    assert "gflops" in on_disk["table_best_predicted"] and "predicted" in on_disk["table_best_predicted"]
+    assert on_disk["in_store"] is False and "note" in on_disk
+    trajectory = pq.read_table(out / "trajectory.parquet").to_pandas()
+    assert len(trajectory) == 21 and {"iteration", "c4_4", "pred_seg_mIoU", "gflops"} <= set(trajectory.columns)
+    assert (out / "trajectory.png").stat().st_size > 10_000
+    assert (out / "predictors" / "seg.pt").exists()
+
+
+def test_found_code_in_store_reports_true_value_and_percentile(tmp_path):
+    frame = synthetic_frame(400, seed=0, setting="seg")
+    cfg = config(tmp_path, "predictor.settings=[seg]", "strategy=netadapt", "propagation.iterations=0",
+                 f"init={frame['code'][5]}")
+    result = run(cfg, lambda s: frame)
+    assert result["code"] == frame["code"][5] and result["in_store"]
+    assert result["true"]["mIoU"] == pytest.approx(frame["mIoU"][5])
+    assert result["percentile"] == pytest.approx(100 * (frame["mIoU"] < frame["mIoU"][5]).mean())
+    assert result["nearest"]["distance"] == 0.0
+
+
+def test_multi_task_reports_per_setting(tmp_path):
+    result = run(config(tmp_path, "predictor.settings=[cls_a,seg]", "predictor.weights=[1,2]"), frames)
+    assert set(result["predicted"]) == {"cls_a", "seg"} and set(result["nearest"]) == {"cls_a", "seg"}
+    assert result["weights"] == [1.0, 2.0]
+
+
+def test_transfer_and_batch_of_starts(tmp_path):
+    starts = synthetic_frame(3, seed=5)["code"].tolist()
+    result = run(config(tmp_path, f"init=[{','.join(starts)}]", "strategy=wta"), frames)
+    assert result["starts"] == starts and len(result["candidates"]) == 3
+    trajectory = pq.read_table(tmp_path / "out" / "trajectory.parquet").to_pandas()
+    assert sorted(trajectory["start"].unique()) == [0, 1, 2]
+
+
+def test_predictor_report_and_reuse(tmp_path):
+    report = run(config(tmp_path, "mode=predictor_report", "predictor.settings=[cls_a]"), frames)
+    on_disk = json.loads((tmp_path / "out" / "predictor.json").read_text())
+    assert on_disk == report and set(report["cls_a"]["top1"]) == {"mae", "kendall_tau", "spearman_rho"}
+    reused = run(config(tmp_path, "predictor.settings=[cls_a]", f"predictor.load_dir={tmp_path / 'out' / 'predictors'}",
+                        "predictor.epochs=1"), frames)
+    assert reused["predictor_validation"]["cls_a"]["top1"]["mae"] == pytest.approx(report["cls_a"]["top1"]["mae"])
+
+
+def test_nb201_mode(tmp_path):
+    result = run(config(tmp_path, "space=nb201"), frames)
+    assert len(result["ops"]) == 6 and sum(result["onehot"]) == 6
+    assert {"Acc", "mflops"} == set(result["predicted"]) and "table_best_measured" in result
+    assert ("true" in result) and (result["true"] is None) == (not result["in_store"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["predictor.settings=[imagenet]"], "unknown setting 'imagenet'"),
+    (["predictor.settings=[video]"], "not in the store"),
+    (["init=64_64-2_1_2_64"], "init='64_64-2_1_2_64' is not a valid start code"),
+    (["strategy=evolution"], "unknown strategy 'evolution'"),
+    (["mode=train"], "mode='train' is invalid"),
+    (["space=nb201", "predictor.settings=[seg]"], "space=nb201 searches the nb201 table only"),
+    (["predictor.settings=[seg]", "predictor.min_rows=1000"], "needs at least 1000"),
+])
+def test_bad_requests_are_clear_errors(tmp_path, overrides, message):
+    with pytest.raises(BenchError, match=message):
+        run(config(tmp_path, *overrides), frames)

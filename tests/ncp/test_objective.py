@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.ncp.baselines import random_codes
+from bench.ncp.encoding import MR_ENCODING, NB201_ENCODING
+from bench.ncp.flops_poly import FlopsPolynomial
+from bench.ncp.objective import Head, SearchObjective
+from bench.ncp.data import SettingTable
+from bench.ncp.predictor import PredictorConfig, train_predictor
+from bench.ncp.search import build_objective, nb201_objective
+from bench.ncp.synthetic import synthetic_nb201_frame, tiny_predictor
+
+
+def _z(n=5, seed=0):
+    return torch.tensor(MR_ENCODING.standardise(random_codes(n, seed)))
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 2.0])
+def test_hand_written_gradient_equals_autograd_of_the_papers_loss(predictor, lam):
+    objective = build_objective([predictor], None, lam)
+    z = _z().requires_grad_(True)
+    objective.autograd_loss(z).backward()
+    _, gflops, grad = objective.value_and_grad(z.detach())
+    assert torch.allclose(grad, z.grad, atol=1e-5)
+    exact = FlopsPolynomial.build()(torch.tensor(MR_ENCODING.unstandardise(z.detach().numpy())))
+    assert torch.allclose(gflops.double(), exact, rtol=1e-4)
+
+
+def test_multi_task_gradient_is_the_weighted_sum_of_single_task_gradients():
+    cls, seg = tiny_predictor("cls_a"), tiny_predictor("seg")
+    z = _z(4, seed=1)
+    g_cls = build_objective([cls], None, 0.0).value_and_grad(z)[2]
+    g_seg = build_objective([seg], None, 0.0).value_and_grad(z)[2]
+    g_both = build_objective([cls, seg], [0.3, 1.7], 0.0).value_and_grad(z)[2]
+    assert torch.allclose(g_both, 0.3 * g_cls + 1.7 * g_seg, atol=1e-6)
+
+
+def test_score_is_the_objective_with_exact_flops(predictor):
+    objective = build_objective([predictor], None, 1.0)
+    x = random_codes(6, seed=2)
+    predicted = predictor.predict(x)["top1"]
+    gflops = FlopsPolynomial.build().numpy(x)
+    unit = objective._flops_unit
+    expected = (predicted - predictor.target_mean[0]) / predictor.target_std[0] - gflops / unit
+    assert np.allclose(objective.score(x), expected, atol=1e-4)
+
+
+def test_nb201_objective_gradient_includes_the_learned_flops_head():
+    table = SettingTable.from_frame(synthetic_nb201_frame(300), "nb201")
+    p = train_predictor(table, ("Acc", "gflops"), PredictorConfig(epochs=10, n_train=240, n_val=60))
+    objective = nb201_objective(p, 0.4)
+    z = torch.tensor(NB201_ENCODING.standardise(np.random.default_rng(0).random((3, 30))), requires_grad=True)
+    objective.autograd_loss(z).backward()
+    assert torch.allclose(objective.value_and_grad(z.detach())[2], z.grad, atol=1e-5)
+
+
+def test_bad_objectives_are_clear_errors(predictor):
+    with pytest.raises(BenchError, match="lambda=-1"):
+        build_objective([predictor], None, -1.0)
+    with pytest.raises(BenchError, match="2 task weights for 1 settings"):
+        build_objective([predictor], [1.0, 1.0], 0.5)
+    with pytest.raises(BenchError, match="non-negative"):
+        build_objective([predictor, tiny_predictor("seg")], [1.0, -1.0], 0.5)
+    with pytest.raises(BenchError, match="at least one predictor"):
+        SearchObjective([], 0.5, None)
+    with pytest.raises(BenchError, match="no metric 'mIoU'"):
+        SearchObjective([Head(predictor, "mIoU", 1.0)], 0.5, None)

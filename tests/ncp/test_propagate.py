@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+
+from bench.code import FIELD_NAMES, ArchCode
+from bench.cost import cost_batch
+from bench.errors import BenchError
+from bench.ncp.data import Split
+from bench.ncp.encoding import MR_ENCODING
+from bench.ncp.predictor import MetricMLP, Predictor, PredictorConfig
+from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
+from bench.ncp.search import build_objective, parse_starts
+
+
+def linear_predictor(a: np.ndarray) -> Predictor:
+    """A predictor whose output is exactly ``a . z`` (z the standardised code): a known gradient."""
+    module = MetricMLP(27, 1, hidden=2, branch=2, dropout=0.0)
+    with torch.no_grad():
+        bn = module.input_norm
+        bn.running_mean.zero_(), bn.running_var.fill_(1.0 - bn.eps), bn.weight.fill_(1.0), bn.bias.zero_()
+        first = module.shared[0]
+        first.weight.zero_(), first.bias.zero_()
+        first.weight[0] = torch.tensor(a, dtype=torch.float32)
+        first.bias[0] = 100.0  # keeps the ReLUs in their linear part
+        mid, last = module.branches[0][0], module.branches[0][2]
+        mid.weight.zero_(), mid.bias.zero_(), last.weight.zero_()
+        mid.weight[0, 0], last.weight[0, 0], last.bias[0] = 1.0, 1.0, -100.0
+    module.eval()
+    split = Split(0, (), ())
+    return Predictor("cls_a", "nasbench_mr", ("top1",), module, np.zeros(1), np.ones(1), split, PredictorConfig())
+
+
+def test_linear_predictor_is_what_it_claims():
+    a = np.random.default_rng(0).normal(size=27)
+    x = default_start(1)
+    assert np.allclose(linear_predictor(a).predict(x)["top1"], MR_ENCODING.standardise(x) @ a, atol=1e-3)
+
+
+def test_wta_grows_the_only_dimension_that_raises_the_metric():
+    k = FIELD_NAMES.index("c3_2")
+    a = np.zeros(27)
+    a[k] = 1.0
+    result = propagate_wta(build_objective([linear_predictor(a)], None, 0.0), default_start(1), iterations=1)
+    expected = default_start(1)
+    expected[0, k] += 8
+    assert np.array_equal(result.final, expected)
+
+
+def test_wta_shrinks_the_dimension_with_the_best_metric_loss_per_flop():
+    rng = np.random.default_rng(3)
+    a = -rng.uniform(0.5, 1.5, size=27)  # every dimension lowers the metric: shrinking always helps
+    start = default_start(1)
+    result = propagate_wta(build_objective([linear_predictor(a)], None, 0.0), start, iterations=1)
+    unit = MR_ENCODING.unit
+    grown = start + np.diag(unit).astype(np.int64)
+    dr = cost_batch(grown)[1] - cost_batch(start)[1]
+    ratio = (-a / MR_ENCODING.scale * unit) / dr  # d(loss)/d(unit) over FLOPs per unit
+    k = int(np.argmax(ratio))
+    expected = start.copy()
+    expected[0, k] -= int(unit[k])
+    assert np.array_equal(result.final, expected)
+
+
+def test_wta_stops_when_no_move_helps():
+    result = propagate_wta(build_objective([linear_predictor(np.zeros(27))], None, 0.0), default_start(1), 5)
+    assert np.array_equal(result.final, default_start(1))
+
+
+@pytest.mark.parametrize("propagate", [propagate_continuous, propagate_wta])
+def test_lambda_moves_metric_and_flops_the_way_it_asks(predictor, propagate):
+    start = default_start(1)
+    start_flops = cost_batch(start)[1][0]
+    greedy = propagate(build_objective([predictor], None, 0.0), start, iterations=40)
+    frugal = propagate(build_objective([predictor], None, 4.0), start, iterations=40)
+    assert greedy.predicted[-1, 0, 0] > greedy.predicted[0, 0, 0] + 0.2  # lambda 0: the metric rises
+    assert cost_batch(frugal.final)[1][0] < start_flops  # large lambda: FLOPs fall
+    assert cost_batch(frugal.final)[1][0] < cost_batch(greedy.final)[1][0]
+    assert greedy.gflops[-1, 0] > frugal.gflops[-1, 0]
+
+
+def test_continuous_decodes_valid_codes_on_the_grid_from_many_starts(predictor):
+    starts = parse_starts([c.to_string() for c in __import__("bench.space", fromlist=["x"]).sample_codes(50, seed=9)])
+    result = propagate_continuous(build_objective([predictor], None, 0.5), starts, iterations=20)
+    codes = [ArchCode.from_list(row.tolist()) for row in result.final]
+    assert len(codes) == 50 and result.x.shape == (21, 50, 27)
+    assert np.all((result.x >= MR_ENCODING.lo - 1e-4) & (result.x <= MR_ENCODING.hi + 1e-4))  # clipped
+
+
+def test_a_batch_propagates_like_each_start_alone(predictor):
+    objective = build_objective([predictor], None, 0.5)
+    starts = np.concatenate([default_start(1), parse_starts(["8_8-1_1_1_8-4_2_4_4_128_128-1_3_1_1_1_8_8_8-4_4_4_4_4_4_128_128_128_128-128"])])
+    together = propagate_continuous(objective, starts, iterations=30)
+    alone = [propagate_continuous(objective, s[None], iterations=30) for s in starts]
+    for i, single in enumerate(alone):
+        assert np.array_equal(together.final[i], single.final[0])
+        assert np.allclose(together.x[:, i], single.x[:, 0], atol=1e-3)
+
+
+def test_propagation_is_deterministic(predictor):
+    objective = build_objective([predictor], None, 0.3)
+    a = propagate_continuous(objective, default_start(2), iterations=25)
+    b = propagate_continuous(objective, default_start(2), iterations=25)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.final, b.final)
+
+
+def test_bad_starts_and_settings_are_clear_errors(predictor):
+    objective = build_objective([predictor], None, 0.5)
+    with pytest.raises(BenchError, match=r"init='64_64-2' is not a valid start code"):
+        parse_starts(["64_64-2"])
+    with pytest.raises(BenchError, match="c1_1=65"):
+        parse_starts(["64_64-2_1_2_65-2_2_2_2_64_64-2_3_2_2_2_64_64_64-2_4_2_2_2_2_64_64_64_64-64"])
+    with pytest.raises(BenchError, match=r"\(N, 27\) array"):
+        propagate_continuous(objective, np.zeros((2, 5)))
+    outside = default_start(1).astype(float)
+    outside[0, 0] = 500
+    with pytest.raises(BenchError, match="i1=500 outside"):
+        propagate_continuous(objective, outside)
+    off_grid = default_start(1)
+    off_grid[0, 0] = 60
+    with pytest.raises(BenchError, match="grid"):
+        propagate_wta(objective, off_grid)
