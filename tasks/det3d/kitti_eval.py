@@ -7,7 +7,8 @@ OpenPCDet and mmdetection3d:
   occlusion <= 0 / 1 / 2, truncation <= 0.15 / 0.3 / 0.5; a ground truth of the class that
   fails its level is *ignored* (neither a miss nor a hit, but may absorb a detection);
 - neighbouring classes: a Van is ignored for Car, a Person_sitting for Pedestrian;
-- detections whose image box is lower than the level's minimum height are ignored;
+- detections whose image box is lower than the level's minimum height are ignored (of any
+  class, as the devkit does: such a detection can absorb a ground truth without counting);
 - DontCare regions: an unmatched detection whose image box lies over a DontCare box
   (intersection / detection area > the class threshold) is not a false positive. DontCare
   labels carry no 3D extent (-1 sizes, -1000 location), so this only ever applies to the
@@ -51,6 +52,7 @@ class _ClassData:
     gt_index: np.ndarray  # (I, G) index into the flat ground-truth list, -1 = padding
     scores: np.ndarray  # (I, D)
     det_height: np.ndarray  # (I, D) image-box height
+    det_is_class: np.ndarray  # (I, D) the detection is of the evaluated class
     gt_is_class: np.ndarray  # (I, G) True for the class itself, False for its neighbour class
     gt_ignored_by_level: np.ndarray  # (L, I, G) fails the difficulty level
     dc_hit: np.ndarray  # (I, D) image box over a DontCare region (intersection / own area > threshold)
@@ -109,26 +111,35 @@ def _padded(per_frame: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     return out
 
 
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` for a padded (>= 0 clipped) index, also when ``values`` is empty."""
+    if len(values) == 0:
+        return np.zeros(index.shape + values.shape[1:], dtype=values.dtype)
+    return values[index]
+
+
 def _class_data(cls: str, gts: Sequence[Objects], dets: Sequence[Objects], gt_flat: dict, det_flat: dict) -> _ClassData:
     lower = np.char.lower
     wanted = {cls.lower(), NEIGHBOUR.get(cls, "").lower()} - {""}
     gt_sel = [np.nonzero(np.isin(lower(g.names.astype(str)), list(wanted)))[0] for g in gts]
-    det_sel = [np.nonzero(lower(d.names.astype(str)) == cls.lower())[0] for d in dets]
+    # Every detection takes part: the devkit marks ANY detection lower than the level's minimum
+    # height as ignored (code 1, which can absorb a ground truth), whatever its class.
+    det_sel = [np.arange(len(d)) for d in dets]
     gt_off = np.concatenate([[0], np.cumsum([len(g) for g in gts])[:-1]])
     det_off = np.concatenate([[0], np.cumsum([len(d) for d in dets])[:-1]])
     gt_index, det_index = _padded(gt_sel, gt_off), _padded(det_sel, det_off)
     gt_ok, det_ok = gt_index >= 0, det_index >= 0
     g, d = np.maximum(gt_index, 0), np.maximum(det_index, 0)
 
-    bbox = gt_flat["bbox"][g]
+    bbox = _take(gt_flat["bbox"], g)
     height = bbox[..., 3] - bbox[..., 1]
     by_level = np.stack([
-        (gt_flat["occluded"][g] > MAX_OCCLUSION[k]) | (gt_flat["truncated"][g] > MAX_TRUNCATION[k]) | (height <= MIN_HEIGHT[k])
+        (_take(gt_flat["occluded"], g) > MAX_OCCLUSION[k]) | (_take(gt_flat["truncated"], g) > MAX_TRUNCATION[k]) | (height <= MIN_HEIGHT[k])
         for k in range(len(LEVELS))
     ])
-    is_class = gt_ok & (lower(gt_flat["names"][g].astype(str)) == cls.lower())
+    is_class = gt_ok & (lower(_take(gt_flat["names"].astype(str), g)) == cls.lower())
 
-    det_box = det_flat["bbox"][d]
+    det_box = _take(det_flat["bbox"], d)
     dc_hit = np.zeros(det_index.shape, dtype=bool)
     for i, frame in enumerate(gts):
         dc = frame.bbox[np.char.lower(frame.names.astype(str)) == "dontcare"]
@@ -139,7 +150,8 @@ def _class_data(cls: str, gts: Sequence[Objects], dets: Sequence[Objects], gt_fl
     return _ClassData(
         det_index=det_index,
         gt_index=gt_index,
-        scores=np.where(det_ok, det_flat["score"][d], -np.inf),
+        scores=np.where(det_ok, _take(det_flat["score"], d), -np.inf),
+        det_is_class=det_ok & (lower(_take(det_flat["names"].astype(str), d)) == cls.lower()),
         det_height=np.where(det_ok, np.abs(det_box[..., 3] - det_box[..., 1]), 0.0),
         gt_is_class=is_class,
         gt_ignored_by_level=by_level,
@@ -170,7 +182,7 @@ def _overlaps(view: str, data: _ClassData, gt_flat: dict, det_flat: dict) -> np.
 def _ignore_codes(data: _ClassData, level: int) -> tuple[np.ndarray, np.ndarray]:
     """Devkit codes: ground truth 0 = counted, 1 = ignored, -1 = absent; detections likewise."""
     gt = np.where(data.gt_index < 0, -1, np.where(data.gt_is_class & ~data.gt_ignored_by_level[level], 0, 1))
-    det = np.where(data.det_index < 0, -1, np.where(data.det_height < MIN_HEIGHT[level], 1, 0))
+    det = np.where(data.det_index < 0, -1, np.where(data.det_height < MIN_HEIGHT[level], 1, np.where(data.det_is_class, 0, -1)))
     return gt, det
 
 
@@ -203,7 +215,7 @@ def _recall_thresholds(tp_scores: np.ndarray, num_gt: int) -> np.ndarray:
             continue
         chosen.append(score)
         current += 1.0 / (SAMPLE_POINTS - 1.0)
-    return np.array(chosen)
+    return np.array(chosen[:SAMPLE_POINTS])
 
 
 def _counts_at_thresholds(overlaps: np.ndarray, scores: np.ndarray, gt_code: np.ndarray, det_code: np.ndarray,

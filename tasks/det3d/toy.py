@@ -1,0 +1,135 @@
+"""A tiny KITTI-format dataset of synthetic scenes, learnable in a short CPU run.
+
+Each scene: a flat ground plane 1.73 m below the lidar (KITTI's mounting height), 2-5 boxes
+of Car / Pedestrian / Cyclist (sizes near the anchor sizes, any heading) whose visible
+surfaces carry points, and clutter (scattered points, thin poles, small crates). Frames are
+written as ``velodyne/*.bin``, ``label_2/*.txt`` (with 2D boxes projected through the
+calibration, plus one DontCare region), ``calib/*.txt`` (KITTI-like matrices) and blank
+1242x375 ``image_2/*.png`` files, with ``ImageSets/train.txt`` and ``val.txt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tasks.det3d.boxes import alpha_of, image_boxes, lidar_to_camera, points_in_fov
+from tasks.det3d.kitti import Calibration, Objects, write_calib, write_labels
+
+IMAGE_HW = (375, 1242)
+GROUND_Z = -1.73
+SIZES = {"Car": (3.9, 1.6, 1.56), "Pedestrian": (0.8, 0.6, 1.73), "Cyclist": (1.76, 0.6, 1.73)}
+POINTS_PER_M2 = 60.0
+TOY_RANGE_X = (6.0, 24.0)  # inside the toy recipe's 25.6 m range, close enough for > 40 px boxes
+TOY_VERSION = "kitti v1"
+
+
+def toy_calibration() -> Calibration:
+    """KITTI-like camera 2 intrinsics and the usual lidar -> camera axis swap (x fwd -> z, y left -> -x, z up -> -y)."""
+    p2 = np.array([[721.5, 0.0, 609.6, 44.9], [0.0, 721.5, 172.9, 0.2], [0.0, 0.0, 1.0, 0.003]])
+    v2c = np.array([[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, -0.08], [1.0, 0.0, 0.0, -0.27]])
+    return Calibration(p2, np.eye(3), v2c)
+
+
+def _surface_points(box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Points on the four sides and the top of a lidar box (x, y, z centre, dx, dy, dz, heading)."""
+    dx, dy, dz = box[3:6]
+    faces = [("x", dy * dz), ("x", dy * dz), ("y", dx * dz), ("y", dx * dz), ("top", dx * dy)]
+    parts = []
+    for i, (kind, area) in enumerate(faces):
+        n = max(4, int(area * POINTS_PER_M2))
+        u, v = rng.uniform(-0.5, 0.5, n), rng.uniform(-0.5, 0.5, n)
+        if kind == "x":
+            local = np.stack([np.full(n, 0.5 if i == 0 else -0.5) * dx, u * dy, v * dz], axis=1)
+        elif kind == "y":
+            local = np.stack([u * dx, np.full(n, 0.5 if i == 2 else -0.5) * dy, v * dz], axis=1)
+        else:
+            local = np.stack([u * dx, v * dy, np.full(n, 0.5) * dz], axis=1)
+        parts.append(local)
+    local = np.concatenate(parts) + rng.normal(0, 0.02, (sum(len(p) for p in parts), 3))
+    c, s = np.cos(box[6]), np.sin(box[6])
+    xy = local[:, :2] @ np.array([[c, -s], [s, c]]).T
+    return np.concatenate([xy + box[:2], local[:, 2:3] + box[2]], axis=1)
+
+
+def _scene(rng: np.random.Generator, calib: Calibration) -> tuple[np.ndarray, Objects]:
+    boxes, names = [], []
+    for _ in range(rng.integers(2, 6)):
+        name = str(rng.choice(list(SIZES), p=[0.5, 0.25, 0.25]))
+        size = np.array(SIZES[name]) * rng.uniform(0.95, 1.05, 3)
+        for _attempt in range(20):
+            x = rng.uniform(*TOY_RANGE_X)
+            y = rng.uniform(-0.6, 0.6) * x * 0.75  # within the camera's field of view
+            if all(np.hypot(x - b[0], y - b[1]) > 4.5 for b in boxes):
+                boxes.append(np.array([x, y, GROUND_Z + size[2] / 2, *size, rng.uniform(-np.pi, np.pi)]))
+                names.append(name)
+                break
+    boxes_arr = np.array(boxes).reshape(-1, 7)
+    ground = np.stack([rng.uniform(0, 26, 3000), rng.uniform(-13, 13, 3000), GROUND_Z + rng.normal(0, 0.02, 3000)], axis=1)
+    clutter = [np.stack([rng.uniform(0, 26, 300), rng.uniform(-13, 13, 300), rng.uniform(-1.7, 1.0, 300)], axis=1)]
+    for _ in range(rng.integers(2, 6)):  # poles and small crates: things that are not objects
+        x, y = rng.uniform(4, 25), rng.uniform(-12, 12)
+        if rng.random() < 0.5:
+            clutter.append(np.stack([x + rng.normal(0, 0.05, 40), y + rng.normal(0, 0.05, 40), rng.uniform(GROUND_Z, 1.0, 40)], axis=1))
+        else:
+            clutter.append(_surface_points(np.array([x, y, GROUND_Z + 0.25, 0.5, 0.5, 0.5, 0.0]), rng))
+    objects = [_surface_points(b, rng) for b in boxes_arr]
+    xyz = np.concatenate([ground, *clutter, *objects])
+    points = np.concatenate([xyz, rng.uniform(0, 1, (len(xyz), 1))], axis=1).astype(np.float32)
+
+    cam = lidar_to_camera(boxes_arr, calib)
+    bbox = image_boxes(cam, calib, IMAGE_HW)
+    n = len(cam)
+    dontcare = np.array([[rng.uniform(0, 1100), rng.uniform(150, 200)]])
+    dontcare_bbox = np.concatenate([dontcare, dontcare + [60.0, 30.0]], axis=1)
+    labels = Objects(
+        names=np.array(names + ["DontCare"], dtype="<U16"),
+        truncated=np.zeros(n + 1),
+        occluded=np.concatenate([rng.integers(0, 2, n), [-1]]),
+        alpha=np.concatenate([alpha_of(cam), [-10.0]]),
+        bbox=np.concatenate([bbox, dontcare_bbox]),
+        boxes=np.concatenate([cam, [[-1000.0, -1000.0, -1000.0, -1.0, -1.0, -1.0, -10.0]]]),
+        score=np.ones(n + 1),
+    )
+    return points[points_in_fov(points, calib, IMAGE_HW) | (rng.random(len(points)) < 0.05)], labels
+
+
+def generate(root: str | Path, train_frames: int = 48, val_frames: int = 16, seed: int = 0) -> Path:
+    """Write a toy KITTI object dataset under ``root`` (deterministic in ``seed``); return ``root``.
+
+    Example:
+        >>> import tempfile
+        >>> root = generate(tempfile.mkdtemp(), train_frames=2, val_frames=1)
+        >>> sorted(p.name for p in (root / "training").iterdir())
+        ['calib', 'image_2', 'label_2', 'velodyne']
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    calib = toy_calibration()
+    for folder in ("velodyne", "label_2", "calib", "image_2"):
+        (root / "training" / folder).mkdir(parents=True, exist_ok=True)
+    (root / "ImageSets").mkdir(parents=True, exist_ok=True)
+    blank = Image.new("L", (IMAGE_HW[1], IMAGE_HW[0]))
+    ids = [f"{i:06d}" for i in range(train_frames + val_frames)]
+    for frame_id in ids:
+        points, labels = _scene(rng, calib)
+        points.tofile(root / "training" / "velodyne" / f"{frame_id}.bin")
+        write_labels(root / "training" / "label_2" / f"{frame_id}.txt", labels)
+        write_calib(root / "training" / "calib" / f"{frame_id}.txt", calib)
+        blank.save(root / "training" / "image_2" / f"{frame_id}.png")
+    (root / "ImageSets" / "train.txt").write_text("\n".join(ids[:train_frames]) + "\n")
+    (root / "ImageSets" / "val.txt").write_text("\n".join(ids[train_frames:]) + "\n")
+    return root
+
+
+def ensure_toy_kitti(root: str | Path) -> Path:
+    """Generate the toy set under ``root`` unless its completion marker says it is there."""
+    root = Path(root)
+    marker = root / ".toy-complete"
+    if marker.exists():
+        return root
+    generate(root)
+    marker.write_text(TOY_VERSION + "\n")
+    return root
