@@ -18,7 +18,6 @@ from bench.sched.cluster import RayConnection
 from bench.sched.driver import DriverOptions
 from bench.sched.jobs import JobTemplate, Resources
 from bench.sched.selection import Selection
-from bench.settings import check_setting
 
 
 @dataclass(frozen=True)
@@ -57,21 +56,41 @@ def _seeds(value: Any) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def setting_of(cfg: DictConfig) -> str:
-    """The setting being swept: ``cfg.setting`` if set, else the chosen ``task`` config's name."""
-    name = cfg.get("setting")
-    if name is None:
-        from hydra.core.hydra_config import HydraConfig
+def template_from_config(cfg: DictConfig, store: str) -> JobTemplate:
+    """The sweep's shared job template, through the training jobs' own ``build_job_spec``.
 
-        if not HydraConfig.initialized():
-            raise BenchError("no setting given: set setting=<name> or compose with task=<setting>")
-        name = HydraConfig.get().runtime.choices["task"]
-    return check_setting(str(name))
+    The recipe and data root do not depend on the architecture, so one spec,
+    built for any valid code, gives them; the scheduler then varies code, seed,
+    work dir and devices per job.
+    """
+    from bench.sched.codes import FROZEN_CODES
+    from tasks import build_job_spec
+
+    any_code = FROZEN_CODES.read_text().split("\n", 1)[0]
+    work_root = absolute_uri(str(cfg.work_root)) if cfg.get("work_root") else f"{store.rstrip('/')}/work"
+    spec = build_job_spec(cfg, any_code, 0, work_dir=work_root, devices=["cpu"])
+    recipe = dict(spec.config)
+    job_name = cfg.get("job")
+    if job_name is not None:
+        recipe["test_job"] = _plain(cfg.get("test_job")) or {}
+    return JobTemplate(
+        setting=spec.setting,
+        config=recipe,
+        data_root=absolute_uri(spec.data_root),
+        store_uri=store,
+        work_root=work_root,
+        job_name=job_name,
+    )
+
+
+def recipe_workers(template: JobTemplate) -> int:
+    """The recipe's data-loading worker count (``runtime.workers``), 0 when it has none."""
+    runtime = template.config.get("runtime") or {}
+    return int(runtime.get("workers", 0) or 0)
 
 
 def build_run(cfg: DictConfig) -> SweepRun:
     """Turn a composed ``run.yaml`` into a :class:`SweepRun` (every value validated)."""
-    setting = setting_of(cfg)
     sweep = _plain(cfg.sweep)
     selection = Selection(
         name=str(sweep.get("name", "custom")),
@@ -85,24 +104,12 @@ def build_run(cfg: DictConfig) -> SweepRun:
         num_shards=sweep.get("num_shards", 1),
     )
     store = absolute_uri(str(cfg.store))
-    recipe = _plain(cfg.task)
-    if not isinstance(recipe, dict):
-        raise BenchError(f"task config must be a mapping (a recipe), got {recipe!r}")
-    job_name = cfg.get("job")
-    if job_name is not None:
-        recipe = {**recipe, "test_job": _plain(cfg.get("test_job")) or {}}
-    template = JobTemplate(
-        setting=setting,
-        config=recipe,
-        data_root=absolute_uri(str(cfg.data_root)),
-        store_uri=store,
-        work_root=absolute_uri(str(cfg.work_root)) if cfg.get("work_root") else f"{store.rstrip('/')}/work",
-        job_name=job_name,
-    )
+    template = template_from_config(cfg, store)
+    setting = template.setting
     res = _plain(cfg.resources)
     resources = Resources(
         gpus=float(res.get("gpus", 0)),
-        cpus=float(res.get("cpus", 1)),
+        cpus=float(res["cpus"]) if res.get("cpus") is not None else float(max(1, recipe_workers(template))),
         custom={str(k): float(v) for k, v in (res.get("custom") or {}).items()},
         small_gpu_fraction=res.get("small_gpu_fraction"),
         small_max_gflops=float(res.get("small_max_gflops", 1.0)),

@@ -66,6 +66,7 @@ class Attempt:
     started: float | None = None  # monotonic time the worker reported Started
     timed_out: bool = False
     wait_until: float = 0.0  # dependency deadline (video_p)
+    last_error: str | None = None  # of the previous attempt, as stored
 
 
 def plan_attempts(store: Store, jobs: list[SweepJob], options: DriverOptions) -> tuple[list[Attempt], int, list]:
@@ -82,11 +83,13 @@ def plan_attempts(store: Store, jobs: list[SweepJob], options: DriverOptions) ->
         if job.key in status.done:
             continue
         tries, last_error = status.failed.get(job.key, (0, None))
+        number = status.next_attempt(job.key)  # attempt numbers are never reused, even past a gap
         if options.retry_failed:
             if tries:
-                attempts.append(Attempt(job, tries + 1, tries + options.max_attempts))
+                attempts.append(Attempt(job, number, number - 1 + options.max_attempts, last_error=last_error))
         elif tries < options.max_attempts:
-            attempts.append(Attempt(job, tries + 1, options.max_attempts))
+            limit = number - 1 + options.max_attempts - tries
+            attempts.append(Attempt(job, number, limit, last_error=last_error))
         else:
             spent.append((job, last_error or "failed"))
     return attempts, sum(job.key in status.done for job in jobs), spent
@@ -257,7 +260,8 @@ class Driver:
             self.progress.retried += 1
             print(f"retry {attempt.job.label()} (attempt {attempt.number + 1}/{attempt.limit}) after: {detail}",
                   file=self.progress.out, flush=True)
-            self.queue.append(replace(attempt, number=attempt.number + 1, started=None, timed_out=False))
+            self.queue.append(replace(attempt, number=attempt.number + 1, started=None, timed_out=False,
+                                      last_error=error))
             return
         print(f"FAILED {attempt.job.label()} attempt {attempt.number}: {detail}", file=self.progress.out, flush=True)
         self._end_failed(attempt, error)

@@ -11,6 +11,7 @@ it is written to a local temporary file and uploaded when the attempt ends
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -27,8 +28,24 @@ def _local_path(uri: str) -> Path | None:
 
 
 @contextlib.contextmanager
+def job_logging() -> Iterator[None]:
+    """INFO records of the job's loggers to stderr (a Ray worker configures none), for one attempt."""
+    handler = logging.StreamHandler()  # binds the current sys.stderr, i.e. fd 2 (the log file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
 def capture_output(log_uri: str, header: str) -> Iterator[None]:
-    """Send fds 1 and 2 of this process to ``log_uri`` (appending) until the block ends."""
+    """Send fds 1 and 2 of this process, and INFO logging, to ``log_uri`` (appending) until the block ends."""
     local = _local_path(log_uri)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +62,8 @@ def capture_output(log_uri: str, header: str) -> Iterator[None]:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            yield
+            with job_logging():
+                yield
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

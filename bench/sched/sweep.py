@@ -63,26 +63,28 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
     (their checkpoints stay in their work dirs) and leaves the store consistent:
     the same command resumes.
     """
-    store = Store.open(run.template.store_uri)
-    jobs = sweep_jobs(run, store)
-    if not jobs:
-        what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"
-        raise BenchError(f"sweep {run.selection.name!r} selects no {what} for {run.setting} in store {store.uri}")
-    attempts, done, spent = plan_attempts(store, jobs, run.options)
-    print(
-        f"[{run.setting}] sweep {run.selection.name}: {len(jobs)} jobs, {done} done, {len(attempts)} to run, "
-        f"{len(spent)} failed with no attempts left (sweep=retry_failed reruns them); store {store.uri}",
-        file=out,
-        flush=True,
-    )
-    if run.selection.source == "retry_failed":
-        for attempt in attempts:
-            print(f"  retrying {attempt.job.label()} (attempt {attempt.number})", file=out, flush=True)
-    progress = Progress(run.setting, len(jobs), done, len(attempts), out=out, interval_s=run.progress_interval_s)
-    for job, error in spent:
-        progress.failures.append((job.label(), error))
     started_ray = connect(run.connection)
     try:
+        store = Store.open(run.template.store_uri)
+        jobs = sweep_jobs(run, store)
+        if not jobs:
+            what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"
+            raise BenchError(f"sweep {run.selection.name!r} selects no {what} for {run.setting} in store {store.uri}")
+        attempts, done, spent = plan_attempts(store, jobs, run.options)
+        print(
+            f"[{run.setting}] sweep {run.selection.name}: {len(jobs)} jobs, {done} done, {len(attempts)} to run, "
+            f"{len(spent)} failed with no attempts left (sweep=retry_failed reruns them); store {store.uri}",
+            file=out,
+            flush=True,
+        )
+        if run.selection.source == "retry_failed":
+            for attempt in attempts:
+                last = (attempt.last_error or "").strip().splitlines()
+                print(f"  retrying {attempt.job.label()} (attempt {attempt.number}); last error: "
+                      f"{last[0] if last else '?'}{' ... ' + last[-1] if len(last) > 1 else ''}", file=out, flush=True)
+        progress = Progress(run.setting, len(jobs), done, len(attempts), out=out, interval_s=run.progress_interval_s)
+        for job, error in spent:
+            progress.failures.append((job.label(), error))
         if attempts:
             Driver(store, run.template, run.resources, run.options, progress).run(attempts)
     finally:

@@ -46,10 +46,13 @@ def succeeded_keys(store) -> list[str]:
 def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(local_ray, tmp_path):
     store, ledger, n = tmp_path / "store", tmp_path / "ledger", 8
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.sched.drive_scripted", str(store), str(ledger), str(n), "4", "0.25"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    command = [
+        sys.executable, "launch/run.py", "task=cls_a", "sweep=range", f"sweep.stop={n}", "data=toy",
+        f"data.toy_root={tmp_path / 'toy'}", f"store={store}", "job=scripted", "test_job.steps=4",
+        "test_job.step_s=0.25", f"test_job.ledger={ledger}", "resources.gpus=0", "resources.cpus=1",
+        "ray.num_cpus=2", "export.at_end=false",
+    ]
+    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len(succeeded_keys(store)) < 3:
