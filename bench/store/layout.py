@@ -1,6 +1,9 @@
 """File names of the store: the only place the on-disk layout is spelled out.
 
-See docs/store.md for the picture. Every data file's name ends in the first
+See docs/store.md for the picture. Commit files are Arrow IPC (one row: reading
+or writing one costs ~0.1 ms, against ~2 ms for a one-row Parquet file, which
+matters when a compaction folds 25,000 of them); everything compacted or
+imported is Parquet. Every data file's name ends in the first
 16 hex digits of the sha256 of its bytes, so a reader verifies a file against
 its own name and a changed byte is caught (and the file quarantined).
 """
@@ -21,7 +24,7 @@ LOGS = "logs"
 
 _COMMIT = re.compile(
     r"^commits/(?P<setting>[a-z0-9_]+)/(?P<arch_id>[0-9a-f]{16})/"
-    r"s(?P<seed>\d+)\.a(?P<attempt>\d+)\.(?P<status>succeeded|failed|running)\.(?P<sha>[0-9a-f]{16})\.parquet$"
+    r"s(?P<seed>\d+)\.a(?P<attempt>\d+)\.(?P<status>succeeded|failed|running)\.(?P<sha>[0-9a-f]{16})\.arrow$"
 )
 _IMPORT = re.compile(r"^imports/(?P<setting>[a-z0-9_]+)\.(?P<sha>[0-9a-f]{16})\.parquet$")
 _SNAPSHOT = re.compile(r"^snapshots/(?P<version>\d{8})\.(?P<sha>[0-9a-f]{16})\.json$")
@@ -67,7 +70,7 @@ def commit_dir(setting: str, arch_id: str) -> str:
 
 
 def commit_path(setting: str, arch_id: str, seed: int, attempt: int, status: str, sha: str) -> str:
-    return f"{commit_dir(setting, arch_id)}/s{seed}.a{attempt}.{status}.{sha}.parquet"
+    return f"{commit_dir(setting, arch_id)}/s{seed}.a{attempt}.{status}.{sha}.arrow"
 
 
 def import_path(setting: str, sha: str) -> str:

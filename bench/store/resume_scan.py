@@ -105,7 +105,7 @@ def _errors(store: Store, snapshot: dict, failed_last: dict[RunKey, int]) -> dic
         for arch_id, seed, attempt in wanted:
             for name in store.commit_names(setting, arch_id):
                 if (name.seed, name.attempt, name.status) == (seed, attempt, "failed"):
-                    table = store.read_parquet(name.path, name.sha, ["error"])
+                    table = store.read_table(name.path, name.sha, ["error"])
                     if table is not None and len(table):
                         out[wanted[(arch_id, seed, attempt)]] = table["error"][0].as_py() or ""
         remaining = {k: v for k, v in wanted.items() if v not in out}

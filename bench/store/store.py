@@ -1,6 +1,6 @@
 """The results store: open it on a URI, commit runs, read settings, plan resumes.
 
-Write path: :meth:`Store.commit_run` writes one immutable Parquet file per
+Write path: :meth:`Store.commit_run` writes one immutable Arrow IPC file per
 run attempt (temporary name, fsync, atomic rename), named by its key, status
 and checksum. Read path: the newest snapshot's compacted tables, plus imported
 settings, plus the commit files not yet compacted, deduplicated by attempt.
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from bench.settings import check_setting
@@ -130,16 +131,24 @@ class Store:
             return
         yield from reader.iter_batches(batch_size=batch_size, columns=list(columns))
 
-    def read_parquet(self, rel: str, sha: str, columns: Sequence[str] | None = None, filters: Filters = None) -> pa.Table | None:
+    def read_table(self, rel: str, sha: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """A verified Parquet (``.parquet``) or Arrow IPC (``.arrow``) file; None if it was quarantined."""
         data = self.read_verified(rel, sha)
         if data is None:
             return None
+        kind = "Arrow IPC" if rel.endswith(".arrow") else "Parquet"
         try:
-            table = pq.read_table(pa.BufferReader(data), columns=columns, filters=filters)
+            if kind == "Parquet":
+                file = pq.ParquetFile(pa.BufferReader(data))
+                table, schema = file.read(columns=columns), file.schema_arrow
+            else:
+                table = ipc.open_file(pa.BufferReader(data)).read_all()
+                schema = table.schema
+                table = table if columns is None else table.select(list(columns))
         except (pa.ArrowInvalid, OSError) as err:
-            self.quarantine(rel, f"not a readable Parquet file: {err}")
+            self.quarantine(rel, f"not a readable {kind} file: {err}")
             return None
-        version = file_version(pq.read_schema(pa.BufferReader(data)).metadata)
+        version = file_version(schema.metadata)
         if version is not None and version > SCHEMA_VERSION:
             raise StoreError(f"{self.fs.full(rel)} has schema version {version}; this code reads up to {SCHEMA_VERSION}")
         return table
@@ -174,7 +183,7 @@ class Store:
         return [(p, p.rsplit("part-", 1)[1][:16]) for p in snapshot["files"] if p.startswith(prefix)]
 
     def _read_parts(self, parts: list[tuple[str, str]], columns: Sequence[str] | None = None) -> list[pa.Table]:
-        return [t for path, sha in parts if (t := self.read_parquet(path, sha, columns)) is not None]
+        return [t for path, sha in parts if (t := self.read_table(path, sha, columns)) is not None]
 
     # ------------------------------------------------------------------ commits
     def commit_names(self, setting: str | None = None, arch_id: str | None = None) -> list[CommitName]:
@@ -201,8 +210,10 @@ class Store:
                 f"attempt {record.attempt} of {record.key} is already committed as {existing[0]!r} "
                 f"({existing[1]}); commit {record.status!r} as attempt {record.attempt + 1} instead"
             )
+        table = record.to_table()
         sink = pa.BufferOutputStream()
-        pq.write_table(record.to_table(), sink, compression="zstd")
+        with ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
         data = sink.getvalue().to_pybytes()
         path = layout.commit_path(record.setting, record.arch_id, record.seed, record.attempt, record.status,
                                   layout.sha16(data))
@@ -233,7 +244,7 @@ class Store:
 
     def read_commits(self, names: Iterable[CommitName]) -> dict[str, pa.Table]:
         """The runs / metrics / curves / artifacts of commit files (damaged ones quarantined, skipped)."""
-        tables = [t for n in names if (t := self.read_parquet(n.path, n.sha)) is not None]
+        tables = [t for n in names if (t := self.read_table(n.path, n.sha)) is not None]
         if not tables:
             return empty_tables()
         return split_commits(pa.concat_tables(tables, promote_options="permissive"))
@@ -333,7 +344,7 @@ class Store:
         found = self.imports().get(setting)
         if found is None:
             return None
-        return self.read_parquet(*found)
+        return self.read_table(*found)
 
     def imports(self) -> dict[str, tuple[str, str]]:
         """Imported settings: name -> (path, sha) of the imported table."""

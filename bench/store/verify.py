@@ -56,8 +56,8 @@ def verify(store: Store) -> VerifyReport:
             if sha is None:
                 continue
             report.checked += 1
-            if path.endswith(".parquet"):
-                store.read_parquet(path, sha)
+            if path.endswith((".parquet", ".arrow")):
+                store.read_table(path, sha)
             else:
                 store.read_verified(path, sha)
     report.quarantined = store.quarantined[before:]

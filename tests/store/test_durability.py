@@ -133,10 +133,10 @@ def test_truncated_file_with_matching_name_is_quarantined(tmp_path):
     from bench.store.layout import sha16
 
     truncated = path.read_bytes()[:40]
-    forged = path.with_name(path.name.rsplit(".", 2)[0] + f".{sha16(truncated)}.parquet")
+    forged = path.with_name(path.name.rsplit(".", 2)[0] + f".{sha16(truncated)}.arrow")
     path.unlink()
     forged.write_bytes(truncated)  # the name matches the bytes, but the bytes are not Parquet
-    with pytest.warns(StoreWarning, match="not a readable Parquet"):
+    with pytest.warns(StoreWarning, match="not a readable Arrow IPC file"):
         assert store.load_runs().num_rows == 0
 
 
