@@ -115,7 +115,7 @@ def test_matches_a_line_by_line_devkit_transcription(seed):
         y1 = rng.uniform(100, 150, n)
         bbox = np.c_[rng.uniform(0, 900, n), y1, rng.uniform(950, 1200, n), y1 + rng.uniform(20, 80, n)]
         gts.append(objects(nm, boxes, bbox, truncated=rng.uniform(0, 0.6, n), occluded=rng.integers(0, 3, n)))
-        k = int(rng.integers(0, 8))
+        k = int(rng.integers(0, 8)) if n else 0
         pick = rng.integers(0, max(n, 1), k) if n else np.zeros(0, int)
         jit = boxes[pick] + rng.normal(0, 0.2, (k, 7)) if n else np.zeros((0, 7))
         dbox = bbox[pick] + rng.normal(0, 8, (k, 4)) if n else np.zeros((0, 4))
