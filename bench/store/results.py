@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,13 +14,21 @@ from bench.settings import METRICS
 from bench.store.schema import CODE_TYPE, results_schema
 
 
+@lru_cache(maxsize=1 << 16)
+def _decoded(code: str) -> tuple[str, str, tuple[int, ...]]:
+    # Compaction and reads decode the same few thousand codes over and over (every seed,
+    # every compaction); validating each once per process is enough.
+    parsed = ArchCode.from_string(code)
+    return parsed.arch_id, parsed.to_string(), tuple(parsed.to_list())
+
+
 def architecture_columns(codes: list[str]) -> dict[str, pa.Array]:
     """arch_id, code, the 27 code columns and the benchmark's params_m / gflops for official strings."""
-    parsed = [ArchCode.from_string(c) for c in codes]
-    matrix = np.array([p.to_list() for p in parsed], dtype=np.int64).reshape(len(parsed), len(FIELD_NAMES))
-    params, flops = cost_batch(matrix) if len(parsed) else (np.zeros(0), np.zeros(0))
-    columns = {"arch_id": pa.array([p.arch_id for p in parsed], pa.string()),
-               "code": pa.array([p.to_string() for p in parsed], pa.string())}
+    decoded = [_decoded(c) for c in codes]
+    matrix = np.array([d[2] for d in decoded], dtype=np.int64).reshape(len(decoded), len(FIELD_NAMES))
+    params, flops = cost_batch(matrix) if len(decoded) else (np.zeros(0), np.zeros(0))
+    columns = {"arch_id": pa.array([d[0] for d in decoded], pa.string()),
+               "code": pa.array([d[1] for d in decoded], pa.string())}
     for i, name in enumerate(FIELD_NAMES):
         columns[name] = pa.array(matrix[:, i], CODE_TYPE)
     columns["params_m"] = pa.array(params / 1e6, pa.float64())

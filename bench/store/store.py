@@ -11,10 +11,9 @@ it is never read.
 
 from __future__ import annotations
 
-import json
-import warnings
-from datetime import datetime, timezone
 import functools
+import json
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import pyarrow as pa
@@ -25,12 +24,13 @@ import pyarrow.parquet as pq
 from bench.settings import check_setting
 from bench.store import layout
 from bench.store.commits import empty_tables, split_commits
+from bench.store.files import StoreWarning, VerifiedFiles  # noqa: F401 (StoreWarning: part of the API)
 from bench.store.fs import StoreError, StoreFS, walk_files
 from bench.store.layout import CommitName
 from bench.store.record import RunKey, RunRecord
 from bench.store.results import combine, measured_results
 from bench.store.resume import ResumeStatus
-from bench.store.schema import SCHEMA_VERSION, file_version, results_schema
+from bench.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from bench.store.compact import CompactionReport
@@ -58,11 +58,7 @@ def _retry_vanished(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class StoreWarning(UserWarning):
-    """Something in the store needs a person's attention (a quarantined file)."""
-
-
-class Store:
+class Store(VerifiedFiles):
     """A NAS-Bench-MR results store rooted at a local directory or fsspec URI.
 
     Example:
@@ -73,8 +69,7 @@ class Store:
     """
 
     def __init__(self, fs: StoreFS) -> None:
-        self.fs = fs
-        self.quarantined: list[str] = []
+        super().__init__(fs)
         # Final attempts held by compacted runs, per (snapshot version, setting): commit_run checks
         # them on every call, and they change only when a new snapshot is published.
         self._compacted_finals: tuple[tuple[int, str], dict[tuple[str, int, int], str]] | None = None
@@ -105,85 +100,6 @@ class Store:
         info = {"schema_version": SCHEMA_VERSION, "created_at": datetime.now(timezone.utc).isoformat()}
         fs.write_new(layout.STORE_FILE, json.dumps(info, indent=1).encode())
         return cls(fs)
-
-    @property
-    def uri(self) -> str:
-        return self.fs.uri
-
-    # ------------------------------------------------------------------ integrity
-    def read_verified(self, rel: str, sha: str) -> bytes | None:
-        """The file's bytes if their checksum matches ``sha``; else quarantine it and return None."""
-        data = self.fs.read(rel)
-        if layout.sha16(data) != sha:
-            self.quarantine(rel, f"sha256 prefix {layout.sha16(data)} does not match {sha} in its name")
-            return None
-        return data
-
-    def iter_batches(self, rel: str, sha: str, columns: Sequence[str], batch_size: int = 8192) -> Iterable[pa.RecordBatch]:
-        """A verified Parquet file's columns in batches (bounded memory for big parts)."""
-        data = self.read_verified(rel, sha)
-        if data is None:
-            return
-        try:
-            reader = pq.ParquetFile(pa.BufferReader(data))
-        except (pa.ArrowInvalid, OSError) as err:
-            self.quarantine(rel, f"not a readable Parquet file: {err}")
-            return
-        yield from reader.iter_batches(batch_size=batch_size, columns=list(columns))
-
-    def read_table(self, rel: str, sha: str, columns: Sequence[str] | None = None) -> pa.Table | None:
-        """A verified Parquet (``.parquet``) or Arrow IPC (``.arrow``) file; None if it was quarantined."""
-        data = self.read_verified(rel, sha)
-        if data is None:
-            return None
-        kind = "Arrow IPC" if rel.endswith(".arrow") else "Parquet"
-        try:
-            if kind == "Parquet":
-                file = pq.ParquetFile(pa.BufferReader(data))
-                table, schema = file.read(columns=columns), file.schema_arrow
-            else:
-                table = ipc.open_file(pa.BufferReader(data)).read_all()
-                schema = table.schema
-                table = table if columns is None else table.select(list(columns))
-        except (pa.ArrowInvalid, OSError) as err:
-            self.quarantine(rel, f"not a readable {kind} file: {err}")
-            return None
-        version = file_version(schema.metadata)
-        if version is not None and version > SCHEMA_VERSION:
-            raise StoreError(f"{self.fs.full(rel)} has schema version {version}; this code reads up to {SCHEMA_VERSION}")
-        return table
-
-    def quarantine(self, rel: str, reason: str) -> None:
-        """Move a damaged file out of every reader's way, with a note saying why."""
-        dest = f"{layout.QUARANTINE}/{rel}"
-        try:
-            self.fs.move(rel, dest)
-        except FileNotFoundError:
-            return  # another reader quarantined it first
-        note = {"file": rel, "reason": reason, "at": datetime.now(timezone.utc).isoformat()}
-        self.fs.write_atomic(dest + ".reason.json", json.dumps(note, indent=1).encode())
-        self.quarantined.append(rel)
-        warnings.warn(f"store {self.uri}: quarantined {rel}: {reason}", StoreWarning, stacklevel=3)
-
-    # ------------------------------------------------------------------ snapshot
-    def snapshot(self) -> dict[str, Any]:
-        """The newest valid compaction snapshot: ``{"version": n, "files": [paths]}`` (empty before any)."""
-        names = [(parsed, path) for path in walk_files(self.fs, layout.SNAPSHOTS)
-                 if (parsed := layout.parse_snapshot(path)) is not None]
-        for (version, sha), path in sorted(names, reverse=True):
-            data = self.read_verified(path, sha)
-            if data is not None:
-                return json.loads(data)
-        return {"version": 0, "files": []}
-
-    @staticmethod
-    def snapshot_parts(snapshot: dict[str, Any], table: str, setting: str | None = None) -> list[tuple[str, str]]:
-        """(path, sha) of a compacted table's parts in ``snapshot``, optionally one setting's partition."""
-        prefix = f"{layout.TABLES}/{table}/" + (f"setting={setting}/" if setting else "")
-        return [(p, p.rsplit("part-", 1)[1][:16]) for p in snapshot["files"] if p.startswith(prefix)]
-
-    def _read_parts(self, parts: list[tuple[str, str]], columns: Sequence[str] | None = None) -> list[pa.Table]:
-        return [t for path, sha in parts if (t := self.read_table(path, sha, columns)) is not None]
 
     # ------------------------------------------------------------------ commits
     def commit_names(self, setting: str | None = None, arch_id: str | None = None) -> list[CommitName]:
@@ -377,6 +293,13 @@ class Store:
             if setting != "nb201":
                 codes.update(self._load_import(setting)["code"].to_pylist())
         return pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
+
+    @_retry_vanished
+    def join(self, settings: Sequence[str], metrics: Sequence[str] | None = None, how: str = "inner") -> pa.Table:
+        """Settings joined on arch_id, metrics as ``<setting>.<metric>`` (see bench.store.query)."""
+        from bench.store.query import join_settings
+
+        return join_settings(self, settings, metrics, how)
 
     # ------------------------------------------------------------------ maintenance
     def verify(self) -> "VerifyReport":

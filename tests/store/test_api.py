@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
 import pytest
 
 from bench.code import FIELD_NAMES, ArchCode
@@ -127,3 +128,27 @@ def test_fsspec_memory_filesystem_store():
     store.commit_run(succeeded(CODES[5]))
     assert store.load_setting("cls_a")["top1"].to_pylist() == [50.0]
     assert store.log_uri("0123456789abcdef", "seg", 0, 1).startswith("memory://")
+
+
+def test_join_settings_on_arch_id(store):
+    store.commit_run(succeeded(CODES[0], top1=10.0))
+    store.commit_run(succeeded(CODES[1], top1=20.0))
+    store.commit_run(succeeded(CODES[1], setting="cls_b", top1=30.0))
+    inner = store.join(["cls_a", "cls_b"], metrics=["top1"])
+    assert inner["arch_id"].to_pylist() == [ArchCode.from_string(CODES[1]).arch_id]
+    assert (inner["cls_a.top1"][0].as_py(), inner["cls_b.top1"][0].as_py()) == (20.0, 30.0)
+    assert inner["c4_4"][0].as_py() == ArchCode.from_string(CODES[1]).stages[3].channels[3]
+    outer = store.join(["cls_a", "cls_b"], metrics=["top1"], how="left outer")
+    assert outer.num_rows == 2 and outer["cls_b.top1"].null_count == 1
+    with pytest.raises(BenchError, match="how="):
+        store.join(["cls_a"], how="cross")
+
+
+def test_load_setting_filters_and_columns(store):
+    for i, code in enumerate(CODES[:6]):
+        store.commit_run(succeeded(code, top1=float(i)))
+    assert store.load_setting("cls_a", filters=[("top1", ">=", 3.0)]).num_rows == 3
+    table = store.load_setting("cls_a", columns=["arch_id", "top1"], filters=pc.field("top1") < 1.0)
+    assert table.schema.names == ["arch_id", "top1"] and table.num_rows == 1
+    with pytest.raises(StoreError, match="unknown column"):
+        store.load_setting("cls_a", columns=["accuracy"])
