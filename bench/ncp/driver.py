@@ -17,13 +17,16 @@ from bench.ncp.data import SettingTable
 from bench.ncp.encoding import NB201_ENCODING, encoding_for
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.results import mr_result, nb201_result
-from bench.ncp.search import SearchRequest, as_jsonable, search_mr, search_nb201
+from bench.ncp.search import SearchRequest, as_jsonable, parse_starts, search_mr, search_nb201
 from bench.ncp.trajectory import plot_trajectory, trajectory_table, write_trajectory
 from bench.settings import MAIN_METRIC, check_setting
 
 MODES = ("search", "predictor_report")
 SPACES = ("nasbench_mr", "nb201")
 DEFAULT_SETTINGS = {"nasbench_mr": ["seg"], "nb201": ["nb201"]}
+DEFAULT_LAMBDA = {"nasbench_mr": 0.5, "nb201": 0.2}
+"""lambda when the config leaves it null: 0.5 as in the paper's examples; on NAS-Bench-201 0.2 lands at the
+paper's operating point (~90 MFLOPs), since there the FLOPs term is the predictor's learned, steeper output."""
 
 FrameLoader = Callable[[str], pd.DataFrame]
 
@@ -80,6 +83,8 @@ def _starts(init: Any) -> tuple[str, ...]:
         return (init,)
     if isinstance(init, (list, tuple)) and init:
         return tuple(str(s) for s in init)
+    if isinstance(init, (int, float)):  # Hydra reads 1_2_3 as the number 123
+        raise BenchError(f"init={init!r} was read as a number, not a code string; quote it, e.g. init='\"64_64-2_1_2_64-...\"'")
     raise BenchError(f"init={init!r} is invalid; valid is null, an official code string, or a non-empty list of them")
 
 
@@ -88,11 +93,29 @@ def _write_json(path: Path, document: Any) -> Path:
     return path
 
 
+def _request(cfg: Mapping[str, Any], lam: float) -> SearchRequest:
+    weights = cfg["predictor"].get("weights")
+    request = SearchRequest(
+        strategy=str(cfg["strategy"]), lam=lam, weights=tuple(float(w) for w in weights) if weights else None,
+        iterations=int(cfg["propagation"]["iterations"]), step_size=float(cfg["propagation"]["step_size"]),
+        starts=_starts(cfg.get("init")), random_samples=int(cfg["baseline"]["random_samples"]),
+        neural_samples=int(cfg["baseline"]["neural_samples"]), top_k=int(cfg["baseline"]["top_k"]),
+        seed=int(cfg["seed"]),
+    )
+    parse_starts(request.starts)  # a bad start code fails now, before any predictor is trained
+    return request
+
+
 def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
     """Run the command described by ``cfg``; returns the document written (result or predictor report)."""
     mode = _choice(cfg, "mode", MODES)
     space = _choice(cfg, "space", SPACES)
     settings = _settings(cfg, space)
+    lam = float(cfg["lambda"]) if cfg.get("lambda") is not None else DEFAULT_LAMBDA[space]
+    request = _request(cfg, lam) if mode == "search" and space == "nasbench_mr" else None
+    if space == "nb201" and (cfg.get("strategy") != "continuous" or cfg.get("init") is not None):
+        raise BenchError(f"space=nb201 runs continuous propagation from the uniform mixture; "
+                         f"strategy={cfg.get('strategy')!r} / init={cfg.get('init')!r} apply to nasbench_mr only")
     out = Path(str(cfg["out"]))
     out.mkdir(parents=True, exist_ok=True)
     tables = [SettingTable.from_frame(load_frame(s), s) for s in settings]
@@ -104,8 +127,7 @@ def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
         _write_json(out / "predictor.json", report)
         return report
 
-    lam = float(cfg["lambda"])
-    if space == "nb201":
+    if request is None:  # NAS-Bench-201
         nb = cfg["nb201"]
         found, propagation, seconds = search_nb201(predictors[0], lam, int(nb["iterations"]), float(nb["step_size"]),
                                                   int(nb["argmax_every"]))
@@ -117,14 +139,6 @@ def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
         _write_json(out / "result.json", result)
         return result
 
-    weights = cfg["predictor"].get("weights")
-    request = SearchRequest(
-        strategy=str(cfg["strategy"]), lam=lam, weights=tuple(float(w) for w in weights) if weights else None,
-        iterations=int(cfg["propagation"]["iterations"]), step_size=float(cfg["propagation"]["step_size"]),
-        starts=_starts(cfg.get("init")), random_samples=int(cfg["baseline"]["random_samples"]),
-        neural_samples=int(cfg["baseline"]["neural_samples"]), top_k=int(cfg["baseline"]["top_k"]),
-        seed=int(cfg["seed"]),
-    )
     outcome = search_mr(predictors, request)
     result = mr_result(outcome, request, predictors, tables)
     if outcome.propagation is not None:

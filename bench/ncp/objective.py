@@ -50,7 +50,11 @@ def benchmark_gflops_std() -> float:
 
 
 def _stack_heads(heads: list[Head], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Fold every head's eval-mode MLP (BatchNorm into the first layer) and stack them."""
+    """Fold every head's eval-mode MLP (BatchNorm into the first layer) and stack them for bmm.
+
+    Shapes (S heads): w1 (S, D, H), w1_back (S, H, D), b1 (S, 1, H), w2 (S, H, B),
+    w2_back (S, B, H), b2 (S, 1, B), w3 (S, 1, B), b3 (S, 1).
+    """
     w1, b1, w2, b2, w3, b3 = [], [], [], [], [], []
     for head in heads:
         module = head.predictor.module
@@ -60,11 +64,16 @@ def _stack_heads(heads: list[Head], dtype: torch.dtype) -> dict[str, torch.Tenso
         branch = module.branches[head.predictor.metric_index(head.metric)]
         w1.append(first.weight * gain)  # (H, D): Linear(BN(z)) == (W * gain) z + (W shift + b)
         b1.append(first.weight @ shift + first.bias)
-        w2.append(branch[0].weight)
+        w2.append(branch[0].weight)  # (B, H)
         b2.append(branch[0].bias)
         w3.append(branch[2].weight[0])
-        b3.append(branch[2].bias[0])
-    return {k: torch.stack(v).detach().to(dtype) for k, v in dict(w1=w1, b1=b1, w2=w2, b2=b2, w3=w3, b3=b3).items()}
+        b3.append(branch[2].bias[:1])
+    stack = {k: torch.stack(v).detach().to(dtype) for k, v in dict(w1=w1, b1=b1, w2=w2, b2=b2, w3=w3, b3=b3).items()}
+    return {
+        "w1": stack["w1"].transpose(1, 2).contiguous(), "w1_back": stack["w1"].contiguous(), "b1": stack["b1"][:, None],
+        "w2": stack["w2"].transpose(1, 2).contiguous(), "w2_back": stack["w2"].contiguous(), "b2": stack["b2"][:, None],
+        "w3": stack["w3"][:, None], "b3": stack["b3"],
+    }
 
 
 class SearchObjective:
@@ -90,23 +99,26 @@ class SearchObjective:
         self.flops_poly = flops_poly
         self._w = _stack_heads(heads, dtype)
         self._coef = torch.tensor([h.weight for h in heads], dtype=dtype)
+        self._out_grad = (self._w["w3"] * -self._coef[:, None, None]).contiguous()  # (S, 1, B)
         self._scale = torch.tensor(self.encoding.scale, dtype=dtype)
         self._center = torch.tensor(self.encoding.center, dtype=dtype)
         if flops_poly is not None:
             self._flops_unit = benchmark_gflops_std()
-            self._poly_index = flops_poly.index
-            self._poly_coef = flops_poly.coef.to(dtype)
-            # one-hot (K*degree, D+1): scatters each monomial's partial derivatives onto its fields
-            k, deg = flops_poly.index.shape
-            self._poly_scatter = F.one_hot(flops_poly.index.reshape(-1), self.encoding.dim + 1).to(dtype)
+            self._flops_grad_scale = (self.lam / self._flops_unit) * self._scale  # chain rule: x = z * scale + center
+            self._poly_flat = flops_poly.index.reshape(-1)
+            self._poly_shape = tuple(flops_poly.index.shape)
+            self._poly_coef_col = flops_poly.coef.to(dtype)[:, None]
+            # (D+1, K*degree) one-hot: sums each monomial's partial derivatives onto its fields
+            self._poly_gather_t = F.one_hot(self._poly_flat, self.encoding.dim + 1).to(dtype).T.contiguous()
 
     # ----------------------------------------------------------- forward parts
     def heads_standardised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, D) -> standardised head outputs (N, S), plus the ReLU pre-activations for the gradient."""
+        """(N, D) -> standardised head outputs (N, S), plus both hidden activations for the gradient."""
         w = self._w
-        a1 = torch.einsum("nd,shd->nsh", z, w["w1"]) + w["b1"]
-        a2 = torch.einsum("nsh,sbh->nsb", a1.clamp_min(0), w["w2"]) + w["b2"]
-        return (a2.clamp_min(0) * w["w3"]).sum(-1) + w["b3"], a1, a2
+        h1 = torch.baddbmm(w["b1"], z.expand(len(self.heads), -1, -1), w["w1"]).clamp_min_(0)  # (S, N, H)
+        h2 = torch.baddbmm(w["b2"], h1, w["w2"]).clamp_min_(0)  # (S, N, B)
+        y = torch.bmm(h2, w["w3"].transpose(1, 2)).squeeze(-1) + w["b3"]  # (S, N)
+        return y.T, h1, h2
 
     def gflops(self, z: torch.Tensor) -> torch.Tensor:
         """Closed-form GFLOPs of continuous codes (N,) (NAS-Bench-MR only)."""
@@ -116,22 +128,21 @@ class SearchObjective:
     def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Head outputs (N, S) standardised, GFLOPs (N,) (NaN without a polynomial), and dL/dz (N, D)."""
         w = self._w
-        y, a1, a2 = self.heads_standardised(z)
-        g2 = (a2 > 0) * (w["w3"] * -self._coef[:, None])  # dL/dh2 through ReLU: loss = -J
-        g1 = torch.einsum("nsb,sbh->nsh", g2, w["w2"]) * (a1 > 0)
-        grad = torch.einsum("nsh,shd->nd", g1, w["w1"])
+        y, h1, h2 = self.heads_standardised(z)
+        # ReLU derivative: sign() of the ReLU output is the 0/1 mask already in float (no bool round trip)
+        g2 = h2.sign_() * self._out_grad  # dL/dh2 (loss = -J)
+        g1 = torch.bmm(g2, w["w2_back"]).mul_(h1.sign_())
+        grad = torch.bmm(g1, w["w1_back"]).sum(0)
         if self.flops_poly is None:
             return y, torch.full_like(z[:, 0], float("nan")), grad
-        x = z * self._scale + self._center
-        factors = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)[:, self._poly_index]  # (N, K, deg)
-        gflops = factors.prod(-1) @ self._poly_coef
-        # d(prod)/d(factor j) = product of the other factors (prefix * suffix products)
-        ones = torch.ones_like(factors[:, :, :1])
-        prefix = torch.cat([ones, factors[:, :, :-1]], dim=2).cumprod(2)
-        suffix = torch.cat([factors[:, :, 1:], ones], dim=2).flip(2).cumprod(2).flip(2)
-        partial = (prefix * suffix * self._poly_coef[:, None]).reshape(len(z), -1) @ self._poly_scatter
-        grad = grad + (self.lam / self._flops_unit) * partial[:, :-1] * self._scale
-        return y, gflops, grad
+        # Work code-major ((fields, N)): index_select on rows is far cheaper than a fancy-index gather.
+        xt = torch.cat([(z * self._scale + self._center).T, torch.ones_like(z[:1, :1]).expand(1, len(z))])
+        factors = xt.index_select(0, self._poly_flat).view(*self._poly_shape, len(z))  # (K, degree, N)
+        terms = factors.prod(1) * self._poly_coef_col  # (K, N)
+        # d(monomial)/d(factor) = monomial / factor: every factor is >= 1 (codes are clipped), never 0
+        partial = self._poly_gather_t @ (terms[:, None, :] / factors).view(-1, len(z))  # (D + 1, N)
+        grad = grad + partial[:-1].T * self._flops_grad_scale
+        return y, terms.sum(0), grad
 
     # --------------------------------------------------------------- reference
     def autograd_loss(self, z: torch.Tensor) -> torch.Tensor:

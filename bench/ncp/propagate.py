@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from bench.code import FIELD_NAMES
-from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import nb201_argmax
 from bench.ncp.objective import SearchObjective
@@ -96,7 +95,7 @@ def propagate_continuous(
                 zs[t], ys[t], fs[t] = z, y, gflops
             if t == iterations:
                 break
-            z = torch.minimum(torch.maximum(z - step_size * grad, lo), hi)
+            z = torch.clamp(z - step_size * grad, lo, hi)
             if argmax_every and (t + 1) % argmax_every == 0:
                 z = torch.tensor(enc.standardise(nb201_argmax(enc.unstandardise(z.numpy()))), dtype=dtype)
     x_final = enc.unstandardise(z.numpy())
@@ -132,17 +131,18 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
     grow = np.eye(d, dtype=np.int64) * unit  # row l: + one unit on dim l
     xs, ys, fs = [], [], []
     rows = np.arange(n)
+    table = objective.flops_poly.numpy  # T: the cost model traced to a polynomial (same integers as cost_batch)
     for t in range(iterations + 1):
         z = torch.tensor(enc.standardise(x), dtype=dtype)
         with torch.no_grad():
             y, _, grad = objective.value_and_grad(z)
-        base = cost_batch(x)[1]
+        base = np.rint(table(x) * 1e9)
         xs.append(x.astype(np.float64))
         ys.append(y)
         fs.append(base / 1e9)
         if t == iterations:
             break
-        grown = cost_batch((x[:, None, :] + grow[None]).reshape(-1, d))[1].reshape(n, d)
+        grown = np.rint(table((x[:, None, :] + grow[None]).reshape(-1, d)) * 1e9).reshape(n, d)
         dr = (grown - base[:, None]) / 1e9
         per_unit = grad.double().numpy() / enc.scale * unit  # dL for +1 unit of every dim
         ratio = per_unit / dr

@@ -137,7 +137,7 @@ def nb201_objective(predictor: Predictor, lam: float) -> SearchObjective:
     return SearchObjective([Head(predictor, "Acc", 1.0), Head(predictor, "gflops", -float(lam))], 0.0, None)
 
 
-def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 0.5,
+def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 2.0,
                  argmax_every: int = 10) -> tuple[np.ndarray, Propagation, float]:
     """Continuous propagation on the 30-dim one-hot, per-edge argmax every ``argmax_every`` iterations.
 

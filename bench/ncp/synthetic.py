@@ -57,9 +57,10 @@ def synthetic_frame(n: int = 500, seed: int = 0, setting: str = "cls_a", noise: 
 
 
 def synthetic_nb201_frame(n: int = 500, seed: int = 0, noise: float = 0.2) -> pd.DataFrame:
-    """``n`` random NAS-Bench-201-like one-hot codes; Acc and Flops additive over edges."""
+    """``n`` distinct random NAS-Bench-201-like one-hot codes; Acc and Flops additive over edges."""
     rng = np.random.default_rng(seed)
-    ops = rng.integers(0, NB201_NUM_OPS, size=(n, NB201_EDGES))
+    index = rng.choice(NB201_NUM_OPS**NB201_EDGES, size=n, replace=False)  # distinct, like the real table
+    ops = (index[:, None] // NB201_NUM_OPS ** np.arange(NB201_EDGES)) % NB201_NUM_OPS
     onehot = np.eye(NB201_NUM_OPS, dtype=np.float32)[ops].reshape(n, -1)
     op_acc = np.array([-4.0, 0.5, 1.5, 3.0, 0.0])  # the most expensive op is the most accurate
     op_flops = np.array([0.0, 0.0, 4.0, 30.0, 1.0])

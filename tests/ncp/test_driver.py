@@ -97,6 +97,7 @@ def test_nb201_mode(tmp_path):
     (["strategy=evolution"], "unknown strategy 'evolution'"),
     (["mode=train"], "mode='train' is invalid"),
     (["space=nb201", "predictor.settings=[seg]"], "space=nb201 searches the nb201 table only"),
+    (["space=nb201", "strategy=wta"], "apply to nasbench_mr only"),
     (["predictor.settings=[seg]", "predictor.min_rows=1000"], "needs at least 1000"),
 ])
 def test_bad_requests_are_clear_errors(tmp_path, overrides, message):

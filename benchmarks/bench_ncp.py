@@ -1,0 +1,85 @@
+"""NCP search speed on one CPU core (PERF.md targets: 70 iterations <= 20 ms; 1,000 starts <= 1 s).
+
+    python benchmarks/bench_ncp.py [--repeats 20]
+
+Propagation cost does not depend on what the predictor learned, only on its
+shape, so this uses paper-sized predictors with seeded random weights (no data
+needed). Prints one line per measurement (median over repeats) and, for
+context, the same 70 iterations through autograd on the literal loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from bench.ncp.baselines import netadapt_greedy, sample_and_rank
+from bench.ncp.data import Split
+from bench.ncp.encoding import MR_ENCODING
+from bench.ncp.predictor import MetricMLP, Predictor, PredictorConfig
+from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
+from bench.ncp.search import build_objective
+
+
+def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int) -> Predictor:
+    torch.manual_seed(seed)
+    module = MetricMLP(27, len(metrics), 256, 128, 0.5).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    n = len(metrics)
+    return Predictor(setting, "nasbench_mr", metrics, module, np.zeros(n), np.ones(n), Split(0, (), ()), PredictorConfig())
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up (first-call allocations)
+    samples = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
+
+
+def autograd_propagation(objective, start: np.ndarray, iterations: int, step: float) -> None:
+    lo, hi = torch.tensor(MR_ENCODING.z_lo), torch.tensor(MR_ENCODING.z_hi)
+    z = torch.tensor(MR_ENCODING.standardise(start))
+    for _ in range(iterations):
+        z.requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective.autograd_loss(z), z)
+        z = torch.minimum(torch.maximum(z.detach() - step * grad, lo), hi)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seg = paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0)
+    cls = paper_sized_predictor("cls_a", ("top1", "top5"), 1)
+    video = paper_sized_predictor("video", ("top1", "top5"), 2)
+    one = build_objective([seg], None, 0.5)
+    three = build_objective([seg, cls, video], None, 0.5)
+    start, starts = default_start(1), default_start(1000)
+    r = args.repeats
+    rows = [
+        ("continuous, 70 iterations, 1 start", timed(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
+        ("continuous, 70 iterations, 1 start, trajectory recorded", timed(lambda: propagate_continuous(one, start, 70), r), None),
+        ("continuous, 70 iterations, 1,000 starts in one batch", timed(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
+        ("multi-task (3 settings), 70 iterations, 1 start", timed(lambda: propagate_continuous(three, start, 70, record=False), r), None),
+        ("winner-takes-all, 70 iterations, 1 start", timed(lambda: propagate_wta(one, start, 70), r), None),
+        ("NetAdapt greedy, up to 70 steps of 54 neighbours", timed(lambda: netadapt_greedy(one, start[0], 70), 3), None),
+        ("neural predictor, 10,000 random codes", timed(lambda: sample_and_rank(one, 10_000, 10, 0), 3), None),
+        ("reference: continuous via autograd, 70 iterations", timed(lambda: autograd_propagation(one, start, 70, 3.0), 5), None),
+    ]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for name, seconds, target in rows:
+        verdict = "" if target is None else (" (target <= %g ms: %s)" % (target * 1e3, "met" if seconds <= target else "MISSED"))
+        print(f"{name:60s} {seconds * 1e3:9.2f} ms{verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""launch/search.py end to end: a real store (imported from pickles we generate), Hydra, files on disk."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.code import ArchCode
+from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame
+from bench.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["predictor.epochs=10", "predictor.n_train=240", "predictor.n_val=60", "propagation.iterations=30"]
+
+
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    src = tmp_path_factory.mktemp("published")
+    for setting, name in (("seg", "seg.pkl"), ("cls_a", "cls-50-1000.pkl")):
+        frame = synthetic_frame(300, seed=0, setting=setting)
+        metrics = [c for c in frame.columns if c in ("top1", "top5", "mIoU", "mAcc", "aAcc")]
+        rows = [{**ArchCode.from_string(r["code"]).to_row(), "flops": r["gflops"], "params": r["params_m"],
+                 **{m: r[m] for m in metrics}} for _, r in frame.iterrows()]
+        (src / name).write_bytes(pickle.dumps(rows))
+    nb = synthetic_nb201_frame(300, seed=0)
+    rows = [{"embedding": np.asarray(r["embedding"], dtype=np.float32), "Acc": r["Acc"], "Flops": r["mflops"],
+             "Params": r["params_m"]} for _, r in nb.iterrows()]
+    (src / "nb201_sample.pkl").write_bytes(pickle.dumps(rows))
+    uri = str(tmp_path_factory.mktemp("store") / "s")
+    Store.open(uri).import_official(str(src))
+    return uri
+
+
+def launch(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "launch" / "search.py"), *overrides], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_acceptance_command_writes_result_and_no_hydra_outputs(store_uri, tmp_path):
+    out = tmp_path / "out"
+    done = launch(tmp_path, f"store={store_uri}", "predictor.settings=[seg]", "strategy=continuous", "lambda=0.5",
+                  f"out={out}", *FAST)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert ArchCode.from_string(result["code"]) and result["gflops"] > 0
+    assert {"predicted", "params_m", "table_best_predicted", "nearest"} <= set(result)
+    assert (out / "trajectory.parquet").exists() and (out / "trajectory.png").exists()
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / ".hydra").exists()
+    assert not (ROOT / "outputs").exists()
+
+
+def test_nb201_mode_reads_the_imported_table(store_uri, tmp_path):
+    done = launch(tmp_path, f"store={store_uri}", "space=nb201", f"out={tmp_path / 'nb'}", *FAST)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "nb" / "result.json").read_text())
+    assert len(result["ops"]) == 6 and {"Acc", "mflops"} <= set(result["predicted"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["predictor.settings=[video]"], "setting 'video' is not in the store"),
+    (["predictor.settings=[seg]", "init=64_64-2_1_2_64"], "init='64_64-2_1_2_64' is not a valid start code"),
+])
+def test_bad_requests_exit_2_with_one_clear_line(store_uri, tmp_path, overrides, message):
+    done = launch(tmp_path, f"store={store_uri}", f"out={tmp_path / 'x'}", *FAST, *overrides)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    done = launch(tmp_path, f"store={tmp_path / 'nowhere'}", f"out={tmp_path / 'x'}")
+    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
