@@ -140,4 +140,5 @@ def _remove_leftovers(store: Store, snapshot: dict, superseded: list[str], liste
             removed += 1
     for directory in (layout.COMMITS, layout.TABLES, layout.IMPORTS, layout.SNAPSHOTS):
         store.fs.remove_stale_tmp(directory, STALE_TMP_S)
+    store.fs.remove_empty_dirs(layout.COMMITS)
     return removed

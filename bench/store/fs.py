@@ -103,9 +103,17 @@ class StoreFS:
             os.unlink(tmp)
 
     def _write_tmp(self, target: Path, data: bytes) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{target.name}"
-        with open(tmp, "wb") as f:
+        for _ in range(3):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                f = open(tmp, "wb")
+                break
+            except FileNotFoundError:
+                continue  # a compaction removed the (empty) directory between mkdir and open
+        else:
+            raise StoreError(f"cannot create {tmp}: its directory keeps disappearing")
+        with f:
             f.write(data)
             f.flush()
             if self.fsync:  # off only for scratch stores (benchmarks): a power cut may then lose recent commits
@@ -164,6 +172,17 @@ class StoreFS:
             except FileNotFoundError:
                 return []
         return sorted(n for n in names if not n.startswith(TMP_PREFIX))
+
+    def remove_empty_dirs(self, rel: str) -> None:
+        """Remove empty directories under ``rel`` (not ``rel``), so listings stay fast once files are compacted."""
+        if not self.local:
+            return  # object stores have no directories to leave behind
+        for directory, _, _ in sorted(os.walk(self.root / rel), key=lambda entry: -len(entry[0])):
+            if Path(directory) != self.root / rel:
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass  # not empty (a new commit arrived): keep it
 
     def remove_stale_tmp(self, rel: str, older_than_s: float) -> int:
         """Delete temporaries left by killed writers anywhere under a local directory; returns how many."""

@@ -26,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 
 from bench.code import ArchCode
-from bench.cost import cost
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import load_untrusted
 from bench.settings import OFFICIAL_NAMES
@@ -123,15 +122,15 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
         metrics.append(values)
         published.append((_number(row["params"], f"{where} params"), _number(row["flops"], f"{where} flops")))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
-    columns = architecture_columns([codes[i].to_string() for i in keep])
+    columns = architecture_columns([codes[i] for i in keep])
     mismatches = []
+    computed_params, computed_gflops = columns["params_m"].to_pylist(), columns["gflops"].to_pylist()
     for j, i in enumerate(keep):
-        computed = cost(codes[i])
         params, flops = published[i]
-        if not (math.isclose(params, computed.params_m, rel_tol=1e-9, abs_tol=5e-7)
-                and math.isclose(flops, computed.gflops, rel_tol=1e-9, abs_tol=5e-10)):
-            mismatches.append({"arch_id": codes[i].arch_id, "published_params_m": params,
-                               "published_gflops": flops, "params_m": computed.params_m, "gflops": computed.gflops})
+        if not (math.isclose(params, computed_params[j], rel_tol=1e-9, abs_tol=5e-7)
+                and math.isclose(flops, computed_gflops[j], rel_tol=1e-9, abs_tol=5e-10)):
+            mismatches.append({"arch_id": codes[i].arch_id, "published_params_m": params, "published_gflops": flops,
+                               "params_m": computed_params[j], "gflops": computed_gflops[j]})
     # Keep the published numbers (what the authors shipped); the report says where they differ.
     columns["params_m"] = pa.array([published[i][0] for i in keep], pa.float64())
     columns["gflops"] = pa.array([published[i][1] for i in keep], pa.float64())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +23,10 @@ def _decoded(code: str) -> tuple[str, str, tuple[int, ...]]:
     return parsed.arch_id, parsed.to_string(), tuple(parsed.to_list())
 
 
-def architecture_columns(codes: list[str]) -> dict[str, pa.Array]:
-    """arch_id, code, the 27 code columns and the benchmark's params_m / gflops for official strings."""
-    decoded = [_decoded(c) for c in codes]
+def architecture_columns(codes: Sequence[str | ArchCode]) -> dict[str, pa.Array]:
+    """arch_id, code, the 27 code columns and the benchmark's params_m / gflops (official strings or codes)."""
+    decoded = [(c.arch_id, c.to_string(), tuple(c.to_list())) if isinstance(c, ArchCode) else _decoded(c)
+               for c in codes]
     matrix = np.array([d[2] for d in decoded], dtype=np.int64).reshape(len(decoded), len(FIELD_NAMES))
     params, flops = cost_batch(matrix) if len(decoded) else (np.zeros(0), np.zeros(0))
     columns = {"arch_id": pa.array([d[0] for d in decoded], pa.string()),

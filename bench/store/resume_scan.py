@@ -79,10 +79,10 @@ def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> Re
             status.missing.append(key)
             continue
         ranks = _attempt_ranks(bits)
-        status.last_attempt[key] = max(ranks)
         if SUCCEEDED in ranks.values():
             status.done.add(key)
             continue
+        status.last_attempt[key] = max(ranks)  # only keys that will run again need their next number
         failures = [a for a, r in ranks.items() if r == FAILED]
         if failures:
             status.failed[key] = (len(failures), "")
