@@ -9,9 +9,14 @@ interpolation rounding between devices, and never by the random draws.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
+
+# torchvision 0.29 deprecates its codecs for torchcodec (not a dependency); nvJPEG through
+# decode_jpeg(device="cuda") is still the GPU input path, so the per-call warning is noise.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

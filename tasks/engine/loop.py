@@ -6,7 +6,8 @@ identically for every task:
 
 - the learning rate is set every iteration from the recipe's schedule;
 - bf16 autocast and channels_last on CUDA when the recipe asks (default);
-- DDP over the job's ranks (SyncBatchNorm when ``runtime.sync_bn`` on CUDA);
+- DDP over the job's ranks (BatchNorm synchronised across them when ``runtime.sync_bn``:
+  torch's SyncBatchNorm on CUDA, :mod:`tasks.engine.sync_bn` on the CPU);
 - evaluation every ``eval.interval`` units and at the end, each one a curve point;
 - a checkpoint at every evaluation, every ``checkpoint.save_interval`` units and
   at every ``checkpoint.keep`` step; the newest is the resume point. A restarted
@@ -40,6 +41,7 @@ from tasks.engine.optim import build_optimizer, lr_at, set_lr
 from tasks.engine.recipe import CommonRecipe
 from tasks.engine.sampler import ResumableBatchSampler
 from tasks.engine.seeding import seed_everything
+from tasks.engine.sync_bn import convert_cross_rank_bn
 
 log = logging.getLogger("tasks.train")
 
@@ -157,8 +159,8 @@ def _train(env: DistEnv, spec: JobSpec, task: TrainTask, recipe: CommonRecipe, w
     seed_everything(spec.seed)
     model = task.build_model()
     init_info = task.init_weights(model)
-    if on_cuda and rt.sync_bn and env.distributed:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if rt.sync_bn and env.distributed:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if on_cuda else convert_cross_rank_bn(model)
     model.to(env.device)
     if on_cuda and rt.channels_last:
         to_channels_last(model)

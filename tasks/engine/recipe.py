@@ -171,8 +171,8 @@ class RuntimeConfig:
     ``batch_size`` is the TOTAL batch over the job's devices (the paper's numbers);
     ``gpus`` is how many GPUs the recipe asks for (the launcher's default device count);
     ``precision`` ``bf16`` means bf16 autocast on CUDA (fp32 on CPU, where autocast
-    gains nothing); ``channels_last`` applies on CUDA only; ``sync_bn`` converts
-    BatchNorm to SyncBatchNorm when the job spans several CUDA devices.
+    gains nothing); ``channels_last`` applies on CUDA only; ``sync_bn`` synchronises
+    BatchNorm statistics across the job's ranks when it has several.
     """
 
     batch_size: int

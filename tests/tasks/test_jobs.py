@@ -1,0 +1,49 @@
+"""Every setting's job trains on its tiny generated dataset on the CPU and clearly beats chance."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.settings import METRICS, SETTINGS
+from tasks import JOBS
+from tests.tasks.conftest import toy_spec
+
+OURS = [s for s in SETTINGS if s != "det3d"]
+# setting -> (main metric, what chance gives, what the job must reach)
+CHANCE = {
+    "cls_a": ("top1", 100 / 6, 40.0),
+    "cls_b": ("top1", 100 / 6, 30.0),
+    "cls_c": ("top1", 100 / 3, 60.0),
+    "cls_10c": ("top1", 100 / 6, 35.0),
+    "seg": ("aAcc", 100 / 7, 55.0),  # 7 classes in the toy scenes
+    "seg_4x": ("aAcc", 100 / 7, 45.0),
+    "video": ("top1", 25.0, 37.5),
+    "video_p": ("top1", 25.0, 37.5),
+}
+
+
+def test_every_setting_of_ours_is_registered():
+    assert set(OURS) <= set(JOBS.names())
+
+
+@pytest.mark.parametrize("setting", OURS)
+def test_job_beats_chance_on_toy_data(setting, toy_root, tmp_path):
+    init = None
+    if setting == "video_p":
+        cls = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "cls_a"))
+        init = next(a.uri for a in cls.artifacts if a.kind == "checkpoint" and a.step == 6)
+    spec = toy_spec(setting, toy_root, tmp_path / setting, init_checkpoint=init)
+    result = JOBS.get(setting)(spec)
+    metric, chance, required = CHANCE[setting]
+    assert set(result.metrics) == set(METRICS[setting])
+    assert result.metrics[metric] >= required > chance, result.metrics
+    assert result.info["synthetic_data"] is True
+    # the curve has one point per metric at every evaluation, in order, the last one equal to the result
+    steps = sorted({p.step for p in result.curve})
+    assert steps[-1] == spec.config["schedule"]["length"]
+    assert len(result.curve) == len(steps) * len(METRICS[setting])
+    assert {p.metric: p.value for p in result.curve if p.step == steps[-1]} == result.metrics
+    kinds = {a.kind for a in result.artifacts}
+    assert kinds == {"checkpoint", "log"}
+    if setting == "video_p":
+        assert result.info["init_tensors"] > 0
