@@ -34,6 +34,10 @@ def main(cfg: DictConfig) -> None:
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: everything finished is in the store; rerun the same command to resume",
+              file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     if progress.failed:
         raise SystemExit(1)
 

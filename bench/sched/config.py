@@ -118,6 +118,7 @@ def build_run(cfg: DictConfig) -> SweepRun:
         max_attempts=int(cfg.retry.max_attempts),
         timeout_s=cfg.get("timeout_s"),
         max_in_flight=cfg.get("max_in_flight"),
+        max_consecutive_failures=cfg.get("max_consecutive_failures"),
         poll_s=float(cfg.get("poll_s", 1.0)),
         dependency_wait_s=float(cfg.get("dependency_wait_s", 0.0)),
         retry_failed=selection.source == "retry_failed",

@@ -47,12 +47,18 @@ class DriverOptions:
     poll_s: float = 1.0
     dependency_wait_s: float = 0.0  # video_p: how long to wait for a missing cls_a checkpoint
     retry_failed: bool = False  # rerun only failed jobs, each with a fresh budget of max_attempts
+    max_consecutive_failures: int | None = 20  # that many failed attempts in a row, none succeeding: stop
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise BenchError(f"retry.max_attempts={self.max_attempts!r} is invalid; valid is an integer >= 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise BenchError(f"timeout_s={self.timeout_s!r} is invalid; valid is null (no timeout) or seconds > 0")
+        if self.max_consecutive_failures is not None and self.max_consecutive_failures < 1:
+            raise BenchError(
+                f"max_consecutive_failures={self.max_consecutive_failures!r} is invalid; valid is null (never stop) "
+                "or an integer >= 1"
+            )
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise BenchError(f"max_in_flight={self.max_in_flight!r} is invalid; valid is null (auto) or >= 1")
 
@@ -103,8 +109,18 @@ def cluster_capacity(per_job: dict[str, float]) -> int:
     return min(int(total.get(name, 0.0) // amount + 1e-9) for name, amount in per_job.items())
 
 
+class SweepAborted(BenchError):
+    """Too many attempts failed in a row: the environment is broken, not the jobs."""
+
+
 class Driver:
-    """Runs the attempts of one sweep to completion; see the module docstring."""
+    """Runs the attempts of one sweep to completion; see the module docstring.
+
+    A circuit breaker stops the sweep after ``max_consecutive_failures``
+    failed attempts with no success between them (a missing package on the
+    workers, an unreachable store, a dataset root that does not exist): each
+    of those would otherwise burn every job's retry budget in seconds.
+    """
 
     def __init__(self, store: Store, template: JobTemplate, resources: Resources, options: DriverOptions,
                  progress: Progress) -> None:
@@ -120,6 +136,7 @@ class Driver:
         self._window = 0
         self._window_read = -math.inf
         self._dependency_checked = -math.inf
+        self._failures_in_a_row = 0
 
     def window(self) -> int:
         if self.options.max_in_flight is not None:
@@ -129,6 +146,8 @@ class Driver:
             self._window_read = now
             per_job = self.resources.per_job()
             slots = cluster_capacity(per_job)
+            if slots < 1 and self._window:
+                return self._window  # nodes left mid-sweep: keep the window, attempts wait for nodes to return
             if slots < 1:
                 raise BenchError(
                     f"no node of the cluster can run a job needing {per_job}; the cluster has "
@@ -231,6 +250,7 @@ class Driver:
         self.progress.finished_attempt(event.wall_seconds, event.num_gpus)
         if event.status == "succeeded":
             self.progress.succeeded += 1
+            self._failures_in_a_row = 0
         else:
             self._retry_or_fail(attempt, event.error or "failed")
 
@@ -242,6 +262,7 @@ class Driver:
         # It may have committed its success just before dying; the store decides.
         if attempt.job.key in self.store.resume_status([attempt.job.key], attempt.limit).done:
             self.progress.succeeded += 1
+            self._failures_in_a_row = 0
             return
         self._record_failure(attempt, error)
         self._retry_or_fail(attempt, error)
@@ -256,6 +277,16 @@ class Driver:
         head = error.strip().splitlines()[0] if error.strip() else error
         tail = error.strip().splitlines()[-1] if error.strip() else error
         detail = head if head == tail else f"{head} ... {tail}"
+        self._failures_in_a_row += 1
+        limit = self.options.max_consecutive_failures
+        if limit is not None and self._failures_in_a_row >= limit:
+            raise SweepAborted(
+                f"{self._failures_in_a_row} attempts in a row failed and none succeeded; the last, "
+                f"{attempt.job.label()} attempt {attempt.number}: {detail}. Stopping the sweep: this looks like "
+                "a problem of the environment, not of the jobs. Each attempt is in the store with its error and "
+                "log; fix the cause and rerun the same command (raise max_consecutive_failures if jobs are "
+                "expected to fail this often)"
+            )
         if kind not in NOT_RETRIED and attempt.number < attempt.limit:
             self.progress.retried += 1
             print(f"retry {attempt.job.label()} (attempt {attempt.number + 1}/{attempt.limit}) after: {detail}",

@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
+from bench.sched.driver import SweepAborted
 from bench.sched.faults import kind_of_error_text
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run
@@ -89,6 +91,15 @@ def test_video_p_fails_clearly_without_cls_a_then_starts_from_its_checkpoint(loc
     for row in ok:
         init = json.loads(row["info_json"])["init_checkpoint"]
         assert f"/cls_a/{row['arch_id']}/seed0/state.json" in init
+
+
+def test_a_broken_environment_stops_the_sweep_instead_of_burning_every_budget(local_ray, tmp_path):
+    every = [c.arch_id for c in codes(6)]
+    run = scripted_run(tmp_path / "store", {"fail": every}, n=6, max_attempts=3, max_consecutive_failures=4)
+    with pytest.raises(SweepAborted, match="4 attempts in a row failed"):
+        run_quietly(run)
+    failed = runs_of(tmp_path / "store")
+    assert 4 <= len(failed) < 6 * 3 and all(r["status"] == "failed" for r in failed)
 
 
 def test_exactly_one_success_per_job(local_ray, tmp_path):
