@@ -180,15 +180,28 @@ class Store(VerifiedFiles):
                 and not (n.status == "running" and any((*n.attempt_key, s) in compacted for s in ("succeeded", "failed")))]
 
     # ------------------------------------------------------------------ long tables
+    def _load_tables(self, tables: Sequence[str], setting: str | None) -> dict[str, pa.Table]:
+        """Compacted parts plus pending commits, read under one snapshot that stayed current meanwhile.
+
+        If a compaction published a new snapshot while we listed the commits, it
+        may have deleted some we never saw (now in its parts): read again.
+        """
+        for _ in range(READ_RETRIES):
+            snapshot = self.snapshot()
+            pending = self.read_commits(self._pending(snapshot, setting))
+            out = {}
+            for table in tables:
+                parts = self._read_parts(self.snapshot_parts(snapshot, table, setting))
+                merged = pa.concat_tables([*parts, pending[table]], promote_options="permissive") if parts else pending[table]
+                if table == "runs" and len(merged):
+                    merged = _latest_status(merged)  # a running marker and its final record are one attempt
+                out[table] = merged
+            if self.snapshot()["version"] == snapshot["version"]:
+                return out
+        raise StoreError(f"store {self.uri} kept changing under this read (compactions back to back); read again")
+
     def _load_long(self, table: str, setting: str | None) -> pa.Table:
-        snapshot = self.snapshot()
-        parts = self._read_parts(self.snapshot_parts(snapshot, table, setting))
-        pending = self.read_commits(self._pending(snapshot, setting))[table]
-        out = pa.concat_tables([*parts, pending], promote_options="permissive") if parts else pending
-        if table == "runs" and len(out):
-            # A running marker and its final record are one attempt: keep the final one.
-            out = _latest_status(out)
-        return out
+        return self._load_tables([table], setting)[table]
 
     @_retry_vanished
     def load_runs(self, setting: str | None = None) -> pa.Table:
@@ -248,13 +261,16 @@ class Store(VerifiedFiles):
         return table
 
     def _load_measured(self, setting: str) -> pa.Table | None:
-        snapshot = self.snapshot()
-        pending = self._pending(snapshot, setting)
-        if not pending:  # the compacted results part is current: read it as is (the fast path)
+        for _ in range(READ_RETRIES):
+            snapshot = self.snapshot()
+            if self._pending(snapshot, setting):
+                break
+            # Nothing pending: the compacted results part is current, read it as is (the fast path).
             parts = self._read_parts(self.snapshot_parts(snapshot, "results", setting))
-            return parts[0] if parts else None
-        runs, metrics = self._load_long("runs", setting), self._load_long("metrics", setting)
-        return measured_results(setting, runs, metrics)
+            if self.snapshot()["version"] == snapshot["version"]:
+                return parts[0] if parts else None
+        tables = self._load_tables(["runs", "metrics"], setting)
+        return measured_results(setting, tables["runs"], tables["metrics"])
 
     def _load_import(self, setting: str) -> pa.Table | None:
         found = self.imports().get(setting)
