@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bench.store.store import Store
 
 SUCCEEDED, FAILED = STATUS_RANK["succeeded"], STATUS_RANK["failed"]
+FEW_ARCHS = 64
 
 
 def _check_keys(keys: Sequence[RunKey]) -> None:
@@ -55,7 +56,11 @@ def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> Re
     snapshot = store.snapshot()
     for setting in sorted({k[1] for k in keys}):
         check_setting(setting)
-        for path in iter_files(store.fs, f"{layout.COMMITS}/{setting}"):
+        arch_ids = {k[0] for k in keys if k[1] == setting}
+        # A few keys (a driver checking one lost job): list their directories, not the whole setting.
+        roots = [layout.commit_dir(setting, a) for a in arch_ids] if len(arch_ids) <= FEW_ARCHS else [
+            f"{layout.COMMITS}/{setting}"]
+        for path in (p for root in roots for p in iter_files(store.fs, root)):
             name = CommitName.parse(path)
             if name is None:
                 continue

@@ -73,6 +73,7 @@ class Store(VerifiedFiles):
         # Final attempts held by compacted runs, per (snapshot version, setting): commit_run checks
         # them on every call, and they change only when a new snapshot is published.
         self._compacted_finals: tuple[tuple[int, str], dict[tuple[str, int, int], str]] | None = None
+        self._checkpoints: tuple[tuple[int, str], dict[tuple[str, int], list]] | None = None
 
     @classmethod
     def open(cls, uri: str, create: bool = True, fsync: bool = True) -> Store:
@@ -350,20 +351,34 @@ class Store(VerifiedFiles):
 
     @_retry_vanished
     def find_checkpoint(self, arch_id: str, setting: str, seed: int) -> str | None:
-        """URI of the newest checkpoint of a succeeded run of (arch_id, setting, seed), or None."""
-        arts = self.load_artifacts(setting)
-        runs = self.load_runs(setting)
-        ok = runs.filter((pc.field("arch_id") == arch_id) & (pc.field("seed") == seed)
-                         & (pc.field("status") == "succeeded"))
-        if not len(ok):
-            return None
-        attempts = set(ok["attempt"].to_pylist())
-        rows = [r for r in arts.filter((pc.field("arch_id") == arch_id) & (pc.field("seed") == seed)
-                                       & (pc.field("kind") == "checkpoint")).to_pylist() if r["attempt"] in attempts]
-        if not rows:
-            return None
-        newest = max(rows, key=lambda r: (r["attempt"], -1 if r["step"] is None else r["step"]))
-        return newest["uri"]
+        """URI of the newest checkpoint of a succeeded run of (arch_id, setting, seed), or None.
+
+        Reads only this architecture's commit files, and the compacted
+        checkpoints once per snapshot: a scheduler may ask for every job.
+        """
+        check_setting(setting)
+        found: list[tuple[int, int, str]] = []  # (attempt, step, uri) of succeeded attempts
+        snapshot = self.snapshot()
+        found += self._compacted_checkpoints(snapshot, setting).get((arch_id, seed), [])
+        names = [n for n in self.commit_names(setting, arch_id) if n.seed == seed and n.status == "succeeded"]
+        artifacts = self.read_commits(names)["artifacts"]
+        for row in artifacts.filter(pc.equal(artifacts["kind"], "checkpoint")).to_pylist():
+            found.append((row["attempt"], -1 if row["step"] is None else row["step"], row["uri"]))
+        return max(found)[2] if found else None
+
+    def _compacted_checkpoints(self, snapshot: dict[str, Any], setting: str) -> dict[tuple[str, int], list]:
+        tag = (snapshot["version"], setting)
+        if self._checkpoints is None or self._checkpoints[0] != tag:
+            succeeded = {k for k, status in self._finals(setting).items() if status == "succeeded"}
+            table: dict[tuple[str, int], list] = {}
+            for part in self._read_parts(self.snapshot_parts(snapshot, "artifacts", setting),
+                                         ["arch_id", "seed", "attempt", "kind", "uri", "step"]):
+                for row in part.filter(pc.equal(part["kind"], "checkpoint")).to_pylist():
+                    if (row["arch_id"], row["seed"], row["attempt"]) in succeeded:
+                        step = -1 if row["step"] is None else row["step"]
+                        table.setdefault((row["arch_id"], row["seed"]), []).append((row["attempt"], step, row["uri"]))
+            self._checkpoints = (tag, table)
+        return self._checkpoints[1]
 
     def log_uri(self, arch_id: str, setting: str, seed: int, attempt: int) -> str:
         """Where a job attempt's log goes (its directory exists for a local store)."""

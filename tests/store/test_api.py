@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow.compute as pc
 import pytest
 
@@ -9,6 +11,7 @@ from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost
 from bench.errors import BenchError
 from bench.store import RunRecord, Store, StoreError
+from tasks.api import Artifact
 from tests.store.helpers import CODES, failed, job_spec, succeeded
 
 
@@ -152,3 +155,15 @@ def test_load_setting_filters_and_columns(store):
     assert table.schema.names == ["arch_id", "top1"] and table.num_rows == 1
     with pytest.raises(StoreError, match="unknown column"):
         store.load_setting("cls_a", columns=["accuracy"])
+
+
+def test_find_checkpoint_after_compaction_and_newer_attempt(store):
+    arch = ArchCode.from_string(CODES[6]).arch_id
+    store.commit_run(succeeded(CODES[6], attempt=1))
+    store.compact()
+    assert store.find_checkpoint(arch, "cls_a", 0) == "work/0/ep100.pt"
+    store.commit_run(failed(CODES[6], seed=1))
+    assert store.find_checkpoint(arch, "cls_a", 1) is None  # a failed run's checkpoints are not offered
+    newer = (Artifact("checkpoint", "work/0/retry-ep100.pt", 1, "ee" * 32, 100),)
+    store.commit_run(dataclasses.replace(succeeded(CODES[6], seed=0, attempt=2), artifacts=newer))
+    assert store.find_checkpoint(arch, "cls_a", 0) == "work/0/retry-ep100.pt"
