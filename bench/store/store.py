@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from bench.settings import check_setting
+from bench.settings import SETTINGS, check_setting
 from bench.store import layout
 from bench.store.commits import empty_tables, split_commits
 from bench.store.files import StoreWarning, VerifiedFiles  # noqa: F401 (StoreWarning: part of the API)
@@ -291,10 +291,9 @@ class Store(VerifiedFiles):
     def settings(self) -> list[str]:
         """Settings with any data in the store (imported, committed or compacted)."""
         found = set(self.imports())
-        found |= {p.split("/")[1] for p in walk_files(self.fs, layout.COMMITS) if CommitName.parse(p)}
+        found |= set(self.fs.listdir(layout.COMMITS))  # compaction removes emptied setting directories
         found |= {p.split("setting=")[1].split("/")[0] for p in self.snapshot()["files"] if "setting=" in p}
-        order = ["cls_a", "cls_b", "cls_c", "cls_10c", "seg", "seg_4x", "det3d", "video", "video_p", "nb201"]
-        return [s for s in order if s in found]
+        return [s for s in (*SETTINGS, "nb201") if s in found]
 
     @_retry_vanished
     def load_architectures(self) -> pa.Table:
