@@ -51,6 +51,7 @@ class SettingImport:
     renamed: dict[str, str] = field(default_factory=dict)
     duplicates_dropped: int = 0
     cost_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
 
     def describe(self) -> str:
         text = f"{self.setting}: {self.table.num_rows} architectures from {self.source.name}"
@@ -60,6 +61,8 @@ class SettingImport:
             text += f"; {self.duplicates_dropped} identical duplicate rows dropped"
         if self.setting != "nb201":
             text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
+        if self.cost_computed:
+            text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
         return text
 
 
@@ -100,9 +103,28 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
 def _number(value: Any, where: str) -> float | None:
     if value is None:
         return None
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BenchError(f"{where}={value!r} is not a number")
+        raise BenchError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers)")
     return float(value)
+
+
+def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str]) -> dict[str, float | None]:
+    """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``)."""
+    out: dict[str, float | None] = {}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{name}_{key}", inner)
+        else:
+            out[renames.get(name, name)] = _number(value, f"{where} {name}")
+
+    for key, value in row.items():
+        if key not in skip:
+            add(str(key), value)
+    return out
 
 
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
@@ -114,29 +136,30 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
             code = ArchCode.from_row(row)
         except CodeError as err:
             raise CodeError(f"{where}: {err}") from None
-        for key in COST_KEYS:
-            if key not in row:
-                raise BenchError(f"{where} has no {key!r}; published rows carry flops and params")
-        values = {renames.get(k, k): _number(v, f"{where} {k}") for k, v in row.items() if k not in (*CODE_KEYS, *COST_KEYS)}
         codes.append(code)
-        metrics.append(values)
-        published.append((_number(row["params"], f"{where} params"), _number(row["flops"], f"{where} flops")))
+        metrics.append(_metrics(row, where, (*CODE_KEYS, *COST_KEYS), renames))
+        # A file without flops/params gets the closed form (None here, filled in below).
+        published.append((_number(row.get("params"), f"{where} params"), _number(row.get("flops"), f"{where} flops")))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
     columns = architecture_columns([codes[i] for i in keep])
     mismatches = []
     computed_params, computed_gflops = columns["params_m"].to_pylist(), columns["gflops"].to_pylist()
     for j, i in enumerate(keep):
         params, flops = published[i]
-        if not (math.isclose(params, computed_params[j], rel_tol=1e-9, abs_tol=5e-7)
-                and math.isclose(flops, computed_gflops[j], rel_tol=1e-9, abs_tol=5e-10)):
+        same_params = params is None or math.isclose(params, computed_params[j], rel_tol=1e-9, abs_tol=5e-7)
+        same_flops = flops is None or math.isclose(flops, computed_gflops[j], rel_tol=1e-9, abs_tol=5e-10)
+        if not (same_params and same_flops):
             mismatches.append({"arch_id": codes[i].arch_id, "published_params_m": params, "published_gflops": flops,
                                "params_m": computed_params[j], "gflops": computed_gflops[j]})
     # Keep the published numbers (what the authors shipped); the report says where they differ.
-    columns["params_m"] = pa.array([published[i][0] for i in keep], pa.float64())
-    columns["gflops"] = pa.array([published[i][1] for i in keep], pa.float64())
+    columns["params_m"] = pa.array([computed_params[j] if published[i][0] is None else published[i][0]
+                                    for j, i in enumerate(keep)], pa.float64())
+    columns["gflops"] = pa.array([computed_gflops[j] if published[i][1] is None else published[i][1]
+                                  for j, i in enumerate(keep)], pa.float64())
+    missing_cost = sum(1 for i in keep if None in published[i])
     table = _finish(setting, columns, [metrics[i] for i in keep], keep)
     used = {k: v for k, v in renames.items() if any(v in metrics[i] for i in keep)}
-    return SettingImport(setting, path, digest, table, used, dropped, mismatches)
+    return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost)
 
 
 def nb201_ops(embedding: Any, where: str) -> list[int]:
@@ -166,7 +189,7 @@ def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
         ids.append(nb201_arch_id(ops))
         codes.append("_".join(map(str, ops)))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
-        metrics.append({k: _number(v, f"{where} {k}") for k, v in row.items() if k not in NB201_KEYS})
+        metrics.append(_metrics(row, where, NB201_KEYS, {}))
         published.append((_number(row["Params"], f"{where} Params"), _number(row["Flops"], f"{where} Flops")))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.code import ArchCode
+from bench.cost import cost
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import UnsafePickleError, load_untrusted
 from bench.settings import OFFICIAL_NAMES, SETTINGS
@@ -94,7 +95,7 @@ def test_malicious_pickle_is_refused_and_nothing_is_written(tmp_path, monkeypatc
     [
         (lambda rows: rows[2].update(embedding=[7] * 27), CodeError, "row 2"),
         (lambda rows: rows[1].update(last_channel=8 if rows[1]["last_channel"] != 8 else 16), CodeError, "contradicts"),
-        (lambda rows: rows[0].pop("flops"), BenchError, "no 'flops'"),
+        (lambda rows: rows[0].update(top5=[1.0, 2.0]), BenchError, "top5=\\[1.0, 2.0\\] is not a number"),
         (lambda rows: rows[0].update(top1="high"), BenchError, "top1='high' is not a number"),
         (lambda rows: rows.append({**rows[0], "top1": -1.0}), BenchError, "different results"),
     ],
@@ -108,6 +109,19 @@ def test_bad_published_rows_are_refused_naming_the_row(tmp_path, damage, error, 
     with pytest.raises(error, match=message):
         store.import_official(str(tmp_path / "src"))
     assert store.imports() == {}
+
+
+def test_missing_cost_columns_are_computed_and_nested_metrics_flattened(tmp_path):
+    rows = mr_rows("det3d")
+    for row in rows:
+        del row["flops"], row["params"]
+        row["cyclist"] = {"bev": {"hard": 12.5}}
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    assert report.cost_computed == N_ROWS and report.cost_mismatches == []
+    assert report.table["gflops"].to_pylist() == [cost(ArchCode.from_row(r)).gflops for r in rows]
+    assert report.table["cyclist_bev_hard"].to_pylist() == [12.5] * N_ROWS
 
 
 def test_identical_duplicates_dropped_and_cost_mismatch_reported(tmp_path):
