@@ -75,7 +75,7 @@ def test_process_killed_mid_write_leaves_nothing_visible(tmp_path):
     store = Store.open(uri)
     process = multiprocessing.get_context("spawn").Process(target=commit_and_hang_mid_write, args=(uri, str(flag)))
     process.start()
-    deadline = time.time() + 60
+    deadline = time.time() + 120  # a spawned interpreter on 2 busy cores can take a while to start
     while not flag.exists() and time.time() < deadline:
         time.sleep(0.05)
     assert flag.exists(), "the writer never reached the middle of its write"
