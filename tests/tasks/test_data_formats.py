@@ -1,0 +1,131 @@
+"""The Cityscapes and HMDB51 readers: label mapping, split parsing, short-clip dropping, clear errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.errors import BenchError
+from tasks import JOBS
+from tasks.data.cityscapes import IGNORE_INDEX, LABEL_TO_TRAIN, scan_cityscapes, train_id_lut
+from tasks.data.hmdb51 import UnreadableVideo, read_split
+from tasks.data.imagenet import DataLayoutError
+from tasks.segmentation.data import CityscapesPairs, SegAugmentConfig, read_png
+from tasks.segmentation.metrics import confusion, seg_metrics
+from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
+from tests.tasks.conftest import toy_spec
+from torchvision.io import ImageReadMode
+
+
+def test_label_ids_map_to_19_train_ids_and_the_rest_is_ignored(toy_root):
+    lut = train_id_lut()
+    assert sorted(int(lut[i]) for i in LABEL_TO_TRAIN) == list(range(19))
+    assert sum(int(v) != IGNORE_INDEX for v in lut) == 19
+    root = toy_root / "cityscapes"
+    pairs = scan_cityscapes(root, "val")
+    ids = read_png(root / pairs[0].label, ImageReadMode.GRAY)[0]
+    _, label = CityscapesPairs(root, pairs, SegAugmentConfig())[0]
+    assert torch.equal(label, lut[ids.long()])
+    assert (label[ids == 0] == IGNORE_INDEX).all() and (label[ids == 26] == 13).all()
+
+
+def test_training_crops_have_the_crop_size_and_keep_ignored_pixels(toy_root):
+    root = toy_root / "cityscapes"
+    cfg = SegAugmentConfig(base_size=(64, 128), crop_size=(48, 96), ratio_range=(0.5, 0.5))
+    image, label = CityscapesPairs(root, scan_cityscapes(root, "train"), cfg)[(0, 123)]
+    assert image.shape == (3, 48, 96) and label.shape == (48, 96)
+    assert (label == IGNORE_INDEX).any()  # a half-size image is padded with ignored pixels
+    again = CityscapesPairs(root, scan_cityscapes(root, "train"), cfg)[(0, 123)]
+    assert torch.equal(again[0], image)  # the sample's seed fixes its augmentation
+
+
+def test_seg_metrics_skip_absent_classes():
+    pred = torch.tensor([0, 0, 1, 1, 2])
+    target = torch.tensor([0, 1, 1, 1, IGNORE_INDEX])
+    m = seg_metrics(confusion(pred, target, 19, IGNORE_INDEX))
+    assert m["aAcc"] == pytest.approx(75.0)
+    assert m["mIoU"] == pytest.approx(100 * (0.5 + 2 / 3) / 2)  # class 2 is neither in truth nor in valid predictions
+
+
+def test_cityscapes_layout_errors(toy_root, tmp_path):
+    with pytest.raises(DataLayoutError, match="gtFine"):
+        (tmp_path / "leftImg8bit" / "train").mkdir(parents=True)
+        scan_cityscapes(tmp_path, "train")
+    copy = tmp_path / "cs"
+    shutil.copytree(toy_root / "cityscapes", copy)
+    next((copy / "gtFine" / "train").rglob("*_labelIds.png")).unlink()
+    with pytest.raises(DataLayoutError, match="no label file"):
+        scan_cityscapes(copy, "train")
+
+
+def test_hmdb_split_drops_short_clips_and_counts_them(toy_root):
+    split = read_split(toy_root / "hmdb51", 1, "", "testTrainMulti_7030_splits", min_frames=8)
+    assert len(split.classes) == 4
+    assert split.listed == {"train": 36, "test": 16}
+    assert split.dropped == {"train": 4, "test": 0}
+    assert len(split.train) == 32 and all(c.frames == 16 for c in split.train)
+    clips = VideoClips(toy_root / "hmdb51", split.train, ClipConfig(4, 2), VideoAugmentConfig(resize_shorter=40, crop_size=32))
+    clip, label = clips[(0, 5)]
+    assert clip.shape == (3, 4, 32, 32) and clip.dtype == torch.uint8 and label == split.train[0].label
+
+
+def test_hmdb_errors_missing_and_unreadable(toy_root, tmp_path):
+    copy = tmp_path / "hmdb"
+    shutil.copytree(toy_root / "hmdb51", copy)
+    with pytest.raises(DataLayoutError, match="split files"):
+        read_split(copy, 2, "", "testTrainMulti_7030_splits", 8)
+    victim = next(copy.glob("move_up/*clip00.avi"))
+    victim.write_bytes(b"not a video")
+    with pytest.raises(UnreadableVideo, match="clip00"):
+        read_split(copy, 1, "", "testTrainMulti_7030_splits", 8)
+    victim.unlink()
+    with pytest.raises(DataLayoutError, match="missing"):
+        read_split(copy, 1, "", "testTrainMulti_7030_splits", 8)
+
+
+def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
+    copy = tmp_path / "imagenet"
+    shutil.copytree(toy_root / "imagenet", copy)
+    spec = toy_spec("cls_a", tmp_path, tmp_path / "work")  # data root = tmp_path/imagenet (the copy)
+    victim = copy / next(l.split("\t")[1] for l in (copy / "manifests" / "toy-cls-a.tsv").read_text().splitlines()
+                         if l.startswith("train\t"))
+    size = victim.stat().st_size
+    victim.write_bytes(b"\0" * size)  # same size: passes the size check, cannot be decoded
+    with pytest.raises(BenchError, match=victim.name):
+        JOBS.get("cls_a")(spec)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("task.runtime.batch_size=1000", "larger than the training set"),
+        ("task.optim.name=rmsprop", "optim.name"),
+        ("+task.optim.lr_typo=1", "lr_typo"),
+        ("task.num_classes=7", "num_classes"),
+    ],
+)
+def test_bad_recipes_are_refused_with_the_key_named(toy_root, tmp_path, override, message):
+    with pytest.raises(BenchError, match=message):
+        JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path, overrides=(override,)))
+
+
+def test_batch_that_does_not_split_over_devices_is_refused(toy_root, tmp_path):
+    spec = toy_spec("cls_a", toy_root, tmp_path, overrides=("task.runtime.batch_size=15",), devices=("cpu", "cpu"))
+    with pytest.raises(BenchError, match="cannot be split evenly over the job's 2 devices"):
+        JOBS.get("cls_a")(spec)
+
+
+def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
+    from tests.tasks.conftest import TINY, compose_train
+    from tasks import build_job_spec
+
+    cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", f"data.roots.cityscapes={tmp_path / 'none'}"])
+    spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])
+    with pytest.raises(BenchError, match="does not exist"):
+        JOBS.get("seg")(spec)
+    cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", "data.roots.cityscapes=null"])
+    with pytest.raises(BenchError, match="CITYSCAPES_ROOT"):
+        build_job_spec(cfg, TINY, 0, devices=["cpu"])
