@@ -141,5 +141,9 @@ def test_cli_acceptance_commands(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
     done = _cli("stats", "--store", store)
     assert done.returncode == 0 and "cls_b" in done.stdout and "mIoU" in done.stdout
+    for command in ("compact", "verify"):
+        done = _cli(command, "--store", store)
+        assert done.returncode == 0, done.stderr
+    assert "checked" in done.stdout and "0 damaged" in done.stdout
     done = _cli("stats", "--store", str(tmp_path / "absent"))
     assert done.returncode == 2 and "not a store" in done.stderr and "Traceback" not in done.stderr
