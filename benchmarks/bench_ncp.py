@@ -35,7 +35,8 @@ def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int) -> 
 
 
 def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (first-call allocations)
+    for _ in range(3):  # warm-up: first-call allocations, CPU frequency ramp
+        fn()
     samples = []
     for _ in range(repeats):
         began = time.perf_counter()
