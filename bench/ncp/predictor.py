@@ -170,28 +170,39 @@ def _targets(table: SettingTable, metrics: tuple[str, ...]) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float64)
 
 
+def default_metrics(table: SettingTable, min_rows: int) -> tuple[str, ...]:
+    """The main metric first, then every other metric of the table measured on at least ``min_rows`` rows."""
+    others = [m for m, v in table.metrics.items() if m != table.main_metric and np.isfinite(v).sum() >= min_rows]
+    return (table.main_metric, *others)
+
+
 def train_predictor(
     table: SettingTable, metrics: tuple[str, ...] | None = None, config: PredictorConfig = PredictorConfig()
 ) -> Predictor:
     """Train the paper's predictor on a setting's table and report on its validation split.
 
-    ``metrics`` defaults to every metric of the table. Rows missing any target
-    are left out; fewer than ``config.min_rows`` usable rows is an error.
+    ``metrics`` defaults to :func:`default_metrics`. Rows take part when the
+    FIRST metric is measured; a missing value of another metric is masked out
+    of the loss (published tables can lack secondary metrics on some rows).
+    Fewer than ``config.min_rows`` usable rows is an error.
 
     Example:
         >>> from bench.ncp.synthetic import synthetic_frame
         >>> table = SettingTable.from_frame(synthetic_frame(300, seed=1), "cls_a")
         >>> p = train_predictor(table, config=PredictorConfig(epochs=5, n_train=240, n_val=60))
-        >>> sorted(p.report["top1"])
-        ['kendall_tau', 'mae', 'n', 'spearman_rho']
+        >>> p.metrics, sorted(p.report["top1"])
+        (('top1', 'top5'), ['kendall_tau', 'mae', 'n', 'spearman_rho'])
     """
-    metrics = tuple(metrics or table.metrics)
+    metrics = tuple(metrics or default_metrics(table, config.min_rows))
     y_all = _targets(table, metrics)
-    usable = np.isfinite(y_all).all(axis=1)
-    if usable.sum() < config.min_rows:
+    usable = np.isfinite(y_all[:, 0])
+    measured = np.isfinite(y_all[usable]).sum(0)
+    if usable.sum() < config.min_rows or measured.min() < config.min_rows:
+        counts = {m: int(c) for m, c in zip(metrics, measured)}
         raise BenchError(
-            f"setting {table.setting!r} has {int(usable.sum())} rows with all of {list(metrics)} measured; "
-            f"training a predictor needs at least {config.min_rows} (predictor.min_rows)"
+            f"setting {table.setting!r} has too few measured rows to train a predictor of {list(metrics)}: "
+            f"{int(usable.sum())} rows with {metrics[0]!r} measured ({counts} per metric); "
+            f"training needs at least {config.min_rows} (predictor.min_rows)"
         )
     split = split_by_arch_id(table.arch_ids[usable], config.seed, config.n_train, config.n_val)
     train_mask, val_mask = split.masks(table.arch_ids)
@@ -199,14 +210,17 @@ def train_predictor(
     val_mask &= usable
     encoding = encoding_for(table.space)
     z = torch.from_numpy(encoding.standardise(table.x))
-    mean, std = y_all[train_mask].mean(0), y_all[train_mask].std(0)
+    mean, std = np.nanmean(y_all[train_mask], 0), np.nanstd(y_all[train_mask], 0)
     std = np.where(std > 0, std, 1.0)  # a constant target would divide by zero
-    y = torch.from_numpy(((y_all - mean) / std).astype(np.float32))
+    standardised = (y_all - mean) / std
+    observed = torch.from_numpy(np.isfinite(standardised).astype(np.float32))
+    y = torch.from_numpy(np.nan_to_num(standardised).astype(np.float32))
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         module = MetricMLP(z.shape[1], len(metrics), config.hidden, config.branch, config.dropout)
-        _fit(module, z[torch.from_numpy(train_mask)], y[torch.from_numpy(train_mask)], config)
+        rows = torch.from_numpy(train_mask)
+        _fit(module, z[rows], y[rows], observed[rows], config)
     module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
@@ -215,35 +229,37 @@ def train_predictor(
     return predictor
 
 
-def _fit(module: MetricMLP, z: torch.Tensor, y: torch.Tensor, config: PredictorConfig) -> None:
+def _fit(module: MetricMLP, z: torch.Tensor, y: torch.Tensor, observed: torch.Tensor, config: PredictorConfig) -> None:
     n = len(z)
     # BatchNorm cannot train on a batch of one: drop a final batch of size 1.
     batches = [(s, min(s + config.batch_size, n)) for s in range(0, n, config.batch_size) if min(s + config.batch_size, n) - s > 1]
     optimiser = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * len(batches))
-    loss_fn = nn.SmoothL1Loss()
     module.train()
     for _ in range(config.epochs):
         order = torch.randperm(n)
-        zs, ys = z[order], y[order]
+        zs, ys, os = z[order], y[order], observed[order]
         for start, stop in batches:
             optimiser.zero_grad(set_to_none=True)
-            loss_fn(module(zs[start:stop]), ys[start:stop]).backward()
+            errors = nn.functional.smooth_l1_loss(module(zs[start:stop]), ys[start:stop], reduction="none")
+            mask = os[start:stop]
+            ((errors * mask).sum() / mask.sum().clamp_min(1.0)).backward()  # smooth-L1 over observed targets
             optimiser.step()
             schedule.step()
 
 
 def validation_report(predictor: Predictor, table: SettingTable, mask: np.ndarray) -> dict[str, dict[str, float]]:
-    """{metric: {mae (metric points), kendall_tau, spearman_rho, n}} over the masked rows."""
+    """{metric: {mae (metric points), kendall_tau, spearman_rho, n}} over the masked rows where measured."""
     predicted = predictor.predict(table.x[mask])
     truth = _targets(table, predictor.metrics)[mask]
     report = {}
     for i, m in enumerate(predictor.metrics):
-        p, t = predicted[m], truth[:, i]
+        seen = np.isfinite(truth[:, i])
+        p, t = predicted[m][seen], truth[seen, i]
         report[m] = {
             "mae": float(np.abs(p - t).mean()),
             "kendall_tau": float(stats.kendalltau(p, t).statistic),
             "spearman_rho": float(stats.spearmanr(p, t).statistic),
-            "n": int(mask.sum()),
+            "n": int(seen.sum()),
         }
     return report

@@ -64,14 +64,25 @@ def test_save_and_load_give_identical_predictions(table, tmp_path):
         Predictor.load(tmp_path, "video")
 
 
-def test_rows_missing_a_target_are_left_out_and_too_few_rows_is_an_error():
+def test_rows_missing_the_main_metric_are_left_out_and_too_few_rows_is_an_error():
     frame = synthetic_frame(150, seed=3)
     frame.loc[frame.index[:60], "top1"] = np.nan  # 90 measured rows left
     table = SettingTable.from_frame(frame, "cls_a")
-    with pytest.raises(BenchError, match="has 90 rows with all of .* needs at least 100"):
+    with pytest.raises(BenchError, match="90 rows with 'top1' measured .* needs at least 100"):
         train_predictor(table, config=FAST)
     p = train_predictor(table, config=PredictorConfig(epochs=2, min_rows=50, n_train=70, n_val=20))
     assert not set(p.split.val_ids) & set(table.arch_ids[:60])
+
+
+def test_missing_secondary_metrics_are_masked_not_fatal():
+    frame = synthetic_frame(300, seed=4)
+    frame.loc[frame.index[::3], "top5"] = np.nan  # a third of top5 missing
+    table = SettingTable.from_frame(frame, "cls_a")
+    p = train_predictor(table, config=PredictorConfig(epochs=20, n_train=240, n_val=60))
+    assert p.metrics == ("top1", "top5") and p.report["top5"]["n"] < p.report["top1"]["n"] == 60
+    assert np.isfinite(p.report["top5"]["mae"]) and p.report["top5"]["spearman_rho"] > 0.5
+    frame["top5"] = np.nan  # a metric never measured is simply not predicted
+    assert train_predictor(SettingTable.from_frame(frame, "cls_a"), config=FAST).metrics == ("top1",)
 
 
 @pytest.mark.parametrize("bad, message", [
