@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.code import FIELD_NAMES
+from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, CodeEncoding, encoding_for
 from bench.settings import MAIN_METRIC, METRICS, check_setting
@@ -71,15 +72,18 @@ class SettingTable:
                 f"setting {setting!r} table has no main metric column {MAIN_METRIC[setting]!r}; "
                 f"columns are {list(frame.columns)}"
             )
+        x = frame[list(FIELD_NAMES)].to_numpy(np.int64)
+        params, flops = cost_batch(x)  # exact; fills rows whose stored cost is missing
+        gflops, params_m = frame["gflops"].to_numpy(np.float64), frame["params_m"].to_numpy(np.float64)
         return cls(
             setting=setting,
             space="nasbench_mr",
             arch_ids=frame["arch_id"].astype(str).to_numpy(),
             codes=frame["code"].astype(str).tolist(),
-            x=frame[list(FIELD_NAMES)].to_numpy(np.int64),
+            x=x,
             metrics=metrics,
-            gflops=frame["gflops"].to_numpy(np.float64),
-            params_m=frame["params_m"].to_numpy(np.float64),
+            gflops=np.where(np.isfinite(gflops), gflops, flops / 1e9),
+            params_m=np.where(np.isfinite(params_m), params_m, params / 1e6),
         )
 
     @classmethod

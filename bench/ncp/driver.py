@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
@@ -93,12 +94,27 @@ def _write_json(path: Path, document: Any) -> Path:
     return path
 
 
-def _request(cfg: Mapping[str, Any], lam: float) -> SearchRequest:
+def resolve_best(starts: tuple[str, ...], load_frame: FrameLoader) -> tuple[str, ...]:
+    """Replace ``best:<setting>`` by that setting's best measured code (the paper's transfer start)."""
+    out = []
+    for start in starts:
+        if start.startswith("best:"):
+            setting = check_setting(start[len("best:"):])
+            table = SettingTable.from_frame(load_frame(setting), setting)
+            truth = table.metrics[table.main_metric]
+            if not np.isfinite(truth).any():
+                raise BenchError(f"init={start!r}: setting {setting!r} has no measured {table.main_metric!r}")
+            start = table.codes[int(np.nanargmax(truth))]
+        out.append(start)
+    return tuple(out)
+
+
+def _request(cfg: Mapping[str, Any], lam: float, load_frame: FrameLoader) -> SearchRequest:
     weights = cfg["predictor"].get("weights")
     request = SearchRequest(
         strategy=str(cfg["strategy"]), lam=lam, weights=tuple(float(w) for w in weights) if weights else None,
         iterations=int(cfg["propagation"]["iterations"]), step_size=float(cfg["propagation"]["step_size"]),
-        starts=_starts(cfg.get("init")), random_samples=int(cfg["baseline"]["random_samples"]),
+        starts=resolve_best(_starts(cfg.get("init")), load_frame), random_samples=int(cfg["baseline"]["random_samples"]),
         neural_samples=int(cfg["baseline"]["neural_samples"]), top_k=int(cfg["baseline"]["top_k"]),
         seed=int(cfg["seed"]),
     )
@@ -112,7 +128,7 @@ def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
     space = _choice(cfg, "space", SPACES)
     settings = _settings(cfg, space)
     lam = float(cfg["lambda"]) if cfg.get("lambda") is not None else DEFAULT_LAMBDA[space]
-    request = _request(cfg, lam) if mode == "search" and space == "nasbench_mr" else None
+    request = _request(cfg, lam, load_frame) if mode == "search" and space == "nasbench_mr" else None
     if space == "nb201" and (cfg.get("strategy") != "continuous" or cfg.get("init") is not None):
         raise BenchError(f"space=nb201 runs continuous propagation from the uniform mixture; "
                          f"strategy={cfg.get('strategy')!r} / init={cfg.get('init')!r} apply to nasbench_mr only")

@@ -103,3 +103,10 @@ def test_nb201_mode(tmp_path):
 def test_bad_requests_are_clear_errors(tmp_path, overrides, message):
     with pytest.raises(BenchError, match=message):
         run(config(tmp_path, *overrides), frames)
+
+
+def test_transfer_from_the_best_code_of_another_setting(tmp_path):
+    result = run(config(tmp_path, "predictor.settings=[seg]", "init=best:cls_a", "strategy=netadapt",
+                        "propagation.iterations=0"), frames)
+    cls = synthetic_frame(400, seed=0, setting="cls_a")
+    assert result["starts"] == [cls["code"][cls["top1"].idxmax()]] == [result["code"]]
