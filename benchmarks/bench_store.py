@@ -75,15 +75,19 @@ def commit_runs(uri: str, codes: list[str], seeds: list[int], workers: int) -> f
     return done / (time.perf_counter() - start)
 
 
-def resume_memory(store: Store, keys: list[tuple[str, str, int]]) -> tuple[float, float, int]:
-    """(seconds, tracemalloc peak MiB, keys done) of one resume_status over the sweep."""
+def resume_memory(store: Store, keys: list[tuple[str, str, int]]) -> tuple[float, float, float, int]:
+    """(seconds, peak MiB, MiB held by the answer itself, keys done) of one resume_status over the sweep.
+
+    The answer (sets and lists of the sweep's keys) is O(sweep); everything
+    else is the scan's working memory, which must not grow with finished runs.
+    """
     tracemalloc.start()
     start = time.perf_counter()
     status = store.resume_status(keys, max_attempts=3)
     seconds = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
+    held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return seconds, peak / 2**20, len(status.done)
+    return seconds, peak / 2**20, held / 2**20, len(status.done)
 
 
 def generated_pickle(directory: Path, codes) -> None:
@@ -127,21 +131,22 @@ def main() -> int:
     uri = str(work / "measured")
     store = Store.open(uri, fsync=False)
     keys = [(c.arch_id, "cls_a", s) for c in codes for s in range(args.seeds)]
-    seconds, peak, done = resume_memory(store, keys)
-    row("resume, 0 finished", f"{peak:.1f} MiB", f"({seconds:.2f} s)")
+    seconds, peak, held, done = resume_memory(store, keys)
+    row("resume, 0 finished", f"{peak:.1f} MiB", f"({held:.1f} MiB of it is the answer; {seconds:.2f} s)")
     stages = sorted({max(1, args.seeds // 5), max(1, args.seeds // 2), args.seeds})
     committed = 0
     for seeds_done in stages:
         rate = commit_runs(uri, strings, list(range(committed, seeds_done)), args.workers)
         committed = seeds_done
-        seconds, peak, done = resume_memory(store, keys)
+        seconds, peak, held, done = resume_memory(store, keys)
         row(f"resume, {done} finished (pending files)", f"{peak:.1f} MiB",
-            f"({seconds:.2f} s; committed at {rate:.0f} runs/s with {args.workers} processes)")
+            f"({held:.1f} MiB of it is the answer; {seconds:.2f} s; committed at {rate:.0f} runs/s with "
+            f"{args.workers} processes)")
     start = time.perf_counter()
     report = store.compact()
     row(f"compact {report.commits_absorbed} commit files", f"{time.perf_counter() - start:.1f} s")
-    seconds, peak, done = resume_memory(store, keys)
-    row(f"resume, {done} finished (compacted)", f"{peak:.1f} MiB", f"({seconds:.2f} s)")
+    seconds, peak, held, done = resume_memory(store, keys)
+    row(f"resume, {done} finished (compacted)", f"{peak:.1f} MiB", f"({held:.1f} MiB of it is the answer; {seconds:.2f} s)")
     med, best = timed(lambda: Store.open(uri).load_setting("cls_a").to_pandas(), args.repeats)
     row(f"load measured setting (compacted), {args.archs} rows x {args.seeds} seeds", f"{med * 1e3:.1f} ms",
         f"(min {best * 1e3:.1f} ms; target <= 50 ms)")
