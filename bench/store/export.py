@@ -144,8 +144,12 @@ def export_benchmark(store: Store, out_dir: str | Path, settings: Iterable[str] 
     return result
 
 
-def to_official_rows(table: pa.Table, setting: str) -> list[dict[str, Any]]:
-    """The authors' pickle rows for a ``load_setting`` table, in the published order."""
+def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None = None) -> list[dict[str, Any]]:
+    """The authors' pickle rows for a ``load_setting`` table, in the published row order.
+
+    ``key_order`` (the imported file's keys, kept at import) puts each row's
+    keys in the published order; keys it does not name follow.
+    """
     order = sorted(range(table.num_rows), key=lambda i: (table["official_index"][i].as_py() is None,
                                                          table["official_index"][i].as_py() or 0, i))
     columns = table.to_pydict()
@@ -153,21 +157,31 @@ def to_official_rows(table: pa.Table, setting: str) -> list[dict[str, Any]]:
     back = {v: k for k, v in DET3D_RENAMES.items()} if setting == "det3d" else {}
     rows = []
     for i in order:
-        metrics = {back.get(m, m): columns[m][i] for m in metric_names if columns[m][i] is not None}
+        row = {back.get(m, m): columns[m][i] for m in metric_names if columns[m][i] is not None}
         if setting == "nb201":
-            rows.append({"embedding": np.asarray(columns["embedding"][i], dtype=np.float32), **metrics,
-                         "Flops": columns["mflops"][i], "Params": columns["params_m"][i]})
-            continue
-        code_row = ArchCode.from_string(columns["code"][i]).to_row()
-        rows.append({**metrics, "flops": columns["gflops"][i], "params": columns["params_m"][i],
-                     "input_channel": code_row["input_channel"],
-                     "inverted_residual_setting": code_row["inverted_residual_setting"],
-                     "last_channel": code_row["last_channel"], "embedding": code_row["embedding"]})
+            row.update({"embedding": np.asarray(columns["embedding"][i], dtype=np.float32),
+                        "Flops": columns["mflops"][i], "Params": columns["params_m"][i]})
+            default = ["embedding", *(k for k in row if k not in ("embedding", "Flops", "Params")), "Flops", "Params"]
+        else:
+            code_row = ArchCode.from_string(columns["code"][i]).to_row()
+            row.update({"flops": columns["gflops"][i], "params": columns["params_m"][i]})
+            default = [*row, "input_channel", "inverted_residual_setting", "last_channel", "embedding"]
+            row.update({k: code_row[k] for k in ("input_channel", "inverted_residual_setting", "last_channel", "embedding")})
+        keys = [k for k in (key_order or default) if k in row]
+        rows.append({k: row[k] for k in [*keys, *(k for k in default if k not in keys)]})
     return rows
 
 
 _NON_METRIC = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "n_seeds", "source", "official_index",
                "provenance", *FIELD_NAMES}
+
+
+def _published_key_order(store: Store, setting: str) -> list[str] | None:
+    found = store.imports().get(setting)
+    if found is None:
+        return None
+    meta = pq.read_schema(pa.BufferReader(store.fs.read(found[0]))).metadata or {}
+    return json.loads(meta[b"bench.source_keys"]) if b"bench.source_keys" in meta else None
 
 
 def export_pickles(store: Store, out_dir: str | Path, settings: Iterable[str] | None = None) -> list[Path]:
@@ -180,6 +194,7 @@ def export_pickles(store: Store, out_dir: str | Path, settings: Iterable[str] | 
         if not table.num_rows:
             raise BenchError(f"setting {setting!r} has no rows to export")
         name = "nas-bench-201.pkl" if setting == "nb201" else f"{OFFICIAL_NAMES[setting]}.pkl"
-        _write_atomic(out / name, pickle.dumps(to_official_rows(table, setting), protocol=4))
+        rows = to_official_rows(table, setting, _published_key_order(store, setting))
+        _write_atomic(out / name, pickle.dumps(rows, protocol=4))
         written.append(out / name)
     return written

@@ -52,6 +52,7 @@ class SettingImport:
     duplicates_dropped: int = 0
     cost_mismatches: list[dict[str, Any]] = field(default_factory=list)
     cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
+    source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
 
     def describe(self) -> str:
         text = f"{self.setting}: {self.table.num_rows} architectures from {self.source.name}"
@@ -95,9 +96,9 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not rows:
         raise BenchError(f"{path}: expected a non-empty list of dicts (one per architecture), got {type(rows).__name__}")
     digest = hashlib.sha256(data).hexdigest()
-    if setting == "nb201":
-        return _read_nb201(path, digest, rows)
-    return _read_mr(path, digest, rows, setting)
+    parsed = _read_nb201(path, digest, rows) if setting == "nb201" else _read_mr(path, digest, rows, setting)
+    parsed.source_keys = [str(k) for k in rows[0]]
+    return parsed
 
 
 def _number(value: Any, where: str) -> float | None:
@@ -259,6 +260,7 @@ def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> l
             b"bench.source_sha256": item.source_sha256.encode(),
             b"bench.renamed_metrics": json.dumps(item.renamed).encode(),
             b"bench.cost_mismatches": json.dumps(item.cost_mismatches[:100]).encode(),
+            b"bench.source_keys": json.dumps(item.source_keys).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
         sink = pa.BufferOutputStream()

@@ -174,3 +174,13 @@ def test_shared_published_pickles_import_and_export_back_identically(tmp_path):
     for setting, name in SHARED_FILES.items():
         exported = "nas-bench-201.pkl" if setting == "nb201" else f"{OFFICIAL_NAMES[setting]}.pkl"
         _same_rows(load_untrusted(SHARED / name), load_untrusted(tmp_path / "back" / exported))
+
+
+def test_export_back_keeps_the_published_key_order(tmp_path):
+    rows = [{"last_channel": r["last_channel"], "hard": r["hard"], "flops": r["flops"], **r} for r in mr_rows("det3d")]
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    store.import_official(str(tmp_path / "src"))
+    export_pickles(store, tmp_path / "back")
+    _same_rows(rows, load_untrusted(tmp_path / "back" / "3ddet.pkl"))
