@@ -91,7 +91,7 @@ class PointPillars(nn.Module):
             # one learned x2 deconvolution, like PointPillars' own upsampling neck, gets there from stride 4.
             self.neck = nn.Sequential(
                 nn.ConvTranspose2d(channels, channels, 2, stride=2, bias=False),
-                nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01),
+                nn.BatchNorm2d(channels, eps=1e-3),
                 nn.ReLU(),
             )
         else:

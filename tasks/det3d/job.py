@@ -26,8 +26,9 @@ from tasks.api import CurvePoint, JobResult, JobSpec
 from tasks.det3d.dataset import KittiDetectionSet, collate, to_kitti_objects
 from tasks.det3d.detector import DetectorConfig, PointPillars
 from tasks.det3d.kitti_eval import evaluate
-from tasks.det3d.recipe import TrainConfig, effective_config, one_cycle, parse_augment, parse_detector, parse_train
+from tasks.det3d.recipe import TrainConfig, check_sections, is_toy, one_cycle, parse_augment, parse_detector, parse_train
 from tasks.det3d.toy import ensure_toy_kitti
+from tasks.toydata import SYNTHETIC_BANNER
 from tasks.engine.checkpoint import FORMAT_VERSION, artifact_of, checkpoint_name, list_checkpoints, newest_checkpoint, save_atomic
 from tasks.engine.distributed import DistEnv, barrier, run_on_devices
 from tasks.engine.loop import config_hash
@@ -39,16 +40,34 @@ log = logging.getLogger("tasks.det3d")
 def det3d_job(spec: JobSpec) -> JobResult:
     """Train PointPillars with ``spec.code`` as its backbone on KITTI (or the toy set) and evaluate it."""
     ArchCode.parse(spec.code)
-    config = effective_config(spec.config)
+    config = spec.config
+    check_sections(config)
     parse_detector(config), parse_augment(config), parse_train(config)  # fail before spawning ranks
-    if config.get("data", {}).get("toy", False):
+    if is_toy(config):
+        print(SYNTHETIC_BANNER, flush=True)
         ensure_toy_kitti(spec.data_root)
     return run_on_devices(_train_rank, spec.devices, (spec,))
 
 
 def _train_rank(env: DistEnv, spec: JobSpec) -> JobResult:
+    handler = None
+    if env.is_main:
+        Path(spec.work_dir).mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(Path(spec.work_dir) / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    try:
+        return _train(env, spec)
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+
+
+def _train(env: DistEnv, spec: JobSpec) -> JobResult:
     started = time.perf_counter()
-    config = effective_config(spec.config)
+    config = spec.config
     det_cfg, aug_cfg, cfg = parse_detector(config), parse_augment(config), parse_train(config)
     data = config.get("data", {})
     if cfg.batch_size % env.world_size:
@@ -69,6 +88,7 @@ def _train_rank(env: DistEnv, spec: JobSpec) -> JobResult:
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = resumed_from = int(state["step"])
         curve = list(state["curve"])
+        log.info("resuming det3d from epoch %d", start_epoch)
     trained = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None) \
         if env.distributed else model
 
@@ -86,8 +106,10 @@ def _train_rank(env: DistEnv, spec: JobSpec) -> JobResult:
         model.train()
         sampler.set_epoch(epoch)
         for step, batch in enumerate(loader):
-            _train_step(trained, model, optimizer, batch, epoch * steps_per_epoch + step, total, cfg, env.device)
+            loss = _train_step(trained, model, optimizer, batch, epoch * steps_per_epoch + step, total, cfg, env.device)
         done = epoch + 1
+        if env.is_main:
+            log.info("epoch %d/%d loss %.4f", done, cfg.epochs, loss)
         if done % cfg.eval_interval == 0 or done == cfg.epochs:
             if env.is_main:
                 metrics = evaluate_split(model, spec.data_root, data.get("val_split", "val"), det_cfg, env.device)
@@ -104,7 +126,7 @@ def _train_rank(env: DistEnv, spec: JobSpec) -> JobResult:
         artifacts=artifacts,
         wall_seconds=time.perf_counter() - started,
         info={"resumed_from_epoch": resumed_from, "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-              "train_frames": len(train_set), "synthetic": bool(data.get("toy", False)), "head_stride": det_cfg.head_stride},
+              "train_frames": len(train_set), "synthetic": is_toy(config), "head_stride": det_cfg.head_stride},
     )
 
 
@@ -138,7 +160,7 @@ def _save(work_dir: Path, identity: dict[str, Any], epoch: int, model: torch.nn.
 @torch.no_grad()
 def evaluate_split(model: PointPillars, root: str, split: str, det_cfg: DetectorConfig, device: torch.device,
                    batch_size: int = 4) -> dict[str, float]:
-    """KITTI AP of ``model`` on ``split`` (all classes, 2D / BEV / 3D, both recall samplings)."""
+    """KITTI AP of ``model`` on ``split`` (all classes, 2D / BEV / 3D, both recall samplings, strict and loose IoU)."""
     model.eval()
     dataset = KittiDetectionSet(root, split, det_cfg.class_names, det_cfg.point_range, None)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
@@ -150,4 +172,4 @@ def evaluate_split(model: PointPillars, root: str, split: str, det_cfg: Detector
             ground_truth.append(frame.labels())
             detections.append(to_kitti_objects(det.boxes.cpu().numpy(), det.scores.cpu().numpy(), det.labels.cpu().numpy(),
                                                det_cfg.class_names, frame))
-    return evaluate(ground_truth, detections, classes=det_cfg.class_names)
+    return evaluate(ground_truth, detections, classes=det_cfg.class_names, loose=True)

@@ -35,6 +35,7 @@ from tasks.det3d.rotated_iou import image_box_overlap, paired_camera_iou
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 NEIGHBOUR = {"Car": "Van", "Pedestrian": "Person_sitting"}
 MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
+LOOSE_OVERLAP = {"Car": 0.5, "Pedestrian": 0.25, "Cyclist": 0.25}  # OpenPCDet's second report
 LEVELS = ("easy", "moderate", "hard")
 MIN_HEIGHT = (40.0, 25.0, 25.0)
 MAX_OCCLUSION = (0, 1, 2)
@@ -59,12 +60,14 @@ class _ClassData:
 
 
 def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], classes: Sequence[str] = CLASSES,
-             views: Sequence[str] = VIEWS) -> dict[str, float]:
+             views: Sequence[str] = VIEWS, loose: bool = False) -> dict[str, float]:
     """KITTI AP (percent) for every class, view and level, with 40 and 11 recall positions.
 
     Keys are ``<class>_<view>_<level>`` (40 recall positions) and the same with ``_r11``,
     e.g. ``car_3d_moderate`` and ``car_3d_moderate_r11``. A class without any counted ground
-    truth at a level gets NaN (AP is undefined there).
+    truth at a level gets NaN (AP is undefined there). With ``loose``, the same again at the
+    looser IoU thresholds OpenPCDet also reports (0.5 car, 0.25 pedestrian / cyclist), suffixed
+    ``_loose`` (e.g. ``car_bev_moderate_loose``).
 
     Example:
         >>> from tasks.det3d.kitti import Objects
@@ -88,11 +91,12 @@ def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], cla
         data = _class_data(cls, ground_truth, detections, gt_flat, det_flat)
         for view in views:
             overlaps = _overlaps(view, data, gt_flat, det_flat)
-            for level_index, level in enumerate(LEVELS):
-                ap40, ap11 = _average_precision(data, overlaps, level_index, MIN_OVERLAP[cls], view == "image")
-                key = f"{cls.lower()}_{'2d' if view == 'image' else view}_{level}"
-                results[key] = ap40
-                results[f"{key}_r11"] = ap11
+            for thresholds, suffix in ((MIN_OVERLAP, ""),) + (((LOOSE_OVERLAP, "_loose"),) if loose else ()):
+                for level_index, level in enumerate(LEVELS):
+                    ap40, ap11 = _average_precision(data, overlaps, level_index, thresholds[cls], view == "image")
+                    key = f"{cls.lower()}_{'2d' if view == 'image' else view}_{level}"
+                    results[key + suffix] = ap40
+                    results[f"{key}_r11{suffix}"] = ap11
     return results
 
 

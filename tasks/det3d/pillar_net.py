@@ -21,7 +21,7 @@ class PillarFeatureNet(nn.Module):
         super().__init__()
         self.grid = grid
         self.linear = nn.Linear(POINT_FEATURES, out_channels, bias=False)
-        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01)
+        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3)
 
     def forward(self, pillars: Pillars) -> torch.Tensor:
         points, counts, coords = pillars.points, pillars.counts, pillars.coords

@@ -1,8 +1,8 @@
 """The det3d recipe (``conf/task/det3d.yaml``) as typed, validated objects.
 
-The recipe is a plain dict (the resolved Hydra ``task`` node). Unknown keys and bad
-values fail at once, naming the key. ``toy`` holds overrides applied when the job runs on
-the generated toy set (``data.toy: true``): a small range and grid so a CPU run is quick.
+The recipe is a plain dict (the resolved Hydra ``task`` node; under ``data=toy``
+``conf/smoke/toy_det3d.yaml`` is layered on it). Unknown keys and bad values fail at once,
+naming the key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tasks.det3d.anchors import AnchorSpec
 from tasks.det3d.augment import AugmentConfig
 from tasks.det3d.detector import DetectorConfig
 
-KNOWN_SECTIONS = ("setting", "model", "data", "augment", "optim", "schedule", "eval", "checkpoint", "runtime", "toy")
+KNOWN_SECTIONS = ("setting", "dataset", "model", "data", "augment", "optim", "schedule", "eval", "checkpoint", "runtime")
 
 
 @dataclass(frozen=True)
@@ -80,18 +80,17 @@ def _only(section: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
         raise BenchError(f"det3d recipe: unknown key(s) {unknown} in {name!r}; valid keys are {sorted(allowed)}")
 
 
-def effective_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The recipe with the ``toy`` overrides merged in when ``data.toy`` is true."""
+def check_sections(config: Mapping[str, Any]) -> None:
+    """Fail on unknown top-level sections and unknown ``data`` keys."""
     unknown = sorted(set(config) - set(KNOWN_SECTIONS))
     if unknown:
         raise BenchError(f"det3d recipe: unknown section(s) {unknown}; valid sections are {list(KNOWN_SECTIONS)}")
-    merged = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config.items()}
-    if _section(config, "data").get("toy", False):
-        for name, overrides in _section(config, "toy").items():
-            if name not in merged or not isinstance(overrides, Mapping):
-                raise BenchError(f"det3d recipe: toy.{name} must override an existing section with a mapping")
-            merged[name] = {**merged[name], **overrides}
-    return merged
+    _only(_section(config, "data"), "data", ("kind", "train_split", "val_split"))
+
+
+def is_toy(config: Mapping[str, Any]) -> bool:
+    """Whether the job runs on the generated toy set (``data.kind: toy``, set by ``data=toy``)."""
+    return _section(config, "data").get("kind", "real") == "toy"
 
 
 def parse_detector(config: Mapping[str, Any]) -> DetectorConfig:
@@ -136,7 +135,7 @@ def parse_train(config: Mapping[str, Any]) -> TrainConfig:
     _only(sched, "schedule", ("unit", "length", "policy", "div_factor", "final_div_factor", "pct_start", "moms"))
     _only(ev, "eval", ("interval",))
     _only(ck, "checkpoint", ("keep_last",))
-    _only(rt, "runtime", ("batch_size", "gpus", "workers", "precision"))
+    _only(rt, "runtime", ("batch_size", "gpus", "workers"))
     if optim.get("name", "adamw") != "adamw" or sched.get("policy", "onecycle") != "onecycle" or sched.get("unit", "epoch") != "epoch":
         raise BenchError(f"det3d recipe: supported are optim.name=adamw, schedule.policy=onecycle, schedule.unit=epoch; got "
                          f"{optim.get('name')!r}, {sched.get('policy')!r}, {sched.get('unit')!r}")

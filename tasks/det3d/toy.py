@@ -1,7 +1,8 @@
 """A tiny KITTI-format dataset of synthetic scenes, learnable in a short CPU run.
 
 Each scene: a flat ground plane 1.73 m below the lidar (KITTI's mounting height), 2-5 boxes
-of Car / Pedestrian / Cyclist (sizes near the anchor sizes, any heading) whose visible
+of Car / Pedestrian / Cyclist (sizes within 2% of the anchor sizes, headings within 0.2 rad of
+a multiple of pi/2) whose
 surfaces carry points, and clutter (scattered points, thin poles, small crates). Frames are
 written as ``velodyne/*.bin``, ``label_2/*.txt`` (with 2D boxes projected through the
 calibration, plus one DontCare region), ``calib/*.txt`` (KITTI-like matrices) and blank
@@ -23,7 +24,7 @@ GROUND_Z = -1.73
 SIZES = {"Car": (3.9, 1.6, 1.56), "Pedestrian": (0.8, 0.6, 1.73), "Cyclist": (1.76, 0.6, 1.73)}
 POINTS_PER_M2 = 60.0
 TOY_RANGE_X = (6.0, 24.0)  # inside the toy recipe's 25.6 m range, close enough for > 40 px boxes
-TOY_VERSION = "kitti v1"
+TOY_VERSION = "kitti v2"
 
 
 def toy_calibration() -> Calibration:
@@ -54,16 +55,18 @@ def _surface_points(box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([xy + box[:2], local[:, 2:3] + box[2]], axis=1)
 
 
-def _scene(rng: np.random.Generator, calib: Calibration) -> tuple[np.ndarray, Objects]:
+def _scene(rng: np.random.Generator, calib: Calibration, class_mix: tuple[float, float, float]) -> tuple[np.ndarray, Objects]:
     boxes, names = [], []
     for _ in range(rng.integers(2, 6)):
-        name = str(rng.choice(list(SIZES), p=[0.5, 0.25, 0.25]))
-        size = np.array(SIZES[name]) * rng.uniform(0.95, 1.05, 3)
+        name = str(rng.choice(list(SIZES), p=np.asarray(class_mix) / sum(class_mix)))
+        size = np.array(SIZES[name]) * rng.uniform(0.98, 1.02, 3)
         for _attempt in range(20):
             x = rng.uniform(*TOY_RANGE_X)
             y = rng.uniform(-0.6, 0.6) * x * 0.75  # within the camera's field of view
             if all(np.hypot(x - b[0], y - b[1]) > 4.5 for b in boxes):
-                boxes.append(np.array([x, y, GROUND_Z + size[2] / 2, *size, rng.uniform(-np.pi, np.pi)]))
+                # Headings near the anchors' (multiples of pi/2) keep the toy learnable in a few steps.
+                heading = rng.integers(0, 4) * np.pi / 2 + rng.uniform(-0.2, 0.2)
+                boxes.append(np.array([x, y, GROUND_Z + size[2] / 2, *size, heading]))
                 names.append(name)
                 break
     boxes_arr = np.array(boxes).reshape(-1, 7)
@@ -96,8 +99,11 @@ def _scene(rng: np.random.Generator, calib: Calibration) -> tuple[np.ndarray, Ob
     return points[points_in_fov(points, calib, IMAGE_HW) | (rng.random(len(points)) < 0.05)], labels
 
 
-def generate(root: str | Path, train_frames: int = 48, val_frames: int = 16, seed: int = 0) -> Path:
+def generate(root: str | Path, train_frames: int = 48, val_frames: int = 16, seed: int = 0,
+             class_mix: tuple[float, float, float] = (0.5, 0.25, 0.25)) -> Path:
     """Write a toy KITTI object dataset under ``root`` (deterministic in ``seed``); return ``root``.
+
+    ``class_mix`` weighs how often each object is a Car, Pedestrian or Cyclist.
 
     Example:
         >>> import tempfile
@@ -114,7 +120,7 @@ def generate(root: str | Path, train_frames: int = 48, val_frames: int = 16, see
     blank = Image.new("L", (IMAGE_HW[1], IMAGE_HW[0]))
     ids = [f"{i:06d}" for i in range(train_frames + val_frames)]
     for frame_id in ids:
-        points, labels = _scene(rng, calib)
+        points, labels = _scene(rng, calib, class_mix)
         points.tofile(root / "training" / "velodyne" / f"{frame_id}.bin")
         write_labels(root / "training" / "label_2" / f"{frame_id}.txt", labels)
         write_calib(root / "training" / "calib" / f"{frame_id}.txt", calib)
