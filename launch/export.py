@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; bad input prints one ``error:`` line and returns 2."""
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():

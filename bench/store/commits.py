@@ -26,4 +26,5 @@ def split_commits(commits: pa.Table) -> dict[str, pa.Table]:
 
 
 def empty_tables() -> dict[str, pa.Table]:
+    """Zero-row runs / metrics / curves / artifacts tables with their schemas."""
     return {"runs": RUNS.empty_table(), **{t: s.empty_table() for t, s in NESTED.items()}}

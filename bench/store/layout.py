@@ -34,6 +34,7 @@ STATUS_RANK = {"succeeded": 2, "failed": 1, "running": 0}
 
 
 def sha16(data: bytes) -> str:
+    """The checksum in file names: the first 16 hex digits of sha256."""
     return hashlib.sha256(data).hexdigest()[:16]
 
 

@@ -260,4 +260,5 @@ class RunRecord:
         )
 
     def info(self) -> dict[str, Any]:
+        """The job's extra facts (``JobResult.info``) as a dict."""
         return json.loads(self.info_json)

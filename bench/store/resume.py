@@ -36,9 +36,11 @@ class ResumeStatus:
         return {k: v for k, v in self.failed.items() if v[0] >= self.max_attempts}
 
     def next_attempt(self, key: RunKey) -> int:
+        """The attempt number a new run of ``key`` must use."""
         return self.last_attempt.get(key, 0) + 1
 
     def summary(self) -> str:
+        """One line for logs: counts of done, failed, exhausted, missing and running keys."""
         return (
             f"{len(self.done)} done, {len(self.failed)} failed ({len(self.exhausted)} out of attempts), "
             f"{len(self.missing)} missing ({len(self.running)} marked running)"

@@ -48,6 +48,7 @@ def _attempt_ranks(bits: int) -> dict[int, int]:
 
 
 def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> ResumeStatus:
+    """Classify every key of the sweep (the body of :meth:`Store.resume_status`)."""
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise BenchError(f"max_attempts={max_attempts!r} is invalid; valid is an integer >= 1")
     keys = [k if isinstance(k, tuple) else tuple(k) for k in keys]
