@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 
 import pyarrow.compute as pc
 import pytest
@@ -126,10 +127,17 @@ def test_open_refuses_foreign_directory_and_missing_store(tmp_path):
         Store.open(str(tmp_path / "absent"), create=False)
 
 
-def test_fsspec_memory_filesystem_store():
-    store = Store.open("memory://bench-store-test")
+def test_fsspec_memory_filesystem_store_commits_compacts_and_verifies():
+    store = Store.open(f"memory://bench-store-{uuid.uuid4().hex}")
     store.commit_run(succeeded(CODES[5]))
+    store.commit_run(succeeded(CODES[5]))  # idempotent there too
+    store.commit_run(failed(CODES[6]))
     assert store.load_setting("cls_a")["top1"].to_pylist() == [50.0]
+    assert store.compact().commits_absorbed == 2 and store.commit_names() == []
+    assert store.load_runs("cls_a").num_rows == 2 and store.load_setting("cls_a").num_rows == 1
+    key = (ArchCode.from_string(CODES[6]).arch_id, "cls_a", 0)
+    assert store.resume_status([key]).failed == {key: (1, "CUDA OOM")}
+    assert store.verify().ok
     assert store.log_uri("0123456789abcdef", "seg", 0, 1).startswith("memory://")
 
 
