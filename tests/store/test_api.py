@@ -175,3 +175,12 @@ def test_find_checkpoint_after_compaction_and_newer_attempt(store):
     newer = (Artifact("checkpoint", "work/0/retry-ep100.pt", 1, "ee" * 32, 100),)
     store.commit_run(dataclasses.replace(succeeded(CODES[6], seed=0, attempt=2), artifacts=newer))
     assert store.find_checkpoint(arch, "cls_a", 0) == "work/0/retry-ep100.pt"
+
+
+def test_record_survives_the_commit_file_round_trip(store):
+    record = succeeded(CODES[7], seed=3, attempt=2)
+    path = store.commit_run(record)
+    name = [n for n in store.commit_names("cls_a") if path.endswith(n.path)][0]
+    (row,) = store.read_table(name.path, name.sha).to_pylist()
+    assert RunRecord.from_row(row) == record
+    assert record.started_at is not None and RunRecord.from_row(row).started_at == record.started_at
