@@ -108,6 +108,10 @@ def propagate_continuous(
 def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int = 70) -> Propagation:
     """Winner-takes-all on integer codes, with the closed-form cost model as lookup table T.
 
+    T is evaluated through the cost model's traced polynomial
+    (:mod:`bench.ncp.flops_poly`), which gives the same integers as
+    :func:`bench.cost.cost_batch` for all 27 grown codes in one shot.
+
     Per iteration and code: ``dr_l`` = FLOPs increase of growing dimension l by
     one unit (8 channels, 1 otherwise); ``r = dL/de / dr`` (loss change per unit
     over FLOPs change per unit). If max r over shrinkable dims is > 0 that dim
