@@ -115,6 +115,9 @@ def export_benchmark(store: Store, out_dir: str | Path, settings: Iterable[str] 
     ids_per_setting: dict[str, set[str]] = {}
     for setting in chosen:
         table = store.load_setting(setting)
+        if not table.num_rows:
+            result.refused[setting] = "the store has no rows for it (nothing imported or run)"
+            continue
         cover = coverage(store, setting, table, None if setting == "nb201" else expected)
         if not cover["complete"] and not allow_incomplete:
             result.refused[setting] = (f"{cover['n_missing']} missing, {cover['n_failed']} failed and "
