@@ -1,9 +1,7 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 
 from bench.errors import BenchError
 from bench.ncp.data import SettingTable, split_by_arch_id
