@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from bench.errors import BenchError
@@ -111,3 +112,13 @@ def test_published_cls_a_predictor_is_close_to_the_paper():
     assert (len(p.split.train_ids), len(p.split.val_ids)) == (2000, 500)
     assert p.report["top1"]["mae"] < 0.8
     assert p.report["top1"]["kendall_tau"] > 0.6  # measured 0.67-0.68 with seeds 0 and 1
+
+
+def test_bit_dropout_keeps_half_and_rescales():
+    from bench.ncp.predictor import BitDropout
+
+    layer = BitDropout(0.5)
+    out = layer(torch.ones(200, 256))
+    assert set(out.unique().tolist()) == {0.0, 2.0} and abs((out > 0).float().mean().item() - 0.5) < 0.01
+    layer.eval()
+    assert torch.equal(layer(torch.ones(3, 4)), torch.ones(3, 4))
