@@ -13,7 +13,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from bench.code import ArchCode
 from bench.errors import BenchError
+from bench.ncp.baselines import random_codes
 from bench.ncp.data import SettingTable
 from bench.ncp.encoding import NB201_ENCODING, encoding_for
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
@@ -94,10 +96,17 @@ def _write_json(path: Path, document: Any) -> Path:
     return path
 
 
-def resolve_best(starts: tuple[str, ...], load_frame: FrameLoader) -> tuple[str, ...]:
-    """Replace ``best:<setting>`` by that setting's best measured code (the paper's transfer start)."""
-    out = []
+def resolve_starts(starts: tuple[str, ...], load_frame: FrameLoader, seed: int) -> tuple[str, ...]:
+    """Expand ``best:<setting>`` (that setting's best measured code: the paper's transfer start) and
+    ``random:<n>`` (n uniform random codes, seeded) into official code strings."""
+    out: list[str] = []
     for start in starts:
+        if start.startswith("random:"):
+            count = start[len("random:"):]
+            if not count.isdigit() or int(count) < 1:
+                raise BenchError(f"init={start!r} is invalid; random:<n> needs an integer n >= 1")
+            out += [ArchCode.from_list(row.tolist()).to_string() for row in random_codes(int(count), seed)]
+            continue
         if start.startswith("best:"):
             setting = check_setting(start[len("best:"):])
             table = SettingTable.from_frame(load_frame(setting), setting)
@@ -114,7 +123,7 @@ def _request(cfg: Mapping[str, Any], lam: float, load_frame: FrameLoader) -> Sea
     request = SearchRequest(
         strategy=str(cfg["strategy"]), lam=lam, weights=tuple(float(w) for w in weights) if weights else None,
         iterations=int(cfg["propagation"]["iterations"]), step_size=float(cfg["propagation"]["step_size"]),
-        starts=resolve_best(_starts(cfg.get("init")), load_frame), random_samples=int(cfg["baseline"]["random_samples"]),
+        starts=resolve_starts(_starts(cfg.get("init")), load_frame, int(cfg["seed"])), random_samples=int(cfg["baseline"]["random_samples"]),
         neural_samples=int(cfg["baseline"]["neural_samples"]), top_k=int(cfg["baseline"]["top_k"]),
         seed=int(cfg["seed"]),
     )

@@ -110,3 +110,11 @@ def test_transfer_from_the_best_code_of_another_setting(tmp_path):
                         "propagation.iterations=0"), frames)
     cls = synthetic_frame(400, seed=0, setting="cls_a")
     assert result["starts"] == [cls["code"][cls["top1"].idxmax()]] == [result["code"]]
+
+
+def test_many_random_starts_propagate_as_one_batch(tmp_path):
+    result = run(config(tmp_path, "predictor.settings=[cls_a]", "init=random:50", "seed=3"), frames)
+    assert len(result["starts"]) == 50 and len(result["candidates"]) == 10
+    assert result["objective_J"] >= max(c["objective_J"] for c in result["candidates"])
+    with pytest.raises(BenchError, match="random:<n> needs an integer"):
+        run(config(tmp_path, "init=random:x"), frames)
