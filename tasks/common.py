@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -108,6 +109,14 @@ def load_manifest(spec: JobSpec, data: DataConfig, expected_classes: int) -> tup
         eval_samples=len(manifest.split("val")),
     )
     return manifest, info
+
+
+def file_list_hash(root: str | Path, paths: Iterable[str]) -> str:
+    """sha256 over (path, size) of every file: the provenance of a dataset without a manifest."""
+    digest = hashlib.sha256()
+    for rel in paths:
+        digest.update(f"{rel}\t{(Path(root) / rel).stat().st_size}\n".encode())
+    return digest.hexdigest()
 
 
 def resolve_decode(choice: str, device: torch.device) -> str:

@@ -92,7 +92,8 @@ class ClassificationTask(TrainTask):
         return {"top1": 100.0 * float(counts[0] / counts[2]), "top5": 100.0 * float(counts[1] / counts[2])}
 
     def info(self) -> dict[str, Any]:
-        return {**self.data_info, "decode": "device" if self.decode_on_device else "cpu"}
+        return {**self.data_info, "dataset_hash": self.data_info["manifest_sha256"],
+                "decode": "device" if self.decode_on_device else "cpu"}
 
 
 def make_task(spec: JobSpec, env: DistEnv) -> ClassificationTask:

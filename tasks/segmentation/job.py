@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Subset
 from bench.errors import BenchError
 from bench.nn import build_network
 from tasks.api import JobResult, JobSpec
-from tasks.common import check_top_level, prepare_root
+from tasks.common import check_top_level, file_list_hash, prepare_root
 from tasks.data.cityscapes import IGNORE_INDEX, NUM_CLASSES, scan_cityscapes
 from tasks.data.image_ops import normalize
 from tasks.engine.distributed import DistEnv, all_reduce_sum
@@ -63,7 +63,11 @@ class SegmentationTask(TrainTask):
                 )
         self.train_set = CityscapesPairs(spec.data_root, train_pairs, self.augment)
         self.val_set = CityscapesPairs(spec.data_root, val_pairs, self.augment)
-        self.data_info.update(train_samples=len(train_pairs), eval_samples=len(val_pairs))
+        self.data_info.update(
+            train_samples=len(train_pairs),
+            eval_samples=len(val_pairs),
+            dataset_hash=file_list_hash(spec.data_root, [f for p in train_pairs + val_pairs for f in (p.image, p.label)]),
+        )
 
     def build_model(self) -> nn.Module:
         return build_network(self.spec.code, "seg", NUM_CLASSES)

@@ -14,7 +14,7 @@ from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import build_network
 from tasks.api import JobResult, JobSpec
-from tasks.common import check_top_level, prepare_root, topk_correct
+from tasks.common import check_top_level, file_list_hash, prepare_root, topk_correct
 from tasks.data.hmdb51 import read_split
 from tasks.data.image_ops import normalize
 from tasks.engine.checkpoint import load_checkpoint
@@ -80,6 +80,7 @@ class VideoTask(TrainTask):
             listed_test=split.listed["test"],
             dropped_short_train=split.dropped["train"],
             dropped_short_test=split.dropped["test"],
+            dataset_hash=file_list_hash(spec.data_root, [c.path for c in split.train + split.test]),
         )
 
     def build_model(self) -> nn.Module:

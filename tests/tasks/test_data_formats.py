@@ -129,3 +129,15 @@ def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", "data.roots.cityscapes=null"])
     with pytest.raises(BenchError, match="CITYSCAPES_ROOT"):
         build_job_spec(cfg, TINY, 0, devices=["cpu"])
+
+
+def test_resize_tool_makes_the_4x_layout(toy_root, tmp_path):
+    from tasks.segmentation.resize import main as resize_main
+
+    assert resize_main([str(toy_root / "cityscapes"), str(tmp_path / "small"), "--size", "16", "32"]) == 0
+    pairs = scan_cityscapes(tmp_path / "small", "train")
+    assert len(pairs) == len(scan_cityscapes(toy_root / "cityscapes", "train"))
+    image = read_png(tmp_path / "small" / pairs[0].image, ImageReadMode.RGB)
+    label = read_png(tmp_path / "small" / pairs[0].label, ImageReadMode.GRAY)
+    assert image.shape == (3, 16, 32) and label.shape == (1, 16, 32)
+    assert set(label.unique().tolist()) <= {0, 7, 8, 11, 21, 23, 24, 26}  # nearest: no invented ids

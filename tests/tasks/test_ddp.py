@@ -40,12 +40,17 @@ def test_two_ranks_with_cross_rank_bn_give_one_process_gradients():
 
 
 def test_two_rank_job_matches_one_process_job(toy_root, tmp_path):
-    overrides = ("task.runtime.sync_bn=true",)
+    # 64x64 crops: at 32x32 the lowest branch is 1x1, where BatchNorm over a handful of values turns
+    # float rounding (1e-7) into visibly different trajectories within a few steps; at 64x64 the
+    # two runs stay within 1e-6 over several steps (same global batches, synchronised BatchNorm).
+    overrides = ("task.runtime.sync_bn=true", "task.augment.crop_size=64", "task.augment.eval_resize=72")
     one = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "one", overrides=overrides))
     two = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "two", overrides=overrides, devices=("cpu", "cpu")))
     assert two.info["world_size"] == 2 and one.info["world_size"] == 1
     assert two.info["eval_samples"] == one.info["eval_samples"]
-    # The same global batches, and per step the same gradients (test above); small float differences
-    # grow over training on a 1x1 lowest branch, hence a tolerance rather than equality.
-    assert abs(two.metrics["top1"] - one.metrics["top1"]) <= 15.0, (one.metrics, two.metrics)
+    # Every evaluation agrees within 3 of the 48 validation images (float summation order differs).
+    tolerance = 100 * 3 / one.info["eval_samples"]
+    assert [(p.step, p.metric) for p in two.curve] == [(p.step, p.metric) for p in one.curve]
+    for a, b in zip(one.curve, two.curve):
+        assert abs(a.value - b.value) <= tolerance, (one.curve, two.curve)
     assert two.metrics["top1"] > 100 / 6 + 15
