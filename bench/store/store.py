@@ -164,7 +164,11 @@ class Store(VerifiedFiles):
         tables = [t for n in names if (t := self.read_table(n.path, n.sha)) is not None]
         if not tables:
             return empty_tables()
-        return split_commits(pa.concat_tables(tables, promote_options="permissive"))
+        try:
+            merged = pa.concat_tables(tables)  # every commit of this schema version: the fast path
+        except pa.ArrowInvalid:
+            merged = pa.concat_tables(tables, promote_options="permissive")
+        return split_commits(merged.combine_chunks())
 
     def _pending(self, snapshot: dict[str, Any], setting: str | None) -> list[CommitName]:
         """Commits (best one per attempt) whose attempt is not already in the snapshot's runs."""
