@@ -35,8 +35,8 @@ def work_dir_for(work_root: str | Path, setting: str, code: str, seed: int) -> P
     """``<work_root>/<setting>/<arch_id>/seed<seed>``: one directory per job, stable across restarts.
 
     Example:
-        >>> str(work_dir_for("/w", "cls_a", "16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16", 0))[:12]
-        '/w/cls_a/f2a'
+        >>> work_dir_for("/w", "cls_a", "16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16", 0).as_posix()
+        '/w/cls_a/dea9f722c4056001/seed0'
     """
     return Path(work_root).expanduser() / setting / ArchCode.parse(code).arch_id / f"seed{seed}"
 

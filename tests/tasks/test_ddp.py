@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -31,6 +32,7 @@ def _one_step(env: DistEnv) -> dict[str, np.ndarray]:
     return {k: p.grad.numpy().copy() for k, p in net.named_parameters()}
 
 
+@pytest.mark.slow
 def test_two_ranks_with_cross_rank_bn_give_one_process_gradients():
     single = run_on_devices(_one_step, ["cpu"])
     double = run_on_devices(_one_step, ["cpu", "cpu"])
@@ -39,6 +41,7 @@ def test_two_ranks_with_cross_rank_bn_give_one_process_gradients():
         np.testing.assert_allclose(double[name], single[name], rtol=1e-3, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_two_rank_job_matches_one_process_job(toy_root, tmp_path):
     # 64x64 crops: at 32x32 the lowest branch is 1x1, where BatchNorm over a handful of values turns
     # float rounding (1e-7) into visibly different trajectories within a few steps; at 64x64 the

@@ -34,10 +34,6 @@ def test_launch_trains_commits_and_writes_nothing_into_the_working_directory(toy
     rows = Store.open(str(store_dir)).load_setting("seg").to_pylist()
     assert len(rows) == 1 and rows[0]["mIoU"] == pytest.approx(summary["metrics"]["mIoU"])
 
-    again = _train(["task=seg", "data=toy", f"code={TINY}", f"store={store_dir}", "task.schedule.length=20",
-                    "task.eval.interval=10", "task.checkpoint.keep=[20]"], cwd, toy_root)
-    assert again.returncode == 0 and "already succeeded" in again.stdout
-
     bad = _train(["task=cls_a", f"code={TINY}", f"store={store_dir}", f"data.roots.imagenet={tmp_path / 'nowhere'}"],
                  cwd, toy_root)
     assert bad.returncode == 2 and "does not exist" in bad.stderr

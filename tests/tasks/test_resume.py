@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tasks import JOBS
 from tests.tasks.conftest import REPO, toy_spec
 
@@ -20,6 +22,8 @@ CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
+import pytest
+
 from tasks import JOBS
 from tests.tasks.conftest import toy_spec
 spec = toy_spec("cls_a", Path(sys.argv[1]), Path(sys.argv[2]), overrides=tuple(sys.argv[3:]))
@@ -31,6 +35,7 @@ def _logged_iterations(log: Path) -> list[int]:
     return [int(m) for m in re.findall(r"iter (\d+)/", log.read_text())]
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_job_resumes_without_repeating_epochs(toy_root, tmp_path):
     work = tmp_path / "killed"
     steps_per_epoch = 9  # 144 toy images, batch 16
