@@ -15,7 +15,7 @@ from bench.code import ArchCode
 from bench.store import Store, StoreWarning
 from bench.store import compact as compact_module
 from tests.store.helpers import CODES, succeeded
-from tests.store.workers import commit_and_hang_mid_write, commit_many
+from tests.store.workers import commit_and_hang_mid_write, commit_many, read_until
 
 N_CODES, N_WORKERS = 24, 4
 
@@ -40,7 +40,9 @@ def test_many_processes_committing_while_compacting_lose_and_duplicate_nothing(t
     uri = str(tmp_path / "store")
     store = Store.open(uri)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(N_WORKERS) as pool:
+    stop = tmp_path / "stop-reading"
+    with context.Pool(N_WORKERS + 1) as pool:
+        reader = pool.apply_async(read_until, (uri, str(stop)))  # another process reads all along
         pending = pool.starmap_async(commit_many, [(uri, _jobs_for(w)) for w in range(N_WORKERS)])
         seen_rows, absorbed_while_writing = 0, 0
         while not pending.ready():
@@ -52,6 +54,9 @@ def test_many_processes_committing_while_compacting_lose_and_duplicate_nothing(t
             seen_rows = len(ids)
             time.sleep(0.05)
         pending.get()
+        stop.write_text("done")
+        reads, problems = reader.get(timeout=120)
+    assert problems == [] and reads > 0
     assert absorbed_while_writing > 0, "no compaction overlapped the writers; the test proved nothing"
     for final_compaction in (False, True):
         if final_compaction:

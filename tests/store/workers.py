@@ -48,3 +48,22 @@ def commit_and_hang_mid_write(uri: str, flag: str) -> None:
 
     StoreFS._write_tmp = half_then_hang
     Store.open(uri).commit_run(succeeded(CODES[0]))
+
+
+def read_until(uri: str, stop_flag: str) -> tuple[int, list[str]]:
+    """Read the setting over and over until ``stop_flag`` exists; returns (reads, problems seen)."""
+    store = Store.open(uri)
+    reads, problems, seen = 0, [], 0
+    while not Path(stop_flag).exists():
+        runs = store.load_runs("cls_a")
+        attempts = list(zip(*(runs[c].to_pylist() for c in ("arch_id", "seed", "attempt"))))
+        ids = store.load_setting("cls_a")["arch_id"].to_pylist()
+        if len(attempts) != len(set(attempts)):
+            problems.append(f"read {reads}: an attempt appeared twice")
+        if len(ids) != len(set(ids)):
+            problems.append(f"read {reads}: an architecture appeared twice")
+        if len(attempts) < seen:
+            problems.append(f"read {reads}: {seen - len(attempts)} committed attempts vanished")
+        seen = max(seen, len(attempts))
+        reads += 1
+    return reads, problems
