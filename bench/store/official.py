@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from bench.code import ArchCode
+from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import load_untrusted
-from bench.settings import OFFICIAL_NAMES
+from bench.settings import MAIN_METRIC, METRICS, OFFICIAL_NAMES
 from bench.store.results import architecture_columns, extra_metric_names
 from bench.store.schema import results_schema
 
@@ -38,6 +38,8 @@ COST_KEYS = ("flops", "params")
 DET3D_RENAMES = {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
 NB201_EDGES, NB201_OPS = 6, 5
 NB201_KEYS = ("embedding", "Flops", "Params")
+NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "n_seeds", "source", "official_index",
+               *FIELD_NAMES}
 
 
 @dataclass
@@ -64,6 +66,12 @@ class SettingImport:
             text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
         if self.cost_computed:
             text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
+        main = MAIN_METRIC[self.setting]
+        if self.table[main].null_count == self.table.num_rows:
+            metrics = [n for n in self.table.schema.names if (n in METRICS[self.setting] or n not in NON_METRICS)
+                       and self.table[n].null_count < self.table.num_rows]
+            text += (f"; WARNING: no row has the main metric {main!r} (found {metrics}); "
+                     "stats and correlate will have nothing for this setting")
         return text
 
 

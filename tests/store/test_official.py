@@ -184,3 +184,14 @@ def test_export_back_keeps_the_published_key_order(tmp_path):
     store.import_official(str(tmp_path / "src"))
     export_pickles(store, tmp_path / "back")
     _same_rows(rows, load_untrusted(tmp_path / "back" / "3ddet.pkl"))
+
+
+def test_a_file_without_the_main_metric_is_imported_with_a_warning(tmp_path):
+    rows = mr_rows("det3d")
+    for row in rows:
+        row["Car_3d_moderate"] = row.pop("moderate")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    assert "WARNING: no row has the main metric 'car_3d_moderate'" in report.describe()
+    assert "'Car_3d_moderate'" in report.describe()
