@@ -99,8 +99,16 @@ class StoreFS:
             return True
         except FileExistsError:
             return False
+        except OSError:
+            # A filesystem without hard links: check, then rename (the names are content-addressed
+            # or deduplicated by key on read, so losing this race duplicates nothing).
+            if target.exists():
+                return False
+            os.replace(tmp, target)
+            return True
         finally:
-            os.unlink(tmp)
+            if tmp.exists():
+                os.unlink(tmp)
 
     def _write_tmp(self, target: Path, data: bytes) -> Path:
         tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}-{target.name}"

@@ -184,3 +184,16 @@ def test_record_survives_the_commit_file_round_trip(store):
     (row,) = store.read_table(name.path, name.sha).to_pylist()
     assert RunRecord.from_row(row) == record
     assert record.started_at is not None and RunRecord.from_row(row).started_at == record.started_at
+
+
+def test_commit_on_a_filesystem_without_hard_links(store, monkeypatch):
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError("hard links not supported here")
+
+    monkeypatch.setattr("bench.store.fs.os.link", no_links)
+    first = store.commit_run(succeeded(CODES[8]))
+    assert store.commit_run(succeeded(CODES[8])) == first
+    assert store.load_runs("cls_a").num_rows == 1
+    assert store.fs.write_new("x/once.bin", b"a") and not store.fs.write_new("x/once.bin", b"b")
+    assert store.fs.read("x/once.bin") == b"a"
+    assert not [p for p in store.fs.root.rglob(".tmp-*")]
