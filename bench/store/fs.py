@@ -84,6 +84,17 @@ class StoreFS:
         target = self.root / rel
         tmp = self._write_tmp(target, data)
         os.replace(tmp, target)
+        self._sync_dir(target.parent)
+
+    def _sync_dir(self, directory: Path) -> None:
+        """Make a new directory entry survive a power cut (the file's bytes were synced already)."""
+        if not self.fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def write_new(self, rel: str, data: bytes) -> bool:
         """Create ``rel`` with ``data`` unless it exists; True if this call created it."""
@@ -96,6 +107,7 @@ class StoreFS:
         tmp = self._write_tmp(target, data)
         try:
             os.link(tmp, target)  # fails if target exists: an atomic create-if-absent
+            self._sync_dir(target.parent)
             return True
         except FileExistsError:
             return False
