@@ -160,7 +160,7 @@ def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
         heads = ["nb201_Acc", "nb201_gflops"]
         write_trajectory(trajectory_table(propagation, NB201_ENCODING, heads), out / "trajectory.parquet")
         plot_trajectory(propagation, NB201_ENCODING, heads, 0, out / "trajectory.png",
-                        f"NAS-Bench-201, lambda={lam}: found ops {result['ops']}")
+                        f"NAS-Bench-201, lambda={lam}: found ops {result['ops']}", flops_head="nb201_gflops")
         _write_json(out / "result.json", result)
         return result
 

@@ -39,8 +39,12 @@ def write_trajectory(table: pa.Table, path: str | Path) -> Path:
 
 
 def plot_trajectory(propagation: Propagation, encoding: CodeEncoding, head_names: list[str], start: int,
-                    path: str | Path, title: str = "") -> Path:
-    """Three panels against iteration for one start: dimensions (scaled to [0, 1]), predictions, GFLOPs."""
+                    path: str | Path, title: str = "", flops_head: str | None = None) -> Path:
+    """Three panels against iteration for one start: dimensions (scaled to [0, 1]), predictions, FLOPs.
+
+    FLOPs are the closed-form GFLOPs of the continuous code, or, with
+    ``flops_head`` (NAS-Bench-201), that head's predicted GFLOPs drawn as MFLOPs.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +53,12 @@ def plot_trajectory(propagation: Propagation, encoding: CodeEncoding, head_names
     x = propagation.x[:, start, :]
     scaled = (x - encoding.lo) / (encoding.hi - encoding.lo)
     iterations = np.arange(len(x))
-    has_flops = bool(np.isfinite(propagation.gflops[:, start]).any())
+    if flops_head is not None:
+        flops = propagation.predicted[:, start, head_names.index(flops_head)] * 1e3
+        flops_label = "MFLOPs (predicted)"
+    else:
+        flops, flops_label = propagation.gflops[:, start], "GFLOPs (closed form)"
+    has_flops = bool(np.isfinite(flops).any())
     panels = 3 if has_flops else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), constrained_layout=True)
     cmap = plt.get_cmap("viridis")
@@ -59,12 +68,13 @@ def plot_trajectory(propagation: Propagation, encoding: CodeEncoding, head_names
     if encoding.dim <= 30:
         axes[0].legend(fontsize=5, ncol=3, loc="best")
     for j, name in enumerate(head_names):
-        axes[1].plot(iterations, propagation.predicted[:, start, j], label=name)
+        if name != flops_head:
+            axes[1].plot(iterations, propagation.predicted[:, start, j], label=name)
     axes[1].set(xlabel="iteration", ylabel="predicted (metric points)", title="prediction")
     axes[1].legend(fontsize=7)
     if has_flops:
-        axes[2].plot(iterations, propagation.gflops[:, start], color="tab:red")
-        axes[2].set(xlabel="iteration", ylabel="GFLOPs (closed form)", title="FLOPs")
+        axes[2].plot(iterations, flops, color="tab:red")
+        axes[2].set(xlabel="iteration", ylabel=flops_label, title="FLOPs")
     if title:
         fig.suptitle(title, fontsize=9)
     path = Path(path)
