@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
+import numpy as np
+import pyarrow as pa
 
-from bench.cost import cost  # noqa: E402
-from bench.space import sample_codes  # noqa: E402
-from bench.store import RunRecord, Store  # noqa: E402
+from bench.cost import cost
+from bench.space import sample_codes
+from bench.store import RunRecord, Store
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
 ROWS: list[tuple[str, str, str]] = []

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from bench.errors import BenchError  # noqa: E402
-from bench.settings import SETTINGS  # noqa: E402
+from bench.errors import BenchError
+from bench.settings import SETTINGS
 
 ALL_SETTINGS = (*SETTINGS, "nb201")
 

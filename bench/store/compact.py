@@ -24,11 +24,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.store import layout
-from bench.store.commits import split_commits
 from bench.store.fs import StoreError, walk_files
 from bench.store.results import architecture_columns, measured_results
 from bench.store.schema import ARCHITECTURES, RUN_KEY_COLUMNS

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import fsspec
 
@@ -127,18 +127,15 @@ class StoreFS:
         for _ in range(3):
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                f = open(tmp, "wb")
-                break
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    if self.fsync:  # off only for scratch stores (benchmarks): a power cut may lose recent commits
+                        os.fsync(f.fileno())
+                return tmp
             except FileNotFoundError:
                 continue  # a compaction removed the (empty) directory between mkdir and open
-        else:
-            raise StoreError(f"cannot create {tmp}: its directory keeps disappearing")
-        with f:
-            f.write(data)
-            f.flush()
-            if self.fsync:  # off only for scratch stores (benchmarks): a power cut may then lose recent commits
-                os.fsync(f.fileno())
-        return tmp
+        raise StoreError(f"cannot create {tmp}: its directory keeps disappearing")
 
     def remove(self, rel: str) -> None:
         """Delete a file; a file already gone is fine (another process got there first)."""

@@ -249,8 +249,9 @@ def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> l
     different content is refused unless ``replace``; the old table is then
     kept under ``imports/superseded/`` (nothing stored is ever deleted).
     """
-    from bench.store import layout
     import pyarrow.parquet as pq
+
+    from bench.store import layout
 
     chosen, _ignored = find_official_files(src_dir)
     if not chosen:

@@ -11,10 +11,11 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "pyarrow", "ray", "hydra-core", "av", "nasbench-mr")
 
@@ -28,7 +29,7 @@ def git_sha() -> str | None:
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--"], capture_output=True, timeout=10
+            ["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--"], capture_output=True, timeout=10, check=False
         ).returncode
     except (OSError, subprocess.SubprocessError):
         return None

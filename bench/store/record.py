@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -77,7 +78,7 @@ class RunRecord:
     arch_id: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        set_ = lambda name, value: object.__setattr__(self, name, value)
         code = ArchCode.parse(self.code)
         set_("code", code.to_string())
         set_("arch_id", code.arch_id)

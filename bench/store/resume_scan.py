@@ -10,7 +10,8 @@ sweep's size, however many runs have finished.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
 from bench.settings import check_setting

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 from bench.settings import SETTINGS, check_setting
 from bench.store import layout
@@ -322,19 +323,19 @@ class Store(VerifiedFiles):
         return join_settings(self, settings, metrics, how)
 
     # ------------------------------------------------------------------ maintenance
-    def verify(self) -> "VerifyReport":
+    def verify(self) -> VerifyReport:
         """Check every file against its checksum; damaged ones are quarantined (see bench.store.verify)."""
         from bench.store.verify import verify
 
         return verify(self)
 
-    def compact(self) -> "CompactionReport":
+    def compact(self) -> CompactionReport:
         """Fold pending commit files into the partitioned tables (see bench.store.compact)."""
         from bench.store.compact import compact
 
         return compact(self)
 
-    def import_official(self, src_dir: str, replace: bool = False) -> list["SettingImport"]:
+    def import_official(self, src_dir: str, replace: bool = False) -> list[SettingImport]:
         """Import the authors' published pickles found in ``src_dir`` (see bench.store.official)."""
         from bench.store.official import import_official
 

@@ -107,7 +107,8 @@ def test_log_uri_directory_exists(store, tmp_path):
     ],
 )
 def test_bad_records_are_refused_with_the_value_named(change, message):
-    fields = dict(code=CODES[0], setting="cls_a", seed=0, attempt=1, status="succeeded", metrics={"top1": 1.0})
+    fields = {"code": CODES[0], "setting": "cls_a", "seed": 0, "attempt": 1, "status": "succeeded",
+              "metrics": {"top1": 1.0}}
     fields.update(change)
     with pytest.raises(BenchError, match=message):
         RunRecord(**fields)
@@ -180,7 +181,7 @@ def test_find_checkpoint_after_compaction_and_newer_attempt(store):
 def test_record_survives_the_commit_file_round_trip(store):
     record = succeeded(CODES[7], seed=3, attempt=2)
     path = store.commit_run(record)
-    name = [n for n in store.commit_names("cls_a") if path.endswith(n.path)][0]
+    name = next(n for n in store.commit_names("cls_a") if path.endswith(n.path))
     (row,) = store.read_table(name.path, name.sha).to_pylist()
     assert RunRecord.from_row(row) == record
     assert record.started_at is not None and RunRecord.from_row(row).started_at == record.started_at
