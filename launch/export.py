@@ -27,9 +27,15 @@ ALL_SETTINGS = (*SETTINGS, "nb201")
 
 
 def _store(uri: str, create: bool = False):
-    from bench.store import Store
+    from bench.store import Store, StoreError
 
-    return Store.open(uri, create=create)
+    try:
+        return Store.open(uri, create=create)
+    except StoreError as err:
+        if create or "not a store" not in str(err):
+            raise
+        raise StoreError(f"{uri!r} is not a store (no STORE.json); create one with "
+                         f"`python launch/export.py import-official SRC_DIR --store {uri}` or by running jobs") from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
