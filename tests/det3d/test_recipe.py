@@ -17,7 +17,7 @@ CODE = "8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8"
 
 def _compose(overrides: list[str]):
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose("train", overrides=["task=det3d", f"code={CODE}", "store=/tmp/unused", *overrides])
+        return compose("train", overrides=["task=det3d", f"code={CODE}", "store=unused-store", *overrides])
 
 
 def test_real_recipe_is_the_paper_s(tmp_path):
