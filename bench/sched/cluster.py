@@ -54,6 +54,7 @@ def connect(conn: RayConnection) -> bool:
         return False
     if conn.address is None:
         ray.init(
+            address="local",  # a new Ray of our own, even if another one runs on this machine
             num_cpus=conn.num_cpus,
             num_gpus=conn.num_gpus,
             resources=dict(conn.resources) or None,

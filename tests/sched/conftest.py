@@ -1,4 +1,8 @@
-"""One real local Ray for the whole scheduler suite (starting Ray costs seconds), and sweep builders."""
+"""One real local Ray for the whole scheduler suite (starting Ray costs seconds), and sweep builders.
+
+The Ray is a ``ray.cluster_utils.Cluster`` (a real head node; more nodes can
+be added and killed), so the node-death test can take a node away mid-sweep.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def local_ray():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="nasbench-mr-tests")
+def ray_cluster():
+    """The session's Ray cluster (None if something else already initialised Ray in this process)."""
+    if ray.is_initialized():
+        yield None
+        return
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    ray.init(address=cluster.address, log_to_driver=False, namespace="nasbench-mr-tests")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def local_ray(ray_cluster):
     yield
-    if started:
-        ray.shutdown()
 
 
 def codes(n: int) -> list:
@@ -37,7 +51,7 @@ def codes(n: int) -> list:
 def scripted_run(store: Path, test_job: dict, *, setting: str = "cls_a", n: int = 4, max_attempts: int = 2,
                  timeout_s: float | None = None, source: str = "frozen", seeds: tuple[int, ...] = (0,),
                  dependency_wait_s: float = 0.0, export: bool = False,
-                 max_consecutive_failures: int | None = 20) -> SweepRun:
+                 max_consecutive_failures: int | None = 20, resources: Resources | None = None) -> SweepRun:
     """A sweep of the scripted test job over the first ``n`` frozen codes."""
     selection = Selection(name="test", source=source, stop=n if source == "frozen" else None)
     return SweepRun(
@@ -46,7 +60,7 @@ def scripted_run(store: Path, test_job: dict, *, setting: str = "cls_a", n: int 
         selection=selection,
         template=JobTemplate(setting, {"test_job": test_job}, str(store / "data"), str(store), str(store / "work"),
                              job_name="scripted"),
-        resources=Resources(gpus=0, cpus=1),
+        resources=resources or Resources(gpus=0, cpus=1),
         options=DriverOptions(max_attempts=max_attempts, timeout_s=timeout_s, poll_s=0.2,
                               dependency_wait_s=dependency_wait_s, retry_failed=source == "retry_failed",
                               max_consecutive_failures=max_consecutive_failures),
