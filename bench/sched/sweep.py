@@ -37,8 +37,12 @@ def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
     return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
 
 
-def export(store: Store, setting: str, jobs: list[SweepJob], out: str | None, log: TextIO) -> None:
-    """Compact the store, then export ``setting`` (Parquet + MANIFEST.json), flagged if incomplete."""
+def export(store: Store, setting: str, out: str | None, log: TextIO) -> None:
+    """Compact the store, then export every setting in it (Parquet + one MANIFEST.json), incomplete ones flagged.
+
+    All settings, not only the one just swept: the manifest describes the
+    whole directory, so exporting one setting alone would drop the others from it.
+    """
     from bench.store.compact import compact
     from bench.store.export import export_benchmark
 
@@ -48,12 +52,12 @@ def export(store: Store, setting: str, jobs: list[SweepJob], out: str | None, lo
             return
         out = f"{store.uri.rstrip('/')}/export"
     compact(store)  # one partitioned file per table instead of a file per attempt: fast loads from now on
-    expected = sorted({job.code for job in jobs})
-    result = export_benchmark(store, out, settings=[setting], allow_incomplete=True, expected_codes=expected)
-    entry = result.manifest["settings"].get(setting, {})
-    state = "complete" if entry.get("complete") else (
-        f"INCOMPLETE: {entry.get('n_missing', '?')} missing, {entry.get('n_failed', '?')} failed")
-    print(f"exported {setting} to {out}: {entry.get('rows', 0)} rows, {state}", file=log, flush=True)
+    result = export_benchmark(store, out, allow_incomplete=True)
+    for name, entry in result.manifest["settings"].items():
+        state = "complete" if entry.get("complete") else (
+            f"INCOMPLETE: {entry.get('n_failed', '?')} failed, {entry.get('n_running', '?')} unfinished")
+        marker = " <- this sweep" if name == setting else ""
+        print(f"exported {name} to {out}: {entry.get('rows', 0)} rows, {state}{marker}", file=log, flush=True)
 
 
 def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
@@ -92,5 +96,5 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
             ray.shutdown()
     print(progress.summary(), file=out, flush=True)
     if run.export_at_end:
-        export(store, run.setting, jobs, run.export_out, out)
+        export(store, run.setting, run.export_out, out)
     return progress

@@ -25,7 +25,7 @@ def compose_run(overrides: list[str]):
 
 
 def test_every_setting_and_sweep_composes():
-    for setting in ("cls_a", "cls_b", "cls_c", "cls_10c", "seg", "seg_4x", "video", "video_p"):
+    for setting in ("cls_a", "cls_b", "cls_c", "cls_10c", "seg", "seg_4x", "det3d", "video", "video_p"):
         run = build_run(compose_run([f"task={setting}", "sweep=smoke"]))
         assert run.setting == setting and run.resources.gpus == 0 and run.template.config["setting"] == setting
     full = build_run(compose_run(["task=seg", "sweep=full", "data.roots.cityscapes=/data/cityscapes"]))
