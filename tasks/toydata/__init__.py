@@ -23,7 +23,7 @@ from typing import Callable
 
 from bench.errors import BenchError
 
-TOY_VERSION = "1"
+TOY_VERSION = "2"
 SYNTHETIC_BANNER = (
     "=" * 78 + "\n"
     "SYNTHETIC DATA: this job trains on a tiny GENERATED dataset (data=toy), not on the real\n"
@@ -63,9 +63,11 @@ def ensure_toy(dataset: str, root: str | Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists():
             found = marker.read_text().strip()
-            if found != expected:
+            if found == expected:
+                return root
+            if found.split(" v")[0] != dataset:
                 raise BenchError(f"{str(root)!r} holds toy data {found!r}, not {expected!r}; use another toy root")
-            return root
+            marker.unlink()  # an older version of the same toy set: regenerate it over the old files
         _generator(dataset)(root)
         marker.write_text(expected + "\n")
     return root

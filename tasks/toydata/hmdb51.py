@@ -1,8 +1,9 @@
 """Toy HMDB51: AVI clips (MPEG-4, written with PyAV) in class folders, and split-1 files.
 
-Four classes: a square moving right or left, a disk moving down or up, over a
-noisy background. Shape tells the pair, motion the class within it, so only a
-network that looks across frames gets above 50%. Each class also has a short
+Four classes, each an object of its own shape moving its own way over a noisy
+background: a square moving right, a disk moving left, a wide bar moving down, a
+tall bar moving up. Shape and motion both tell the class, and neither changes
+under colour jitter or grayscale. Each class also has a short
 clip (6 frames) that the toy recipe's ``min_frames: 8`` must drop, and an unused
 (id 0) clip.
 """
@@ -37,10 +38,14 @@ def frames_of(label: int, length: int, rng: np.random.Generator) -> np.ndarray:
     out = np.empty((length, h, w, 3), dtype=np.uint8)
     for t in range(length):
         cy, cx = y + dy * speed * t, x + dx * speed * t
-        if name in ("move_down", "move_up"):
+        if name == "move_left":
             mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-        else:
+        elif name == "move_right":
             mask = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+        elif name == "move_down":  # a wide bar
+            mask = (abs(yy - cy) <= r // 2) & (abs(xx - cx) <= r + 3)
+        else:  # a tall bar
+            mask = (abs(yy - cy) <= r + 3) & (abs(xx - cx) <= r // 2)
         frame = background + rng.integers(-10, 11, size=(h, w, 3))
         frame[mask] = colour
         out[t] = np.clip(frame, 0, 255)

@@ -1,9 +1,9 @@
 """Toy ImageNet: JPEG class folders, a flat val with a devkit, and the toy manifests.
 
-Class ``k`` of ``K`` is an object of hue ``k / K`` on a dark, noisy background,
-a disk for even ``k`` and a square for odd ``k``, at a random place and size:
-colour survives random-resized crops and flips, so a small network separates
-the classes within a few epochs.
+Class ``k`` of ``K`` is an object of hue ``k / K`` on a noisy background of a dark
+tint of the same hue, a disk for even ``k`` and a square for odd ``k``, at a random
+place and size: colour survives random-resized crops and flips, so a small
+network separates the classes within a few epochs.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def hue_to_rgb(hue: float) -> np.ndarray:
 def draw(label: int, rng: np.random.Generator) -> np.ndarray:
     """One (H, W, 3) uint8 image of class ``label``."""
     h, w = SIZE
-    image = rng.integers(0, 60, size=(h, w, 3)).astype(np.uint8)
+    colour = hue_to_rgb(label / NUM_CLASSES).astype(np.int16)
+    # The background is a dark tint of the class colour, so that every crop carries the class: the
+    # classification head samples the lowest-resolution branch, which sees little of a small object.
+    image = np.clip(0.3 * colour + rng.integers(0, 50, size=(h, w, 3)), 0, 255).astype(np.uint8)
     radius = int(rng.integers(8, 15))
     cy, cx = int(rng.integers(radius, h - radius)), int(rng.integers(radius, w - radius))
     yy, xx = np.mgrid[:h, :w]
@@ -47,7 +50,6 @@ def draw(label: int, rng: np.random.Generator) -> np.ndarray:
         mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
     else:
         mask = (abs(yy - cy) <= radius * 0.8) & (abs(xx - cx) <= radius * 0.8)
-    colour = hue_to_rgb(label / NUM_CLASSES).astype(np.int16)
     image[mask] = np.clip(colour + rng.integers(-25, 26, size=3), 0, 255).astype(np.uint8)
     return image
 
