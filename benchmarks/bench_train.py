@@ -9,7 +9,7 @@ seeded sample of bench.space ranked by bench.cost). For each, a training step
 (SGD, cross-entropy; the engine's own autocast and channels_last helpers) in:
 - ``default``: what a job does on this device (CUDA: bf16 autocast + channels_last;
   CPU: fp32, so on a CPU both columns measure the same thing);
-- ``fp32_eager``: fp32, contiguous NCHW.
+- ``fp32_eager``: fp32 (TF32 off), contiguous NCHW.
 The input pipeline is measured alone on generated 500x375 JPEGs: CPU decode +
 RandomResizedCrop + flip in loader workers, and (on CUDA) nvJPEG batch decode +
 crop/resize on the GPU. Every number is named with the device it ran on.
@@ -83,14 +83,20 @@ def time_steps(code: ArchCode, device: torch.device, mode: str, batch: int, size
         loss.backward()
         optimizer.step()
 
-    for _ in range(warmup):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    seconds = time.perf_counter() - start
+    # fp32 means fp32: cuDNN would otherwise run fp32 convolutions in TF32 (PERF.md lists them apart).
+    tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = default
+    try:
+        for _ in range(warmup):
+            step()
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(device)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     return {"steps_per_s": steps / seconds, "images_per_s": steps * batch / seconds}
 
 

@@ -155,6 +155,8 @@ def _train(env: DistEnv, spec: JobSpec, task: TrainTask, recipe: CommonRecipe, w
         )
     total_iters = sched.length * steps_per_epoch if sched.unit == "epoch" else sched.length
     on_cuda = env.device.type == "cuda"
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels once
 
     seed_everything(spec.seed)
     model = task.build_model()
