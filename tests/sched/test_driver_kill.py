@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,6 +72,12 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(
     assert 3 <= len(before) < n, (f"the driver finished {len(before)} of {n} before it was killed; its output:\n"
                                   + (tmp_path / "driver.log").read_text()[-3000:])
     first_run = len(ledger_lines(ledger))
+    # Steps the interrupted jobs had checkpointed (the scripted job's state.json in its work dir).
+    checkpointed = {}
+    for code in codes(n):
+        state = store / "work" / "cls_a" / code.arch_id / "seed0" / "state.json"
+        if code.arch_id not in before:
+            checkpointed[code.arch_id] = json.loads(state.read_text())["step"] if state.exists() else 0
 
     progress, text = run_quietly(scripted_run(store, {"steps": 4, "step_s": 0.0, "ledger": str(ledger)}, n=n))
     rerun = ledger_lines(ledger)[first_run:]
@@ -78,6 +85,11 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(
     assert rerun_arch.isdisjoint(before)  # nothing that had finished ran again
     assert rerun_arch == {c.arch_id for c in codes(n)} - before  # everything missing did
     assert progress.already_done == len(before)
+    # Interrupted jobs continued from their own checkpoints instead of starting over.
+    runs = Store.open(str(store)).load_runs("cls_a").to_pylist()
+    resumed = {r["arch_id"]: json.loads(r["info_json"])["resumed_from_step"] for r in runs
+               if r["status"] == "succeeded" and r["arch_id"] in checkpointed}
+    assert resumed == checkpointed
     assert Counter(succeeded_keys(store)) == Counter(c.arch_id for c in codes(n))
 
 
