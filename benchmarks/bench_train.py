@@ -31,13 +31,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.code import ArchCode  # noqa: E402
-from bench.cost import cost  # noqa: E402
-from bench.nn import build_network  # noqa: E402
-from bench.space import sample_codes  # noqa: E402
-from tasks.classification.data import AugmentConfig, ImageFiles, collate_encoded, decode_batch_on_device  # noqa: E402
-from tasks.data.manifest import ManifestEntry  # noqa: E402
-from tasks.engine.loop import _inputs_channels_last, autocast_for, to_channels_last  # noqa: E402
+from bench.code import ArchCode
+from bench.cost import cost
+from bench.nn import build_network
+from bench.space import sample_codes
+from tasks.classification.data import AugmentConfig, ImageFiles, collate_encoded, decode_batch_on_device
+from tasks.data.manifest import ManifestEntry
+from tasks.engine.loop import _inputs_channels_last, autocast_for, to_channels_last
 
 PUBLISHED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr" / "cls-50-1000.pkl"
 
@@ -59,7 +59,7 @@ def percentile_codes(given: str | None = None) -> tuple[dict[str, ArchCode], str
         flops = np.array([cost(c).gflops for c in codes])
         source = "bench.space.sample_codes(2500, seed=0) ranked by bench.cost"
     order = np.argsort(flops, kind="stable")
-    pick = {name: codes[order[int(round(q * (len(codes) - 1)))]] for name, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9))}
+    pick = {name: codes[order[round(q * (len(codes) - 1))]] for name, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9))}
     return pick, source
 
 

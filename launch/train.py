@@ -27,12 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.code import ArchCode  # noqa: E402
-from bench.errors import BenchError  # noqa: E402
-from bench.store import RunRecord, Store  # noqa: E402
-from tasks import JOBS, build_job_spec  # noqa: E402
-from tasks.api import JobSpec  # noqa: E402
-from tasks.engine.spec import DEFAULT_WORK_ROOT  # noqa: E402
+from bench.code import ArchCode
+from bench.errors import BenchError
+from bench.store import RunRecord, Store
+from tasks import JOBS, build_job_spec
+from tasks.api import JobSpec
+from tasks.engine.spec import DEFAULT_WORK_ROOT
 
 log = logging.getLogger("launch.train")
 
@@ -96,7 +96,7 @@ def run(cfg: DictConfig) -> int:
     started = time.time()
     try:
         result = JOBS.get(spec.setting)(spec)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure of the job is recorded, then reported)
         # A job that fails is recorded (with its error) so the store tells the whole story.
         error = str(exc) if isinstance(exc, BenchError) else "".join(traceback.format_exception(exc))[-4000:]
         copy_log(spec, store, attempt)

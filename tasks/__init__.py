@@ -5,8 +5,8 @@
 - :mod:`tasks.engine`: the task-independent loop, checkpoints, DDP and seeding that every job uses.
 """
 
+import tasks.jobs  # noqa: F401  (registers the jobs)
 from tasks.api import JOBS, JobResult, JobSpec
 from tasks.engine.spec import build_job_spec
-import tasks.jobs  # noqa: F401,E402  (registers the jobs)
 
 __all__ = ["JOBS", "JobResult", "JobSpec", "build_job_spec"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 

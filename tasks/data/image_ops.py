@@ -37,16 +37,16 @@ def random_resized_crop_box(
         u = torch.rand(4, generator=generator).tolist()
         target_area = area * (scale[0] + (scale[1] - scale[0]) * u[0])
         aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * u[1])
-        w = int(round(math.sqrt(target_area * aspect)))
-        h = int(round(math.sqrt(target_area / aspect)))
+        w = round(math.sqrt(target_area * aspect))
+        h = round(math.sqrt(target_area / aspect))
         if 0 < w <= width and 0 < h <= height:
             return int(u[2] * (height - h + 1)), int(u[3] * (width - w + 1)), h, w
     # Fallback: the central crop with the ratio clamped into range (as torchvision does).
     in_ratio = width / height
     if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
+        w, h = width, round(width / ratio[0])
     elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
+        h, w = height, round(height * ratio[1])
     else:
         w, h = width, height
     return (height - h) // 2, (width - w) // 2, h, w
@@ -69,8 +69,8 @@ def center_crop_box(height: int, width: int, resize_shorter: int, crop: int) -> 
         (16, 144, 224, 224)
     """
     scale = resize_shorter / min(height, width)
-    h = min(height, int(round(crop / scale)))
-    w = min(width, int(round(crop / scale)))
+    h = min(height, round(crop / scale))
+    w = min(width, round(crop / scale))
     return (height - h) // 2, (width - w) // 2, h, w
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from bench.errors import BenchError
-from tasks.engine.checkpoint import sha256_of
 from tasks.data.imagenet import ImageNetLayout
+from tasks.engine.checkpoint import sha256_of
 
 FORMAT_LINE = "# nasbench-mr manifest v1"
 COLUMNS = ("split", "path", "label", "size", "sha256")

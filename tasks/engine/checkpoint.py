@@ -14,8 +14,9 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import fsspec
 import torch
@@ -71,7 +72,7 @@ def load_checkpoint(uri: str | Path) -> dict[str, Any]:
             state = torch.load(handle, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise BenchError(f"checkpoint {str(uri)!r} does not exist") from None
-    except Exception as exc:  # unpickling errors have many types; all mean "not a checkpoint we can trust"
+    except Exception as exc:  # noqa: BLE001 (unpickling errors have many types; all mean "not a checkpoint we can trust")
         raise BenchError(f"checkpoint {str(uri)!r} is unreadable or not a plain-tensor checkpoint: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise BenchError(f"checkpoint {str(uri)!r} is not a format-{FORMAT_VERSION} checkpoint of this project")
@@ -88,7 +89,7 @@ def newest_checkpoint(work_dir: Path, identity: dict[str, Any]) -> dict[str, Any
     found = list_checkpoints(work_dir)
     if not found:
         return None
-    step, path = found[-1]
+    _, path = found[-1]
     state = load_checkpoint(path)
     recorded = state.get("identity", {})
     mismatched = {k: (recorded.get(k), v) for k, v in identity.items() if recorded.get(k) != v}

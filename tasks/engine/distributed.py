@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import queue as queue_module
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist

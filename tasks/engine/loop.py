@@ -25,8 +25,9 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +36,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench.errors import BenchError
 from tasks.api import CurvePoint, JobResult, JobSpec
-from tasks.engine.checkpoint import FORMAT_VERSION, artifact_of, checkpoint_name, list_checkpoints, newest_checkpoint, prune, save_atomic
+from tasks.engine.checkpoint import (
+    FORMAT_VERSION,
+    artifact_of,
+    checkpoint_name,
+    list_checkpoints,
+    newest_checkpoint,
+    prune,
+    save_atomic,
+)
 from tasks.engine.distributed import DistEnv, barrier
 from tasks.engine.optim import build_optimizer, lr_at, set_lr
 from tasks.engine.recipe import CommonRecipe

@@ -11,8 +11,9 @@ and may have ``work_root`` (where job work dirs go) and ``devices`` (a device li
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf

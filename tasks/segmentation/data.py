@@ -124,8 +124,8 @@ class CityscapesPairs(Dataset):
         for _ in range(10):
             top = int(float(torch.rand(1, generator=g)) * (sh - ch + 1))
             left = int(float(torch.rand(1, generator=g)) * (sw - cw + 1))
-            y0, y1 = int(math.floor(top / factor)), max(int(math.floor(top / factor)) + 1, min(h, int(math.ceil((top + ch) / factor))))
-            x0, x1 = int(math.floor(left / factor)), max(int(math.floor(left / factor)) + 1, min(w, int(math.ceil((left + cw) / factor))))
+            y0, y1 = math.floor(top / factor), max(math.floor(top / factor) + 1, min(h, math.ceil((top + ch) / factor)))
+            x0, x1 = math.floor(left / factor), max(math.floor(left / factor) + 1, min(w, math.ceil((left + cw) / factor)))
             region = label[y0:y1, x0:x1]
             counts = torch.bincount(region[region != IGNORE_INDEX].long().flatten())
             if len(counts) > 1 and counts.max() < cfg.cat_max_ratio * counts.sum():

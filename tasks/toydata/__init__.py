@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bench.errors import BenchError
 

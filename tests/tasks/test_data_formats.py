@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
+from torchvision.io import ImageReadMode
 
 from bench.errors import BenchError
 from tasks import JOBS
@@ -17,7 +17,6 @@ from tasks.segmentation.data import CityscapesPairs, SegAugmentConfig, read_png
 from tasks.segmentation.metrics import confusion, seg_metrics
 from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
 from tests.tasks.conftest import toy_spec
-from torchvision.io import ImageReadMode
 
 
 def test_label_ids_map_to_19_train_ids_and_the_rest_is_ignored(toy_root):
@@ -119,8 +118,8 @@ def test_batch_that_does_not_split_over_devices_is_refused(toy_root, tmp_path):
 
 
 def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
-    from tests.tasks.conftest import TINY, compose_train
     from tasks import build_job_spec
+    from tests.tasks.conftest import TINY, compose_train
 
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", f"data.roots.cityscapes={tmp_path / 'none'}"])
     spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 from bench.errors import BenchError
-from tasks.engine.checkpoint import FORMAT_VERSION, checkpoint_name, list_checkpoints, load_checkpoint, newest_checkpoint, prune, save_atomic
+from tasks.engine.checkpoint import (
+    FORMAT_VERSION,
+    checkpoint_name,
+    list_checkpoints,
+    load_checkpoint,
+    newest_checkpoint,
+    prune,
+    save_atomic,
+)
 from tasks.engine.distributed import DistEnv, check_devices, run_on_devices
 from tasks.engine.optim import lr_at
 from tasks.engine.recipe import OptimConfig, ScheduleConfig, parse_section
@@ -39,7 +49,7 @@ def test_global_batches_do_not_depend_on_the_number_of_ranks(world):
         samplers = [ResumableBatchSampler(50, 8, r, world_size, seed=3) for r in range(world_size)]
         for s in samplers:
             s.set_epoch(2)
-        return [sum(parts, []) for parts in zip(*[list(s) for s in samplers])]
+        return [list(itertools.chain(*parts)) for parts in zip(*[list(s) for s in samplers])]
 
     assert global_batches(world) == global_batches(1)
     assert len(global_batches(1)) == 6  # 50 // 8, the incomplete batch dropped
