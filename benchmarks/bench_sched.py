@@ -32,13 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ray  # noqa: E402
+import ray
 
-from bench.sched.codes import load_frozen  # noqa: E402
-from bench.sched.driver import Driver, DriverOptions, plan_attempts  # noqa: E402
-from bench.sched.jobs import JobTemplate, Resources, SweepJob  # noqa: E402
-from bench.sched.progress import Progress  # noqa: E402
-from bench.store import Store  # noqa: E402
+from bench.sched.codes import load_frozen
+from bench.sched.driver import Driver, DriverOptions, plan_attempts
+from bench.sched.jobs import JobTemplate, Resources, SweepJob
+from bench.sched.progress import Progress
+from bench.store import Store
 
 
 def rss_mb() -> float:
@@ -61,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [SweepJob.of(code, "cls_a", seed) for seed in range(seeds) for code in codes][: args.jobs]
     store_dir = args.store or tempfile.mkdtemp(prefix="bench-sched-")
     store = Store.open(store_dir)
-    template = JobTemplate("cls_a", {"test_job": {"steps": 1, "step_s": args.job_seconds}}, store_dir, store_dir,
-                           f"{store_dir}/work", job_name="scripted")
+    template = JobTemplate(
+        "cls_a",
+        {"test_job": {"steps": 1, "step_s": args.job_seconds}},
+        store_dir,
+        store_dir,
+        f"{store_dir}/work",
+        job_name="scripted",
+    )
     options = DriverOptions(max_attempts=2, poll_s=0.5)
 
     ray.init(num_cpus=args.cpus, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
@@ -98,14 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     steady = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else float("nan")
     ideal_rate = args.gpus / args.job_seconds
     ideal = len(attempts) * args.job_seconds / args.gpus
-    print(f"{len(attempts)} jobs of {args.job_seconds}s on {args.gpus} simulated GPUs, {args.cpus} CPUs "
-          f"(failed: {progress.failed}); planning from the store took {t_plan:.2f}s")
-    print(f"overall: {total:.1f}s, {len(attempts) / total:.1f} jobs/s; ideal {ideal:.1f}s ({ideal_rate:.1f} jobs/s): "
-          f"{total / ideal:.2f}x the ideal (worker start-up included)")
-    print(f"steady state (10%..90% done): {steady:.1f} jobs/s = {steady / ideal_rate:.1%} of ideal; "
-          f"per-job overhead per GPU slot {args.gpus / steady - args.job_seconds:.3f}s")
+    print(
+        f"{len(attempts)} jobs of {args.job_seconds}s on {args.gpus} simulated GPUs, {args.cpus} CPUs "
+        f"(failed: {progress.failed}); planning from the store took {t_plan:.2f}s"
+    )
+    print(
+        f"overall: {total:.1f}s, {len(attempts) / total:.1f} jobs/s; ideal {ideal:.1f}s ({ideal_rate:.1f} jobs/s): "
+        f"{total / ideal:.2f}x the ideal (worker start-up included)"
+    )
+    print(
+        f"steady state (10%..90% done): {steady:.1f} jobs/s = {steady / ideal_rate:.1%} of ideal; "
+        f"per-job overhead per GPU slot {args.gpus / steady - args.job_seconds:.3f}s"
+    )
     marks = ", ".join(f"{int(f * 100)}%: {first_at(f)[2]:.0f} MB" for f in (0.1, 0.5, 0.9, 1.0))
-    print(f"driver RSS: start {rss_start:.0f} MB, {marks}; peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"driver RSS: start {rss_start:.0f} MB, {marks}; peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
     print(f"store: {store_dir}")
     return 0
 

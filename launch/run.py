@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.errors import BenchError  # noqa: E402
-from bench.sched.config import build_run  # noqa: E402
-from bench.sched.sweep import execute  # noqa: E402
+from bench.errors import BenchError
+from bench.sched.config import build_run
+from bench.sched.sweep import execute
 
 if not OmegaConf.has_resolver("tempdir"):
     OmegaConf.register_new_resolver("tempdir", tempfile.gettempdir)
@@ -35,8 +35,11 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print("interrupted: everything finished is in the store; rerun the same command to resume",
-              file=sys.stderr, flush=True)
+        print(
+            "interrupted: everything finished is in the store; rerun the same command to resume",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(130) from None
     if progress.failed:
         raise SystemExit(1)

@@ -10,8 +10,8 @@ in this process (tests, notebooks), that connection is used and left open.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import ray
 

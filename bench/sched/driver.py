@@ -122,8 +122,9 @@ class Driver:
     of those would otherwise burn every job's retry budget in seconds.
     """
 
-    def __init__(self, store: Store, template: JobTemplate, resources: Resources, options: DriverOptions,
-                 progress: Progress) -> None:
+    def __init__(
+        self, store: Store, template: JobTemplate, resources: Resources, options: DriverOptions, progress: Progress
+    ) -> None:
         self.store = store
         self.template = template
         self.template_ref = ray.put(template)  # the recipe is shared by every job: sent once
@@ -289,10 +290,14 @@ class Driver:
             )
         if kind not in NOT_RETRIED and attempt.number < attempt.limit:
             self.progress.retried += 1
-            print(f"retry {attempt.job.label()} (attempt {attempt.number + 1}/{attempt.limit}) after: {detail}",
-                  file=self.progress.out, flush=True)
-            self.queue.append(replace(attempt, number=attempt.number + 1, started=None, timed_out=False,
-                                      last_error=error))
+            print(
+                f"retry {attempt.job.label()} (attempt {attempt.number + 1}/{attempt.limit}) after: {detail}",
+                file=self.progress.out,
+                flush=True,
+            )
+            self.queue.append(
+                replace(attempt, number=attempt.number + 1, started=None, timed_out=False, last_error=error)
+            )
             return
         print(f"FAILED {attempt.job.label()} attempt {attempt.number}: {detail}", file=self.progress.out, flush=True)
         self._end_failed(attempt, error)

@@ -8,8 +8,9 @@ and passed to every attempt by reference.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from bench.code import ArchCode
 from bench.cost import CostSpec, cost

@@ -17,7 +17,7 @@ def format_duration(seconds: float | None) -> str:
     """``3725`` -> ``'1h02m'``; None -> ``'?'``."""
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, _ = divmod(seconds, 60)
@@ -85,10 +85,12 @@ class Progress:
     def summary(self, max_failures: int = 20) -> str:
         elapsed = time.monotonic() - self.started
         lines = [
-            f"[{self.setting}] sweep finished in {format_duration(elapsed)}: "
-            f"{self.already_done + self.succeeded}/{self.total} done ({self.already_done} before this run, "
-            f"{self.succeeded} now), {self.failed} failed, {self.retried} retried, {self.attempts} attempts, "
-            f"{self.gpu_seconds / 3600:.2f} GPU-hours",
+            (
+                f"[{self.setting}] sweep finished in {format_duration(elapsed)}: "
+                f"{self.already_done + self.succeeded}/{self.total} done ({self.already_done} before this run, "
+                f"{self.succeeded} now), {self.failed} failed, {self.retried} retried, {self.attempts} attempts, "
+                f"{self.gpu_seconds / 3600:.2f} GPU-hours"
+            ),
         ]
         for label, error in self.failures[:max_failures]:
             first = error.strip().splitlines()[0] if error.strip() else ""

@@ -54,8 +54,11 @@ def export(store: Store, setting: str, out: str | None, log: TextIO) -> None:
     compact(store)  # one partitioned file per table instead of a file per attempt: fast loads from now on
     result = export_benchmark(store, out, allow_incomplete=True)
     for name, entry in result.manifest["settings"].items():
-        state = "complete" if entry.get("complete") else (
-            f"INCOMPLETE: {entry.get('n_failed', '?')} failed, {entry.get('n_running', '?')} unfinished")
+        state = (
+            "complete"
+            if entry.get("complete")
+            else (f"INCOMPLETE: {entry.get('n_failed', '?')} failed, {entry.get('n_running', '?')} unfinished")
+        )
         marker = " <- this sweep" if name == setting else ""
         print(f"exported {name} to {out}: {entry.get('rows', 0)} rows, {state}{marker}", file=log, flush=True)
 
@@ -84,8 +87,12 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
         if run.selection.source == "retry_failed":
             for attempt in attempts:
                 last = (attempt.last_error or "").strip().splitlines()
-                print(f"  retrying {attempt.job.label()} (attempt {attempt.number}); last error: "
-                      f"{last[0] if last else '?'}{' ... ' + last[-1] if len(last) > 1 else ''}", file=out, flush=True)
+                print(
+                    f"  retrying {attempt.job.label()} (attempt {attempt.number}); last error: "
+                    f"{last[0] if last else '?'}{' ... ' + last[-1] if len(last) > 1 else ''}",
+                    file=out,
+                    flush=True,
+                )
         progress = Progress(run.setting, len(jobs), done, len(attempts), out=out, interval_s=run.progress_interval_s)
         for job, error in spent:
             progress.failures.append((job.label(), error))

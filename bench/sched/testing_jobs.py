@@ -24,8 +24,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from bench.registry import Registry
 from bench.settings import METRICS
@@ -104,7 +105,9 @@ def scripted_job(spec: JobSpec) -> JobResult:
     _ledger(options, "end", spec)
     return JobResult(
         metrics=metrics,
-        curve=tuple(CurvePoint(s, "epoch", names[0], metrics[names[0]] * s / max(steps, 1)) for s in range(1, steps + 1)),
+        curve=tuple(
+            CurvePoint(s, "epoch", names[0], metrics[names[0]] * s / max(steps, 1)) for s in range(1, steps + 1)
+        ),
         artifacts=artifacts,
         wall_seconds=time.perf_counter() - t0,
         info={"scripted": True, "resumed_from_step": first_step, "init_checkpoint": spec.init_checkpoint},

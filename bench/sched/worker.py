@@ -16,14 +16,14 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import ray
 
 from bench.sched.faults import classify_job_exception, describe
-from bench.sched.jobs import JobTemplate, SweepJob
 from bench.sched.joblog import capture_output
+from bench.sched.jobs import JobTemplate, SweepJob
 from bench.store import RunRecord, Store
 from tasks.api import JobFn, JobResult, JobSpec
 
@@ -55,8 +55,7 @@ def job_function(template: JobTemplate) -> JobFn:
         from bench.sched.testing_jobs import TEST_JOBS
 
         return TEST_JOBS.get(template.job_name)
-    import tasks  # registers the real training jobs in tasks.api.JOBS
-
+    import tasks  # noqa: F401 - registers the real training jobs in tasks.api.JOBS
     from tasks.api import JOBS
 
     return JOBS.get(template.setting)
@@ -68,8 +67,15 @@ def assigned_devices() -> tuple[str, ...]:
     return tuple(f"cuda:{i}" for i in range(len(gpu_ids))) or ("cpu",)
 
 
-def commit(template: JobTemplate, spec: JobSpec, result: JobResult | None, attempt: int, error: str | None,
-           started_at: dt.datetime, ended_at: dt.datetime) -> None:
+def commit(
+    template: JobTemplate,
+    spec: JobSpec,
+    result: JobResult | None,
+    attempt: int,
+    error: str | None,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+) -> None:
     """Write one attempt's run record (idempotent per (arch, setting, seed, attempt))."""
     record = RunRecord.from_job(
         spec,
@@ -84,8 +90,9 @@ def commit(template: JobTemplate, spec: JobSpec, result: JobResult | None, attem
     open_store(template.store_uri).commit_run(record)
 
 
-def run_attempt(template: JobTemplate, job: SweepJob, attempt: int, init_checkpoint: str | None,
-                num_gpus: float) -> Iterator[Started | Finished]:
+def run_attempt(
+    template: JobTemplate, job: SweepJob, attempt: int, init_checkpoint: str | None, num_gpus: float
+) -> Iterator[Started | Finished]:
     """Run attempt ``attempt`` of ``job``; yields Started, then Finished after committing the result."""
     host = socket.gethostname()
     yield Started(host=host, pid=os.getpid(), time=time.time())
@@ -106,8 +113,7 @@ def run_attempt(template: JobTemplate, job: SweepJob, attempt: int, init_checkpo
             traceback.print_exc()
     wall = time.perf_counter() - t0
     commit(template, spec, result, attempt, error, started_at, dt.datetime.now(dt.timezone.utc))
-    yield Finished(status="succeeded" if error is None else "failed", error=error, wall_seconds=wall,
-                   num_gpus=num_gpus)
+    yield Finished(status="succeeded" if error is None else "failed", error=error, wall_seconds=wall, num_gpus=num_gpus)
 
 
 remote_attempt = ray.remote(num_returns="streaming", max_retries=0)(run_attempt)

@@ -48,22 +48,39 @@ def codes(n: int) -> list:
     return sample_codes(n, seed=0)
 
 
-def scripted_run(store: Path, test_job: dict, *, setting: str = "cls_a", n: int = 4, max_attempts: int = 2,
-                 timeout_s: float | None = None, source: str = "frozen", seeds: tuple[int, ...] = (0,),
-                 dependency_wait_s: float = 0.0, export: bool = False,
-                 max_consecutive_failures: int | None = 20, resources: Resources | None = None) -> SweepRun:
+def scripted_run(
+    store: Path,
+    test_job: dict,
+    *,
+    setting: str = "cls_a",
+    n: int = 4,
+    max_attempts: int = 2,
+    timeout_s: float | None = None,
+    source: str = "frozen",
+    seeds: tuple[int, ...] = (0,),
+    dependency_wait_s: float = 0.0,
+    export: bool = False,
+    max_consecutive_failures: int | None = 20,
+    resources: Resources | None = None,
+) -> SweepRun:
     """A sweep of the scripted test job over the first ``n`` frozen codes."""
     selection = Selection(name="test", source=source, stop=n if source == "frozen" else None)
     return SweepRun(
         setting=setting,
         seeds=seeds,
         selection=selection,
-        template=JobTemplate(setting, {"test_job": test_job}, str(store / "data"), str(store), str(store / "work"),
-                             job_name="scripted"),
+        template=JobTemplate(
+            setting, {"test_job": test_job}, str(store / "data"), str(store), str(store / "work"), job_name="scripted"
+        ),
         resources=resources or Resources(gpus=0, cpus=1),
-        options=DriverOptions(max_attempts=max_attempts, timeout_s=timeout_s, poll_s=0.2,
-                              dependency_wait_s=dependency_wait_s, retry_failed=source == "retry_failed",
-                              max_consecutive_failures=max_consecutive_failures),
+        options=DriverOptions(
+            max_attempts=max_attempts,
+            timeout_s=timeout_s,
+            poll_s=0.2,
+            dependency_wait_s=dependency_wait_s,
+            retry_failed=source == "retry_failed",
+            max_consecutive_failures=max_consecutive_failures,
+        ),
         connection=RayConnection(),
         progress_interval_s=60.0,
         export_at_end=export,

@@ -66,7 +66,7 @@ def test_an_always_failing_job_ends_failed_after_the_budget_and_the_others_succe
 def test_hang_crash_and_oom_are_recorded_by_kind_and_retried(local_ray, tmp_path):
     hang, crash, oom, plain = (c.arch_id for c in codes(4))
     options = {"hang_once": [hang], "crash_once": [crash], "oom": [oom], "steps": 1}
-    progress, text = run_quietly(scripted_run(tmp_path / "store", options, n=4, max_attempts=2, timeout_s=3.0))
+    progress, _ = run_quietly(scripted_run(tmp_path / "store", options, n=4, max_attempts=2, timeout_s=3.0))
     assert (progress.succeeded, progress.failed) == (3, 1)
     by_key = {}
     for r in runs_of(tmp_path / "store"):
@@ -79,7 +79,7 @@ def test_hang_crash_and_oom_are_recorded_by_kind_and_retried(local_ray, tmp_path
 
 def test_video_p_fails_clearly_without_cls_a_then_starts_from_its_checkpoint(local_ray, tmp_path):
     store = tmp_path / "store"
-    progress, text = run_quietly(scripted_run(store, {}, setting="video_p", n=2, max_attempts=3))
+    progress, _ = run_quietly(scripted_run(store, {}, setting="video_p", n=2, max_attempts=3))
     assert (progress.succeeded, progress.failed, progress.retried) == (0, 2, 0)  # not retried: it cannot help
     errors = [r["error"] for r in runs_of(store, "video_p")]
     assert len(errors) == 2 and all(e.startswith("dependency_missing:") and "cls_a" in e for e in errors)

@@ -52,25 +52,38 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(
     # The subprocess starts its own embedded Ray: it must not join this suite's cluster through RAY_ADDRESS.
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(REPO)}
     command = [
-        sys.executable, "launch/run.py", "task=cls_a", "sweep=range", f"sweep.stop={n}", "data=toy",
-        f"data.toy_root={tmp_path / 'toy'}", f"store={store}", "job=scripted", "test_job.steps=4",
-        "test_job.step_s=0.25", f"test_job.ledger={ledger}", "resources.gpus=0", "resources.cpus=1",
-        "ray.num_cpus=2", "export.at_end=false",
+        sys.executable,
+        "launch/run.py",
+        "task=cls_a",
+        "sweep=range",
+        f"sweep.stop={n}",
+        "data=toy",
+        f"data.toy_root={tmp_path / 'toy'}",
+        f"store={store}",
+        "job=scripted",
+        "test_job.steps=4",
+        "test_job.step_s=0.25",
+        f"test_job.ledger={ledger}",
+        "resources.gpus=0",
+        "resources.cpus=1",
+        "ray.num_cpus=2",
+        "export.at_end=false",
     ]
-    log = open(tmp_path / "driver.log", "wb")
-    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(succeeded_keys(store)) < 3:
-            time.sleep(0.2)
-    finally:
-        kill_tree(driver.pid)
-        driver.wait()
-        log.close()
+    with open(tmp_path / "driver.log", "wb") as log:
+        driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and len(succeeded_keys(store)) < 3:
+                time.sleep(0.2)
+        finally:
+            kill_tree(driver.pid)
+            driver.wait()
     time.sleep(1)  # let the kernel reap; commits are atomic, so what is in the store now is final
     before = set(succeeded_keys(store))
-    assert 3 <= len(before) < n, (f"the driver finished {len(before)} of {n} before it was killed; its output:\n"
-                                  + (tmp_path / "driver.log").read_text()[-3000:])
+    assert 3 <= len(before) < n, (
+        f"the driver finished {len(before)} of {n} before it was killed; its output:\n"
+        + (tmp_path / "driver.log").read_text()[-3000:]
+    )
     first_run = len(ledger_lines(ledger))
     # Steps the interrupted jobs had checkpointed (the scripted job's state.json in its work dir).
     checkpointed = {}
@@ -79,7 +92,7 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(
         if code.arch_id not in before:
             checkpointed[code.arch_id] = json.loads(state.read_text())["step"] if state.exists() else 0
 
-    progress, text = run_quietly(scripted_run(store, {"steps": 4, "step_s": 0.0, "ledger": str(ledger)}, n=n))
+    progress, _ = run_quietly(scripted_run(store, {"steps": 4, "step_s": 0.0, "ledger": str(ledger)}, n=n))
     rerun = ledger_lines(ledger)[first_run:]
     rerun_arch = {arch_id_of(code) for event, _s, code, _seed, _pid in rerun if event == "start"}
     assert rerun_arch.isdisjoint(before)  # nothing that had finished ran again
@@ -87,8 +100,11 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_runs_only_the_missing_jobs(
     assert progress.already_done == len(before)
     # Interrupted jobs continued from their own checkpoints instead of starting over.
     runs = Store.open(str(store)).load_runs("cls_a").to_pylist()
-    resumed = {r["arch_id"]: json.loads(r["info_json"])["resumed_from_step"] for r in runs
-               if r["status"] == "succeeded" and r["arch_id"] in checkpointed}
+    resumed = {
+        r["arch_id"]: json.loads(r["info_json"])["resumed_from_step"]
+        for r in runs
+        if r["status"] == "succeeded" and r["arch_id"] in checkpointed
+    }
     assert resumed == checkpointed
     assert Counter(succeeded_keys(store)) == Counter(c.arch_id for c in codes(n))
 

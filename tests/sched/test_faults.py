@@ -37,13 +37,14 @@ def kill_running_workers(ledger, stop: threading.Event, kills: list[int], max_ki
 def test_random_worker_kills_lose_nothing_and_complete_each_job_exactly_once(local_ray, tmp_path):
     ledger = tmp_path / "ledger"
     n, max_kills = 6, 3
-    run = scripted_run(tmp_path / "store", {"steps": 8, "step_s": 0.1, "ledger": str(ledger)}, n=n,
-                       max_attempts=max_kills + 1)
+    run = scripted_run(
+        tmp_path / "store", {"steps": 8, "step_s": 0.1, "ledger": str(ledger)}, n=n, max_attempts=max_kills + 1
+    )
     stop, kills = threading.Event(), []
     killer = threading.Thread(target=kill_running_workers, args=(ledger, stop, kills, max_kills, 0), daemon=True)
     killer.start()
     try:
-        progress, text = run_quietly(run)
+        progress, _ = run_quietly(run)
     finally:
         stop.set()
         killer.join()

@@ -21,8 +21,13 @@ def test_jobs_on_a_dead_node_are_retried_elsewhere_and_finish_once(ray_cluster, 
     ledger, n = tmp_path / "ledger", 4
     first = ray_cluster.add_node(num_cpus=2, resources={"spot": 2})
     ray_cluster.wait_for_nodes()
-    run = scripted_run(tmp_path / "store", {"steps": 5, "step_s": 0.2, "ledger": str(ledger)}, n=n,
-                       max_attempts=3, resources=Resources(gpus=0, cpus=0, custom={"spot": 1}))
+    run = scripted_run(
+        tmp_path / "store",
+        {"steps": 5, "step_s": 0.2, "ledger": str(ledger)},
+        n=n,
+        max_attempts=3,
+        resources=Resources(gpus=0, cpus=0, custom={"spot": 1}),
+    )
     result: dict = {}
 
     def sweep() -> None:  # the driver in a thread: Ray's node start-up needs the main thread (signals)

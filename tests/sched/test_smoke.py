@@ -34,10 +34,16 @@ def test_every_setting_and_sweep_composes():
 
 
 def test_smoke_sweep_trains_real_jobs_fills_the_store_and_exports_parquet(local_ray, tmp_path):
-    cfg = compose_run([
-        "task=cls_a", "sweep=smoke", "sweep.smallest=2", f"store={tmp_path / 'store'}",
-        f"data.toy_root={tmp_path / 'toy'}", "progress_interval_s=1",
-    ])
+    cfg = compose_run(
+        [
+            "task=cls_a",
+            "sweep=smoke",
+            "sweep.smallest=2",
+            f"store={tmp_path / 'store'}",
+            f"data.toy_root={tmp_path / 'toy'}",
+            "progress_interval_s=1",
+        ]
+    )
     out = io.StringIO()
     progress = execute(build_run(cfg), out=out)
     text = out.getvalue()

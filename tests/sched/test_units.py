@@ -81,8 +81,12 @@ def test_progress_counts_eta_and_gpu_hours():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"max_attempts": 0}, "max_attempts"), ({"timeout_s": 0}, "timeout_s"), ({"max_in_flight": 0}, "max_in_flight"),
-     ({"max_consecutive_failures": 0}, "max_consecutive_failures")],
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"max_consecutive_failures": 0}, "max_consecutive_failures"),
+    ],
 )
 def test_bad_driver_options_are_explained(kwargs, message):
     with pytest.raises(BenchError, match=message):
