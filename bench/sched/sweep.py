@@ -70,7 +70,7 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
     (their checkpoints stay in their work dirs) and leaves the store consistent:
     the same command resumes.
     """
-    started_ray = connect(run.connection)
+    started_ray = False
     try:
         store = Store.open(run.template.store_uri)
         jobs = sweep_jobs(run, store)
@@ -93,6 +93,8 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
                     file=out,
                     flush=True,
                 )
+        if attempts:  # Ray only when there is work: a finished sweep's rerun returns at once
+            started_ray = connect(run.connection)
         progress = Progress(run.setting, len(jobs), done, len(attempts), out=out, interval_s=run.progress_interval_s)
         for job, error in spent:
             progress.failures.append((job.label(), error))
