@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -110,3 +112,20 @@ def test_exactly_one_success_per_job(local_ray, tmp_path):
     table = Store.open(str(tmp_path / "store")).load_runs("cls_a")
     ok = table.filter(pc.equal(table["status"], "succeeded"))
     assert Counter(ok["arch_id"].to_pylist()) == Counter(c.arch_id for c in codes(3))
+
+
+def test_video_p_waits_for_a_cls_a_sweep_running_alongside(local_ray, tmp_path):
+    store = tmp_path / "store"
+    result = {}
+
+    def video_p() -> None:
+        result["progress"] = run_quietly(scripted_run(store, {}, setting="video_p", n=2, dependency_wait_s=60))[0]
+
+    waiter = threading.Thread(target=video_p, daemon=True)
+    waiter.start()
+    time.sleep(1.0)  # the video_p jobs are waiting now; the cls_a sweep starts after them
+    run_quietly(scripted_run(store, {"steps": 1}, setting="cls_a", n=2))
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    assert (result["progress"].succeeded, result["progress"].failed) == (2, 0)
+    assert [r["attempt"] for r in runs_of(store, "video_p")] == [1, 1]
