@@ -14,6 +14,7 @@ from bench.sched.driver import Driver, plan_attempts
 from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
 from bench.sched.selection import select_codes
+from bench.settings import MAIN_METRIC
 from bench.store import Store
 
 
@@ -35,6 +36,21 @@ def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
         return failed_jobs(store, run.setting, run.seeds)
     codes = select_codes(run.selection)
     return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
+
+
+def metric_line(store: Store, setting: str) -> str | None:
+    """``'[seg] mIoU over 2500 architectures: mean 61.2, min 40.1, max 70.3'`` for the measured rows."""
+    main = MAIN_METRIC[setting]
+    table = store.load_setting(setting, source="measured")
+    if not table.num_rows or main not in table.column_names:
+        return None
+    values = [v for v in table[main].to_pylist() if v is not None]
+    if not values:
+        return None
+    return (
+        f"[{setting}] {main} over {len(values)} architectures: mean {sum(values) / len(values):.2f}, "
+        f"min {min(values):.2f}, max {max(values):.2f}"
+    )
 
 
 def export(store: Store, setting: str, out: str | None, log: TextIO) -> None:
@@ -104,6 +120,9 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
         if started_ray:
             ray.shutdown()
     print(progress.summary(), file=out, flush=True)
+    line = metric_line(store, run.setting)
+    if line:
+        print(line, file=out, flush=True)
     if run.export_at_end:
         export(store, run.setting, run.export_out, out)
     return progress

@@ -57,4 +57,4 @@ def test_smoke_sweep_trains_real_jobs_fills_the_store_and_exports_parquet(local_
     assert manifest["settings"]["cls_a"]["complete"] is True
     logs = list((tmp_path / "store" / "logs" / "cls_a").rglob("*.log"))
     assert len(logs) == 2 and all("SYNTHETIC DATA" in log.read_text() for log in logs)
-    assert "done 2/2" in text and "exported cls_a" in text
+    assert "done 2/2" in text and "exported cls_a" in text and "[cls_a] top1 over 2 architectures" in text
