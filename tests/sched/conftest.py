@@ -1,4 +1,4 @@
-"""One real local Ray for the whole scheduler suite (starting Ray costs seconds), and sweep builders.
+"""One real local Ray for the whole scheduler package (starting Ray costs seconds; shut down after it), and sweep builders.
 
 The Ray is a ``ray.cluster_utils.Cluster`` (a real head node; more nodes can
 be added and killed), so the node-death test can take a node away mid-sweep.
@@ -23,7 +23,7 @@ from bench.space import sample_codes
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster():
     """The session's Ray cluster (None if something else already initialised Ray in this process)."""
     if ray.is_initialized():
@@ -38,7 +38,7 @@ def ray_cluster():
     cluster.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_ray(ray_cluster):
     yield
 
