@@ -1,4 +1,4 @@
-"""One real local Ray for the whole scheduler package (starting Ray costs seconds; shut down after it), and sweep builders.
+"""One real local Ray for the scheduler tests (started once, shut down after them), and sweep builders.
 
 The Ray is a ``ray.cluster_utils.Cluster`` (a real head node; more nodes can
 be added and killed), so the node-death test can take a node away mid-sweep.
