@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     marks = ", ".join(f"{int(f * 100)}%: {first_at(f)[2]:.0f} MB" for f in (0.1, 0.5, 0.9, 1.0))
     print(
-        f"driver RSS: start {rss_start:.0f} MB, {marks}; peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        f"driver RSS: start {rss_start:.0f} MB, {marks}; "
+        f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
     print(f"store: {store_dir}")
     return 0

@@ -100,7 +100,10 @@ def run_attempt(
     devices = assigned_devices()
     spec = template.spec(job, devices, init_checkpoint)
     store = open_store(template.store_uri)
-    header = f"== {job.label()} attempt {attempt} on {host} pid {os.getpid()} devices {','.join(devices)} at {started_at.isoformat()}"
+    header = (
+        f"== {job.label()} attempt {attempt} on {host} pid {os.getpid()} devices {','.join(devices)} "
+        f"at {started_at.isoformat()}"
+    )
     result: JobResult | None = None
     error: str | None = None
     t0 = time.perf_counter()
