@@ -74,8 +74,16 @@ def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], cla
         >>> import numpy as np
         >>> gt = Objects(np.array(["Car"]), np.zeros(1), np.zeros(1, int), np.zeros(1),
         ...              np.array([[100.0, 100, 200, 180]]), np.array([[1.0, 1.5, 10, 4, 1.5, 1.6, 0]]), np.ones(1))
-        >>> evaluate([gt], [gt], classes=["Car"], views=["3d"])["car_3d_moderate"]
-        100.0
+        >>> ap = evaluate([gt] * 41, [gt] * 41, classes=["Car"], views=["3d"])
+        >>> ap["car_3d_moderate"], ap["car_3d_moderate_r11"]
+        (100.0, 100.0)
+
+        As in the official devkit, precision is sampled at score thresholds, so a class with
+        very few objects cannot reach 100 even when every detection is perfect:
+
+        >>> ap = evaluate([gt], [gt], classes=["Car"], views=["3d"])
+        >>> ap["car_3d_moderate"], round(ap["car_3d_moderate_r11"], 2)
+        (0.0, 9.09)
     """
     if len(ground_truth) != len(detections):
         raise BenchError(f"{len(ground_truth)} ground-truth frames but {len(detections)} detection frames; they must pair up")

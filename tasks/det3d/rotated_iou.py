@@ -87,7 +87,7 @@ def pairwise_bev_intersection(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.nd
 
     Example:
         >>> box = np.array([[0.0, 0.0, 2.0, 1.0, 0.3]])
-        >>> float(pairwise_bev_intersection(box, box)[0, 0])
+        >>> round(float(pairwise_bev_intersection(box, box)[0, 0]), 9)
         2.0
     """
     out = np.zeros((len(boxes_a), len(boxes_b)))
