@@ -55,8 +55,7 @@ def job_function(template: JobTemplate) -> JobFn:
         from bench.sched.testing_jobs import TEST_JOBS
 
         return TEST_JOBS.get(template.job_name)
-    import tasks  # noqa: F401 - registers the real training jobs in tasks.api.JOBS
-    from tasks.api import JOBS
+    from tasks import JOBS  # imports and registers the real training jobs on first use
 
     return JOBS.get(template.setting)
 

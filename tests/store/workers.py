@@ -2,18 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-from pathlib import Path as _Path
-
-if "tasks" not in sys.modules:
-    # A worker needs only the job interface (tasks/api.py), not the training stack that
-    # tasks/__init__.py registers (torch and every task): on 2 shared cores that import
-    # would dominate the test. Load the package as a bare namespace so tasks.api is all it runs.
-    _tasks = types.ModuleType("tasks")
-    _tasks.__path__ = [str(_Path(__file__).resolve().parents[2] / "tasks")]
-    sys.modules["tasks"] = _tasks
-
 import time
 from pathlib import Path
 
