@@ -29,6 +29,10 @@ if not OmegaConf.has_resolver("tempdir"):
 
 @hydra.main(config_path="../conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    if OmegaConf.select(cfg, "data.kind") == "toy":
+        from tasks.toydata import SYNTHETIC_BANNER
+
+        print(SYNTHETIC_BANNER, flush=True)  # said by the driver too: job output goes to per-job logs
     try:
         progress = execute(build_run(cfg))
     except BenchError as err:
