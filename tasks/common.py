@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from bench.errors import BenchError
 from tasks.api import JobSpec
 from tasks.data.manifest import Manifest
+from tasks.engine.distributed import all_reduce_sum
 from tasks.engine.recipe import COMMON_SECTIONS
+from tasks.engine.sampler import shard_indices
 from tasks.toydata import SYNTHETIC_BANNER, ensure_toy
 
 log = logging.getLogger("tasks.train")
@@ -137,3 +140,26 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hit = top == labels.unsqueeze(1)
     return [int(hit[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
+
+
+def evaluate_topk(task: Any, model: torch.nn.Module, env: Any, autocast: Any, batch_size: int) -> dict[str, float]:
+    """top1 and top5 (percent) of ``model`` on ``task.val_set``, each rank scoring its shard.
+
+    ``task`` is a classification-style :class:`~tasks.engine.loop.TrainTask` (``val_set``,
+    ``collate``, ``prepare_batch``); counts are summed across the job's ranks.
+    """
+    loader = DataLoader(
+        Subset(task.val_set, shard_indices(len(task.val_set), env.rank, env.world_size)),
+        batch_size=max(1, batch_size),
+        num_workers=task.spec.config["runtime"].get("workers", 0),
+        collate_fn=task.collate,
+    )
+    counts = torch.zeros(3, dtype=torch.float64, device=env.device)  # top1 hits, top5 hits, samples
+    for batch in loader:
+        inputs, labels = task.prepare_batch(batch, env.device, train=False)
+        with autocast():
+            logits = model(inputs)
+        hits = topk_correct(logits.float(), labels, (1, 5))
+        counts += torch.tensor([hits[0], hits[1], labels.numel()], dtype=torch.float64, device=env.device)
+    all_reduce_sum(counts, env)
+    return {"top1": 100.0 * float(counts[0] / counts[2]), "top5": 100.0 * float(counts[1] / counts[2])}

@@ -10,18 +10,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from bench.nn import build_network
 from tasks.api import JobResult, JobSpec
 from tasks.classification.data import AugmentConfig, ImageFiles, collate_encoded, decode_batch_on_device
-from tasks.common import DataConfig, check_top_level, load_manifest, resolve_decode, topk_correct
+from tasks.common import DataConfig, check_top_level, evaluate_topk, load_manifest, resolve_decode
 from tasks.data.image_ops import normalize
-from tasks.engine.distributed import DistEnv, all_reduce_sum
+from tasks.engine.distributed import DistEnv
 from tasks.engine.job import run_job
 from tasks.engine.loop import TrainTask
 from tasks.engine.recipe import parse_section
-from tasks.engine.sampler import shard_indices
 
 log = logging.getLogger("tasks.train")
 TASK_KEYS = ("num_classes", "data", "augment")
@@ -76,21 +74,7 @@ class ClassificationTask(TrainTask):
 
     def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
         batch_size = self.spec.config["eval"].get("batch_size") or self.spec.config["runtime"]["batch_size"] // env.world_size
-        loader = DataLoader(
-            Subset(self.val_set, shard_indices(len(self.val_set), env.rank, env.world_size)),
-            batch_size=batch_size,
-            num_workers=self.spec.config["runtime"].get("workers", 0),
-            collate_fn=self.collate,
-        )
-        counts = torch.zeros(3, dtype=torch.float64, device=env.device)  # top1 hits, top5 hits, samples
-        for batch in loader:
-            images, labels = self.prepare_batch(batch, env.device, train=False)
-            with autocast():
-                logits = model(images)
-            hits = topk_correct(logits.float(), labels, (1, 5))
-            counts += torch.tensor([hits[0], hits[1], labels.numel()], dtype=torch.float64, device=env.device)
-        all_reduce_sum(counts, env)
-        return {"top1": 100.0 * float(counts[0] / counts[2]), "top5": 100.0 * float(counts[1] / counts[2])}
+        return evaluate_topk(self, model, env, autocast, batch_size)
 
     def info(self) -> dict[str, Any]:
         return {**self.data_info, "dataset_hash": self.data_info["manifest_sha256"],

@@ -9,21 +9,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import build_network
 from tasks.api import JobResult, JobSpec
-from tasks.common import check_top_level, file_list_hash, prepare_root, topk_correct
+from tasks.common import check_top_level, evaluate_topk, file_list_hash, prepare_root
 from tasks.data.hmdb51 import read_split
 from tasks.data.image_ops import normalize
 from tasks.engine.checkpoint import load_checkpoint
-from tasks.engine.distributed import DistEnv, all_reduce_sum
+from tasks.engine.distributed import DistEnv
 from tasks.engine.job import run_job
 from tasks.engine.loop import TrainTask
 from tasks.engine.recipe import parse_section
-from tasks.engine.sampler import shard_indices
 from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
 
 TASK_KEYS = ("num_classes", "data", "clip", "augment", "init")
@@ -119,20 +117,8 @@ class VideoTask(TrainTask):
 
     def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
         runtime = self.spec.config["runtime"]
-        loader = DataLoader(
-            Subset(self.val_set, shard_indices(len(self.val_set), env.rank, env.world_size)),
-            batch_size=self.spec.config["eval"].get("batch_size") or max(1, runtime["batch_size"] // env.world_size),
-            num_workers=runtime.get("workers", 0),
-        )
-        counts = torch.zeros(3, dtype=torch.float64, device=env.device)
-        for batch in loader:
-            clips, labels = self.prepare_batch(batch, env.device, train=False)
-            with autocast():
-                logits = model(clips)
-            hits = topk_correct(logits.float(), labels, (1, 5))
-            counts += torch.tensor([hits[0], hits[1], labels.numel()], dtype=torch.float64, device=env.device)
-        all_reduce_sum(counts, env)
-        return {"top1": 100.0 * float(counts[0] / counts[2]), "top5": 100.0 * float(counts[1] / counts[2])}
+        batch_size = self.spec.config["eval"].get("batch_size") or runtime["batch_size"] // env.world_size
+        return evaluate_topk(self, model, env, autocast, batch_size)
 
     def info(self) -> dict[str, Any]:
         return dict(self.data_info)
