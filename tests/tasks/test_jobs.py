@@ -47,3 +47,13 @@ def test_job_beats_chance_on_toy_data(setting, toy_root, tmp_path):
     assert kinds == {"checkpoint", "log"}
     if setting == "video_p":
         assert result.info["init_tensors"] > 0
+
+
+def test_the_device_decode_path_trains_like_the_cpu_path(toy_root, tmp_path):
+    # The GPU input pipeline (batched decode_jpeg + augmentation on the job's device) is the same
+    # code on the CPU device; run it here so CI covers everything but the device='cuda' argument.
+    spec = toy_spec("cls_a", toy_root, tmp_path / "device", overrides=("task.data.decode=device",))
+    result = JOBS.get("cls_a")(spec)
+    assert result.info["decode"] == "device"
+    metric, chance, required = CHANCE["cls_a"]
+    assert result.metrics[metric] >= required > chance, result.metrics
