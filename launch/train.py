@@ -71,8 +71,14 @@ def copy_log(spec: JobSpec, store: Store, attempt: int) -> None:
 
 
 def run(cfg: DictConfig) -> int:
+    for key in ("code", "store"):
+        if OmegaConf.is_missing(cfg, key):
+            raise BenchError(f"{key} is required: python launch/train.py task=<setting> code=<official code string> store=<store URI>")
+    if not isinstance(cfg.code, str):  # Hydra reads an unquoted 1_2_3 as the number 123
+        raise BenchError(f"code={cfg.code!r} was read as a {type(cfg.code).__name__}, not a code string; "
+                         "pass the official string, e.g. code=16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16")
     store = Store.open(str(cfg.store))
-    code = ArchCode.parse(str(cfg.code))
+    code = ArchCode.parse(cfg.code)
     seed = int(cfg.seed)
     init_checkpoint = find_init_checkpoint(cfg, store, code, seed)
     work_root = cfg.get("work_root") or default_work_root(str(cfg.store))
