@@ -126,7 +126,7 @@ def _train(env: DistEnv, spec: JobSpec) -> JobResult:
         artifacts=artifacts,
         wall_seconds=time.perf_counter() - started,
         info={"resumed_from_epoch": resumed_from, "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-              "train_frames": len(train_set), "synthetic": is_toy(config), "head_stride": det_cfg.head_stride},
+              "train_frames": len(train_set), "synthetic_data": is_toy(config), "head_stride": det_cfg.head_stride},
     )
 
 

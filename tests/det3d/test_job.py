@@ -49,7 +49,7 @@ def test_short_training_run_beats_zero_ap(tmp_path):
     recipe["runtime"]["batch_size"] = 2
     recipe["data"]["val_split"] = "train"
     result = JOBS.get("det3d")(_spec(tmp_path, recipe, data_root, code=TINY))
-    assert result.info["synthetic"] is True
+    assert result.info["synthetic_data"] is True
     assert set(result.metrics) >= {"car_3d_moderate", "car_bev_moderate_r11", "pedestrian_3d_hard", "car_bev_moderate_loose"}
     assert result.metrics["car_bev_moderate_loose"] > 10.0, result.metrics
     assert result.metrics["car_bev_moderate"] > 0.0, result.metrics
