@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from tasks.api import JOBS, JobSpec
-from tasks.det3d.toy import generate
+from tasks.det3d.toy import TOY_VERSION, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16"
@@ -38,10 +38,11 @@ def _spec(tmp: Path, recipe: dict, data_root: Path, code: str = CODE) -> JobSpec
 def test_short_training_run_beats_zero_ap(tmp_path):
     # 60 steps on 4 car scenes, scored on the scenes it trained on: does the whole pipeline
     # (pillars, backbone, targets, losses, decoding, NMS, KITTI AP) learn? Coarse 0.64 m pillars
-    # and no augmentation keep it to a minute of CPU; held-out AP needs far longer runs.
+    # and no augmentation keep it to a minute of CPU; held-out AP needs the full smoke recipe
+    # (~2.5 minutes on 2 cores, docs/det3d.md), more than a CI test may take.
     torch.set_num_threads(2)
     data_root = generate(tmp_path / "kitti", train_frames=4, val_frames=1, class_mix=(1.0, 0.0, 0.0))
-    (data_root / ".toy-complete").write_text("kitti v2\n")
+    (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")
     recipe = toy_recipe(epochs=30)
     recipe["model"].update(pillar_size=[0.64, 0.64], max_pillars_train=1500, max_pillars_test=1500, max_points=16)
     recipe["augment"] = {"flip": False, "rotation": 0.0, "scaling": [1.0, 1.0], "translation_std": 0.0}
@@ -63,7 +64,7 @@ def _run_job(spec: JobSpec) -> None:
 @pytest.mark.slow
 def test_killed_job_resumes_from_its_checkpoint(tmp_path):
     data_root = generate(tmp_path / "kitti", train_frames=8, val_frames=2)
-    (data_root / ".toy-complete").write_text("kitti v2\n")  # a smaller set than the default toy
+    (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")  # a smaller set than the default toy
     recipe = toy_recipe(epochs=4)
     recipe["model"].update(pillar_size=[0.64, 0.64], max_pillars_train=1500, max_pillars_test=1500, max_points=16)
     spec = _spec(tmp_path, recipe, data_root, code=TINY)

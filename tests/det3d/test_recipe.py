@@ -31,7 +31,7 @@ def test_real_recipe_is_the_paper_s(tmp_path):
 def test_toy_layer_shrinks_the_recipe():
     spec = build_job_spec(_compose(["data=toy"]), CODE, 0, devices=["cpu"])
     assert is_toy(spec.config) and spec.data_root.endswith("kitti")
-    assert (parse_detector(spec.config).grid.nx, parse_train(spec.config).epochs) == (80, 6)
+    assert (parse_detector(spec.config).grid.nx, parse_train(spec.config).epochs) == (40, 30)
 
 
 def test_bad_recipes_fail_with_the_key_named():
