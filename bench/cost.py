@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from bench.code import FIELD_NAMES, NUM_STAGES, ArchCode
-from bench.errors import BenchError, CodeError
+from bench.errors import BenchError, CodeError, check_int
 
 COST_HEADS = ("cls", "seg", "video", "det")
 
@@ -55,8 +55,7 @@ class CostSpec:
         for name, value in (("input height", self.input_hw[0]), ("input width", self.input_hw[1]),
                             ("num_classes", self.num_classes), ("in_channels", self.in_channels),
                             ("frames", self.frames)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BenchError(f"{name}={value!r} is invalid; valid is an integer >= 1")
+            check_int(name, value, 1)
 
 
 BENCHMARK_SPEC = CostSpec()

@@ -11,3 +11,15 @@ class BenchError(ValueError):
 
 class CodeError(BenchError):
     """An architecture code (list, string or pickle row) is invalid."""
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (booleans are not), else raise naming it.
+
+    Example:
+        >>> check_int("epochs", 3, 1)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchError(f"{name}={value!r} is invalid; valid is an integer >= {minimum}")
+    return value

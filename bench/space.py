@@ -19,7 +19,7 @@ import hashlib
 import sys
 
 from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, FIELD_NAMES, ArchCode
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 
 DEFAULT_NUM_CODES = 2500
 DEFAULT_SEED = 0
@@ -45,8 +45,7 @@ def sample_codes(n: int = DEFAULT_NUM_CODES, seed: int = DEFAULT_SEED) -> list[A
         >>> [c.to_string() for c in sample_codes(2, seed=0)] == [c.to_string() for c in sample_codes(2, seed=0)]
         True
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise BenchError(f"n={n!r} is not a valid number of codes; valid is an integer >= 0")
+    check_int("n", n, 0)
     seen: set[ArchCode] = set()
     out: list[ArchCode] = []
     index = 0

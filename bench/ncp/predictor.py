@@ -22,7 +22,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.ncp.data import SettingTable, Split, split_by_arch_id
 from bench.ncp.encoding import encoding_for
 
@@ -47,9 +47,7 @@ class PredictorConfig:
 
     def __post_init__(self) -> None:
         for name in ("hidden", "branch", "epochs", "batch_size", "n_train", "n_val", "min_rows"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BenchError(f"predictor {name}={value!r} is invalid; valid is an integer >= 1")
+            check_int(f"predictor {name}", getattr(self, name), 1)
         if not 0 <= self.dropout < 1:
             raise BenchError(f"predictor dropout={self.dropout!r} is invalid; valid is 0 <= dropout < 1")
         if self.lr <= 0 or self.weight_decay < 0:

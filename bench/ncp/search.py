@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.code import ArchCode
 from bench.cost import cost_batch
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.ncp.baselines import Ranked, netadapt_greedy, sample_and_rank
 from bench.ncp.encoding import NB201_ENCODING, codes_to_array, nb201_ops
 from bench.ncp.flops_poly import FlopsPolynomial
@@ -47,8 +47,7 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise BenchError(f"unknown strategy {self.strategy!r}; valid strategies are {list(STRATEGIES)}")
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 0:
-            raise BenchError(f"iterations={self.iterations!r} is invalid; valid is an integer >= 0")
+        check_int("iterations", self.iterations, 0)
 
 
 @dataclass(frozen=True)

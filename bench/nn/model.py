@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bench.code import ArchCode
-from bench.errors import BenchError
+from bench.errors import check_int
 from bench.nn.backbone import FeatureInfo, MultiResolutionNet
 from bench.nn.heads import ClassificationHead, FusedMapHead, SegmentationHead, VideoHead
 from bench.registry import Registry
@@ -87,8 +87,7 @@ def build_network(code: ArchCode | str, head: str = "cls", num_classes: int = 50
         >>> net(torch.zeros(2, 3, 64, 64)).shape
         torch.Size([2, 10])
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise BenchError(f"num_classes={num_classes!r} is invalid; valid is an integer >= 1")
+    check_int("num_classes", num_classes, 1)
     builder = HEADS.get(head)
     channels = DEFAULT_IN_CHANNELS[head] if in_channels is None else in_channels
     return builder(ArchCode.parse(code), num_classes, in_channels=channels)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import ray
 
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.sched.faults import NOT_RETRIED, classify_ray_exception, describe, kind_of_error_text
 from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
@@ -50,8 +50,7 @@ class DriverOptions:
     max_consecutive_failures: int | None = 20  # that many failed attempts in a row, none succeeding: stop
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise BenchError(f"retry.max_attempts={self.max_attempts!r} is invalid; valid is an integer >= 1")
+        check_int("retry.max_attempts", self.max_attempts, 1)
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise BenchError(f"timeout_s={self.timeout_s!r} is invalid; valid is null (no timeout) or seconds > 0")
         if self.max_consecutive_failures is not None and self.max_consecutive_failures < 1:

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.code import ArchCode
 from bench.cost import CostSpec, cost_batch
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.sched.codes import FROZEN_CODES, REPO_ROOT, expected_sha256, read_code_list
 
 SOURCES = ("frozen", "file", "retry_failed")
@@ -50,8 +50,7 @@ class Selection:
             raise BenchError(f"sweep source {self.source!r} is unknown; valid sources are {list(SOURCES)}")
         if self.source == "file" and not self.codes_file:
             raise BenchError("sweep source 'file' needs sweep.codes_file=PATH (official code strings, one per line)")
-        if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) or self.num_shards < 1:
-            raise BenchError(f"sweep.num_shards={self.num_shards!r} is invalid; valid is an integer >= 1")
+        check_int("sweep.num_shards", self.num_shards, 1)
         if not isinstance(self.shard_index, int) or not 0 <= self.shard_index < self.num_shards:
             raise BenchError(
                 f"sweep.shard_index={self.shard_index!r} is invalid; valid is 0..{self.num_shards - 1} "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from bench.code import ArchCode
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.settings import MAIN_METRIC, check_setting
 from bench.store import provenance
 from bench.store.schema import COMMIT
@@ -36,12 +36,6 @@ def _utc(value: datetime | float | None, name: str) -> datetime | None:
         # A naive datetime is taken as UTC; everything stored is UTC.
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     raise BenchError(f"{name}={value!r} is invalid; valid is a datetime, a POSIX timestamp or None")
-
-
-def _count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BenchError(f"{name}={value!r} is invalid; valid is an integer >= {minimum}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -83,8 +77,8 @@ class RunRecord:
         set_("code", code.to_string())
         set_("arch_id", code.arch_id)
         check_setting(self.setting)
-        _count(self.seed, "seed", 0)
-        _count(self.attempt, "attempt", 1)
+        check_int("seed", self.seed, 0)
+        check_int("attempt", self.attempt, 1)
         if self.status not in RUN_STATUSES:
             raise BenchError(f"status={self.status!r} is invalid; valid statuses are {list(RUN_STATUSES)}")
         metrics = {}

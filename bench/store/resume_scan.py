@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.settings import check_setting
 from bench.store import layout
 from bench.store.fs import iter_files
@@ -50,8 +50,7 @@ def _attempt_ranks(bits: int) -> dict[int, int]:
 
 def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> ResumeStatus:
     """Classify every key of the sweep (the body of :meth:`Store.resume_status`)."""
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise BenchError(f"max_attempts={max_attempts!r} is invalid; valid is an integer >= 1")
+    check_int("max_attempts", max_attempts, 1)
     keys = [k if isinstance(k, tuple) else tuple(k) for k in keys]
     _check_keys(keys)
     seen: dict[RunKey, int] = dict.fromkeys(keys, 0)

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench.code import ArchCode
-from bench.errors import BenchError
+from bench.errors import BenchError, check_int
 from bench.settings import check_setting
 from tasks.api import JobSpec
 
@@ -84,8 +84,7 @@ def build_job_spec(
     data = plain["data"]
     setting = check_setting(str(recipe.get("setting")))
     code_string = ArchCode.parse(code).to_string()
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise BenchError(f"seed={seed!r} is invalid; valid is an integer >= 0")
+    check_int("seed", seed, 0)
     dataset = recipe.get("dataset")
     roots = data.get("roots") or {}
     if dataset not in roots:
