@@ -30,18 +30,24 @@ BLOCK_CHOICES = (1, 2, 3, 4)  # b_s and n_s_k
 CHANNEL_CHOICES = tuple(range(8, 129, 8))  # i1, i2, c_s_k, o
 
 
-def _field_names() -> tuple[str, ...]:
-    names = ["i1", "i2"]
+def _fields() -> tuple[tuple[str, tuple[int, ...]], ...]:
+    fields = [("i1", CHANNEL_CHOICES), ("i2", CHANNEL_CHOICES)]
     for s in range(1, NUM_STAGES + 1):
-        names.append(f"b{s}")
-        names += [f"n{s}_{k}" for k in range(1, s + 1)]
-        names += [f"c{s}_{k}" for k in range(1, s + 1)]
-    names.append("o")
-    return tuple(names)
+        fields.append((f"b{s}", BLOCK_CHOICES))
+        fields += [(f"n{s}_{k}", BLOCK_CHOICES) for k in range(1, s + 1)]
+        fields += [(f"c{s}_{k}", CHANNEL_CHOICES) for k in range(1, s + 1)]
+    fields.append(("o", CHANNEL_CHOICES))
+    return tuple(fields)
 
 
-FIELD_NAMES: tuple[str, ...] = _field_names()
+FIELD_CHOICES: dict[str, tuple[int, ...]] = dict(_fields())
+"""The valid values of every field: :data:`CHANNEL_CHOICES` for i, c and o, :data:`BLOCK_CHOICES` for b and n."""
+
+FIELD_NAMES: tuple[str, ...] = tuple(FIELD_CHOICES)
 """Column names of the 27 integers, in code order (also the store's columns)."""
+
+CHANNEL_FIELDS: frozenset[str] = frozenset(n for n, c in FIELD_CHOICES.items() if c is CHANNEL_CHOICES)
+"""The fields that are channel widths (they move in steps of 8); the others count blocks or units."""
 
 
 def _check_int(field: str, value: Any, choices: tuple[int, ...]) -> int:
@@ -49,7 +55,7 @@ def _check_int(field: str, value: Any, choices: tuple[int, ...]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             as_int = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             as_int = None
         if as_int is None or isinstance(value, bool) or as_int != value:
             raise CodeError(f"{field}={value!r} is not an integer; valid values are {_describe(choices)}")
@@ -112,7 +118,7 @@ class ArchCode:
                 )
         # Validate through the flat form so every message uses the field names.
         for name, value in zip(FIELD_NAMES, self.to_list()):
-            _check_int(name, value, CHANNEL_CHOICES if name[0] in "ico" else BLOCK_CHOICES)
+            _check_int(name, value, FIELD_CHOICES[name])
 
     # ----------------------------------------------------------------- flat list
     @classmethod
@@ -123,7 +129,7 @@ class ArchCode:
         if len(values) != CODE_LENGTH:
             raise CodeError(f"a code has {CODE_LENGTH} integers, got {len(values)}: {list(values)!r}")
         checked = [
-            _check_int(name, v, CHANNEL_CHOICES if name[0] in "ico" else BLOCK_CHOICES)
+            _check_int(name, v, FIELD_CHOICES[name])
             for name, v in zip(FIELD_NAMES, values)
         ]
         stages, pos = [], 2

@@ -16,24 +16,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import sys
 
-from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, FIELD_NAMES, ArchCode
+from bench.code import FIELD_CHOICES, ArchCode
 from bench.errors import BenchError, check_int
 
 DEFAULT_NUM_CODES = 2500
 DEFAULT_SEED = 0
-SPACE_SIZE = len(BLOCK_CHOICES) ** sum(n[0] in "bn" for n in FIELD_NAMES) * len(CHANNEL_CHOICES) ** sum(
-    n[0] in "ico" for n in FIELD_NAMES
-)
+SPACE_SIZE = math.prod(len(choices) for choices in FIELD_CHOICES.values())
 
 
 def code_at(seed: int, index: int) -> ArchCode:
     """The ``index``-th candidate of the stream for ``seed`` (may repeat earlier ones)."""
     digest = hashlib.sha256(f"nasbench-mr:{seed}:{index}".encode()).digest()
     values = [
-        (CHANNEL_CHOICES if name[0] in "ico" else BLOCK_CHOICES)[byte % (16 if name[0] in "ico" else 4)]
-        for name, byte in zip(FIELD_NAMES, digest)
+        choices[byte % len(choices)] for choices, byte in zip(FIELD_CHOICES.values(), digest)
     ]
     return ArchCode.from_list(values)
 

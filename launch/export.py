@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 from bench.errors import BenchError
-from bench.settings import SETTINGS
+from bench.settings import setting_names
 
-ALL_SETTINGS = (*SETTINGS, "nb201")
+ALL_SETTINGS = setting_names()
 
 
 def _store(uri: str, create: bool = False):
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_store("correlate", "Spearman correlation of the main metric between settings (paper Fig. 4)")
     p.add_argument("--out", required=True, metavar="FILE.csv")
     p.add_argument("--plot", metavar="FILE.png")
-    p.add_argument("--setting", action="append", choices=SETTINGS)
+    p.add_argument("--setting", action="append", choices=setting_names(space="nasbench_mr"))
     p.set_defaults(run=cmd_correlate)
     p = with_store("stats", "count, mean, std, min, max of the main metric per setting (paper Table 6)")
     p.add_argument("--out", metavar="FILE.csv")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, FIELD_NAMES
+from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, CHANNEL_FIELDS, FIELD_NAMES
 from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.objective import SearchObjective
@@ -35,7 +35,7 @@ class Ranked:
 def random_codes(n: int, seed: int) -> np.ndarray:
     """``n`` codes drawn uniformly from the space (may repeat), as an (n, 27) int array."""
     rng = np.random.default_rng(seed)
-    is_channel = np.array([name[0] in "ico" for name in FIELD_NAMES])
+    is_channel = np.array([name in CHANNEL_FIELDS for name in FIELD_NAMES])
     channels = rng.choice(np.array(CHANNEL_CHOICES), size=(n, len(FIELD_NAMES)))
     blocks = rng.choice(np.array(BLOCK_CHOICES), size=(n, len(FIELD_NAMES)))
     return np.where(is_channel, channels, blocks).astype(np.int64)

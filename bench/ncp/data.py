@@ -17,7 +17,7 @@ from bench.code import FIELD_NAMES
 from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, CodeEncoding, encoding_for
-from bench.settings import MAIN_METRIC, METRICS, check_setting
+from bench.settings import get_setting
 
 NB201_CODE_COLUMNS = ("embedding", "onehot")
 """Column names accepted for nb201's 30-dim one-hot code (the store's and the pickle's is ``embedding``)."""
@@ -47,7 +47,7 @@ class SettingTable:
 
     @property
     def main_metric(self) -> str:
-        return MAIN_METRIC[self.setting]
+        return get_setting(self.setting).main_metric
 
     def __len__(self) -> int:
         return len(self.arch_ids)
@@ -62,14 +62,14 @@ class SettingTable:
         ``gflops`` (or the pickle's ``Flops`` in MFLOPs); its ``arch_id`` is
         derived as the store does if absent.
         """
-        check_setting(setting, allow_nb201=True)
-        if setting == "nb201":
+        info = get_setting(setting)
+        if info.space == "nb201":
             return cls._nb201(frame)
         _require(frame, ("arch_id", "code", *FIELD_NAMES, "gflops", "params_m"), setting)
-        metrics = {m: frame[m].to_numpy(np.float64) for m in METRICS[setting] if m in frame.columns}
-        if MAIN_METRIC[setting] not in metrics:
+        metrics = {m: frame[m].to_numpy(np.float64) for m in info.metrics if m in frame.columns}
+        if info.main_metric not in metrics:
             raise BenchError(
-                f"setting {setting!r} table has no main metric column {MAIN_METRIC[setting]!r}; "
+                f"setting {setting!r} table has no main metric column {info.main_metric!r}; "
                 f"columns are {list(frame.columns)}"
             )
         x = frame[list(FIELD_NAMES)].to_numpy(np.int64)

@@ -22,7 +22,7 @@ from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.results import mr_result, nb201_result
 from bench.ncp.search import SearchRequest, as_jsonable, parse_starts, search_mr, search_nb201
 from bench.ncp.trajectory import plot_trajectory, trajectory_table, write_trajectory
-from bench.settings import MAIN_METRIC, check_setting
+from bench.settings import get_setting
 
 MODES = ("search", "predictor_report")
 SPACES = ("nasbench_mr", "nb201")
@@ -45,7 +45,7 @@ def _settings(cfg: Mapping[str, Any], space: str) -> list[str]:
     settings = cfg["predictor"].get("settings") or DEFAULT_SETTINGS[space]
     if isinstance(settings, str):
         settings = [settings]
-    settings = [check_setting(str(s), allow_nb201=True) for s in settings]
+    settings = [get_setting(str(s)).name for s in settings]
     if len(set(settings)) != len(settings):
         raise BenchError(f"predictor.settings={settings} repeats a setting; list each once")
     if space == "nb201" and settings != ["nb201"]:
@@ -108,7 +108,7 @@ def resolve_starts(starts: tuple[str, ...], load_frame: FrameLoader, seed: int) 
             out += [ArchCode.from_list(row.tolist()).to_string() for row in random_codes(int(count), seed)]
             continue
         if start.startswith("best:"):
-            setting = check_setting(start[len("best:"):])
+            setting = get_setting(start[len("best:"):]).name
             table = SettingTable.from_frame(load_frame(setting), setting)
             truth = table.metrics[table.main_metric]
             if not np.isfinite(truth).any():
@@ -167,7 +167,7 @@ def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
     outcome = search_mr(predictors, request)
     result = mr_result(outcome, request, predictors, tables)
     if outcome.propagation is not None:
-        heads = [f"{s}_{MAIN_METRIC[s]}" for s in settings]
+        heads = [f"{s}_{get_setting(s).main_metric}" for s in settings]
         encoding = encoding_for(space)
         write_trajectory(trajectory_table(outcome.propagation, encoding, heads), out / "trajectory.parquet")
         best_start = int(outcome.start_index[0])

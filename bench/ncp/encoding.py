@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, FIELD_NAMES, ArchCode
+from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, CHANNEL_FIELDS, FIELD_NAMES, ArchCode
 from bench.errors import BenchError
 
 NB201_EDGES = 6
@@ -80,7 +80,7 @@ def _uniform_stats(choices: tuple[int, ...]) -> tuple[float, float]:
 
 
 def _mr_encoding() -> CodeEncoding:
-    is_channel = np.array([name[0] in "ico" for name in FIELD_NAMES])
+    is_channel = np.array([name in CHANNEL_FIELDS for name in FIELD_NAMES])
     ch_mean, ch_std = _uniform_stats(CHANNEL_CHOICES)
     bl_mean, bl_std = _uniform_stats(BLOCK_CHOICES)
     return CodeEncoding(

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.code import FIELD_NAMES
+from bench.code import CHANNEL_FIELDS, FIELD_NAMES
 from bench.errors import BenchError
 from bench.ncp.encoding import nb201_argmax
 from bench.ncp.objective import SearchObjective
 
-DEFAULT_START = {name: (2 if name[0] in "bn" else 64) for name in FIELD_NAMES}
+DEFAULT_START = {name: (64 if name in CHANNEL_FIELDS else 2) for name in FIELD_NAMES}
 """The paper's starting code: every b and n = 2, every i, c and o = 64."""
 
 

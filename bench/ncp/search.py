@@ -23,7 +23,7 @@ from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import Predictor
 from bench.ncp.propagate import Propagation, default_start, propagate_continuous, propagate_wta
-from bench.settings import MAIN_METRIC
+from bench.settings import get_setting
 
 STRATEGIES = ("continuous", "wta", "random", "neural_predictor", "netadapt")
 """NCP's two propagations, then the baselines on the same predictors."""
@@ -82,7 +82,7 @@ def build_objective(predictors: Sequence[Predictor], weights: Sequence[float] | 
         raise BenchError(f"{len(weights)} task weights for {len(predictors)} settings; give one weight per setting")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise BenchError(f"task weights {list(weights)} invalid; valid are non-negative with a positive sum")
-    heads = [Head(p, MAIN_METRIC[p.setting], float(w)) for p, w in zip(predictors, weights)]
+    heads = [Head(p, get_setting(p.setting).main_metric, float(w)) for p, w in zip(predictors, weights)]
     return SearchObjective(heads, lam, FlopsPolynomial.build())
 
 

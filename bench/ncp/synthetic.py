@@ -20,7 +20,7 @@ from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, codes_to_array
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
-from bench.settings import METRICS, check_setting
+from bench.settings import get_setting
 from bench.space import sample_codes
 
 
@@ -39,7 +39,7 @@ def synthetic_frame(n: int = 500, seed: int = 0, setting: str = "cls_a", noise: 
         >>> list(frame.columns[:3]), len(frame)
         (['arch_id', 'code', 'i1'], 5)
     """
-    check_setting(setting)
+    metric_names = get_setting(setting).metrics
     codes = sample_codes(n, seed=seed)
     x = codes_to_array(codes)
     params, flops = cost_batch(x)
@@ -51,7 +51,7 @@ def synthetic_frame(n: int = 500, seed: int = 0, setting: str = "cls_a", noise: 
         frame[name] = x[:, i]
     frame["params_m"] = params / 1e6
     frame["gflops"] = gflops
-    for k, metric in enumerate(METRICS[setting]):
+    for k, metric in enumerate(metric_names):
         frame[metric] = main + 3.0 * k + rng.normal(0.0, noise, n)  # secondary metrics track the main one
     return frame
 

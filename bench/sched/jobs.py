@@ -15,7 +15,7 @@ from typing import Any
 from bench.code import ArchCode
 from bench.cost import CostSpec, cost
 from bench.errors import BenchError
-from bench.settings import check_setting
+from bench.settings import get_setting
 from tasks.api import JobSpec
 
 Key = tuple[str, str, int]
@@ -33,7 +33,7 @@ class SweepJob:
 
     @classmethod
     def of(cls, code: ArchCode, setting: str, seed: int) -> SweepJob:
-        return cls(code.to_string(), code.arch_id, check_setting(setting), int(seed))
+        return cls(code.to_string(), code.arch_id, get_setting(setting).name, int(seed))
 
     @property
     def key(self) -> Key:

@@ -14,7 +14,7 @@ from bench.sched.driver import Driver, plan_attempts
 from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
 from bench.sched.selection import select_codes
-from bench.settings import MAIN_METRIC
+from bench.settings import get_setting
 from bench.store import Store
 
 
@@ -40,7 +40,7 @@ def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
 
 def metric_line(store: Store, setting: str) -> str | None:
     """``'[seg] mIoU over 2500 architectures: mean 61.2, min 40.1, max 70.3'`` for the measured rows."""
-    main = MAIN_METRIC[setting]
+    main = get_setting(setting).main_metric
     table = store.load_setting(setting, source="measured")
     if not table.num_rows or main not in table.column_names:
         return None

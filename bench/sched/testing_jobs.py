@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.registry import Registry
-from bench.settings import METRICS
+from bench.settings import get_setting
 from tasks.api import Artifact, CurvePoint, JobResult, JobSpec
 
 TEST_JOBS: Registry = Registry("test job")
@@ -96,7 +96,7 @@ def scripted_job(spec: JobSpec) -> JobResult:
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"step": step}))
         os.replace(tmp, state_path)
-    names = METRICS[spec.setting]
+    names = get_setting(spec.setting).metrics
     metrics = {name: _metric_value(arch_id, name) for name in names}
     data = state_path.read_bytes() if state_path.exists() else b""
     artifacts = (

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from bench.errors import BenchError
-from bench.settings import MAIN_METRIC, SETTINGS
+from bench.settings import get_setting
 from bench.store.store import Store
 
 MIN_SHARED = 3  # fewer shared architectures than this give no meaningful rank correlation
@@ -18,10 +18,10 @@ MIN_SHARED = 3  # fewer shared architectures than this give no meaningful rank c
 
 def main_metrics(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
     """Main metric per setting as columns, indexed by arch_id (NAS-Bench-MR settings only)."""
-    chosen = [s for s in (settings if settings is not None else store.settings()) if s in SETTINGS]
+    chosen = [s for s in (settings if settings is not None else store.settings()) if get_setting(s).space == "nasbench_mr"]
     series = {}
     for setting in chosen:
-        metric = MAIN_METRIC[setting]
+        metric = get_setting(setting).main_metric
         table = store.load_setting(setting, columns=["arch_id", metric]).to_pandas()
         series[setting] = table.set_index("arch_id")[metric]
     return pd.DataFrame(series)
@@ -77,7 +77,7 @@ def stats(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
     """Per setting: count, mean, std, min and max of the main metric (the paper's Table 6)."""
     rows = []
     for setting in (settings if settings is not None else store.settings()):
-        metric = MAIN_METRIC[setting]
+        metric = get_setting(setting).main_metric
         values = store.load_setting(setting, columns=[metric])[metric].to_numpy(zero_copy_only=False)
         values = values[~np.isnan(values.astype(float))].astype(float)
         rows.append({"setting": setting, "metric": metric, "count": len(values),

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError
-from bench.settings import MAIN_METRIC, METRICS, OFFICIAL_NAMES
+from bench.settings import get_setting
 from bench.store.official import DET3D_RENAMES
 from bench.store.schema import SCHEMA_VERSION
 from bench.store.store import Store
@@ -127,7 +127,7 @@ def export_benchmark(store: Store, out_dir: str | Path, settings: Iterable[str] 
         table = table.drop_columns(["official_index"]).append_column("provenance", provenance_column(store, setting, table))
         name = f"{setting}.parquet"
         entry = {"file": name, "rows": table.num_rows, "sha256": _write_atomic(out / name, _parquet_bytes(table)),
-                 "columns": table.schema.names, "main_metric": MAIN_METRIC[setting],
+                 "columns": table.schema.names, "main_metric": get_setting(setting).main_metric,
                  "sources": {s: table["source"].to_pylist().count(s) for s in ("measured", "imported")}, **cover}
         result.written.append(out / name)
         curves = store.load_curves(setting) if setting != "nb201" else None
@@ -157,7 +157,7 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
     order = sorted(range(table.num_rows), key=lambda i: (table["official_index"][i].as_py() is None,
                                                          table["official_index"][i].as_py() or 0, i))
     columns = table.to_pydict()
-    metric_names = [n for n in table.schema.names if n in METRICS[setting] or n not in _NON_METRIC]
+    metric_names = [n for n in table.schema.names if n in get_setting(setting).metrics or n not in _NON_METRIC]
     back = {v: k for k, v in DET3D_RENAMES.items()} if setting == "det3d" else {}
     rows = []
     for i in order:
@@ -197,7 +197,7 @@ def export_pickles(store: Store, out_dir: str | Path, settings: Iterable[str] | 
         table = store.load_setting(setting)
         if not table.num_rows:
             raise BenchError(f"setting {setting!r} has no rows to export")
-        name = "nas-bench-201.pkl" if setting == "nb201" else f"{OFFICIAL_NAMES[setting]}.pkl"
+        name = f"{get_setting(setting).official_name}.pkl"
         rows = to_official_rows(table, setting, _published_key_order(store, setting))
         _write_atomic(out / name, pickle.dumps(rows, protocol=4))
         written.append(out / name)

@@ -3,7 +3,7 @@
 Recognised files in a source directory (SPEC section 6):
 
 - ``<name>.pkl`` or ``<name>/trainval.pkl`` for the nine official names
-  (``bench.settings.OFFICIAL_NAMES``: cls-50-1000 -> cls_a, ...);
+  (``Setting.official_name`` in :mod:`bench.settings`: cls-50-1000 -> cls_a, ...);
 - the NAS-Bench-201 table as ``nas-bench-201/trainval.pkl``, ``nas-bench-201.pkl``
   or ``nb201*.pkl`` -> setting ``nb201``.
 
@@ -28,7 +28,7 @@ import pyarrow as pa
 from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import load_untrusted
-from bench.settings import MAIN_METRIC, METRICS, OFFICIAL_NAMES
+from bench.settings import SETTINGS, get_setting
 from bench.store.results import architecture_columns, extra_metric_names
 from bench.store.schema import results_schema
 
@@ -66,9 +66,9 @@ class SettingImport:
             text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
         if self.cost_computed:
             text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
-        main = MAIN_METRIC[self.setting]
+        main = get_setting(self.setting).main_metric
         if self.table[main].null_count == self.table.num_rows:
-            metrics = [n for n in self.table.schema.names if (n in METRICS[self.setting] or n not in NON_METRICS)
+            metrics = [n for n in self.table.schema.names if (n in get_setting(self.setting).metrics or n not in NON_METRICS)
                        and self.table[n].null_count < self.table.num_rows]
             text += (f"; WARNING: no row has the main metric {main!r} (found {metrics}); "
                      "stats and correlate will have nothing for this setting")
@@ -81,10 +81,10 @@ def find_official_files(src_dir: str | Path) -> tuple[dict[str, Path], list[Path
     if not root.is_dir():
         raise BenchError(f"source directory {str(root)!r} does not exist or is not a directory")
     found: dict[str, list[Path]] = {}
-    for setting, name in OFFICIAL_NAMES.items():
-        found[setting] = [p for p in (root / f"{name}.pkl", root / name / "trainval.pkl") if p.is_file()]
-    found["nb201"] = [p for p in (root / "nas-bench-201" / "trainval.pkl", root / "nas-bench-201.pkl") if p.is_file()]
-    found["nb201"] += sorted(root.glob("nb201*.pkl"))
+    for setting in SETTINGS.values():
+        name = setting.official_name
+        found[setting.name] = [p for p in (root / f"{name}.pkl", root / name / "trainval.pkl") if p.is_file()]
+    found["nb201"] += sorted(root.glob("nb201*.pkl"))  # the authors' sample of their NAS-Bench-201 table
     chosen = {}
     for setting, paths in found.items():
         if len(paths) > 1:
@@ -257,7 +257,7 @@ def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> l
     if not chosen:
         raise BenchError(
             f"no published pickles in {src_dir}; expected files such as cls-50-1000.pkl, seg/trainval.pkl "
-            f"or nb201*.pkl (names: {sorted(OFFICIAL_NAMES.values())})"
+            f"or nb201*.pkl (names: {sorted(s.official_name for s in SETTINGS.values())})"
         )
     parsed = [read_official(path, setting) for setting, path in chosen.items()]
     existing = store.imports()

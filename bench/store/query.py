@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from bench.code import FIELD_NAMES
 from bench.errors import BenchError
-from bench.settings import METRICS, SETTINGS
+from bench.settings import get_setting, setting_names
 
 if TYPE_CHECKING:
     from bench.store.store import Store
@@ -33,15 +33,16 @@ def join_settings(store: Store, settings: Sequence[str], metrics: Sequence[str] 
     if len(settings) < 1:
         raise BenchError("join needs at least one setting")
     for setting in settings:
-        if setting not in SETTINGS:
-            raise BenchError(f"setting {setting!r} cannot be joined; NAS-Bench-MR settings are {list(SETTINGS)}")
+        if get_setting(setting).space != "nasbench_mr":
+            raise BenchError(f"setting {setting!r} cannot be joined; NAS-Bench-MR settings are "
+                             f"{setting_names(space='nasbench_mr')}")
     arch_columns = ["arch_id", "code", *FIELD_NAMES, "params_m", "gflops"]
     joined: pa.Table | None = None
     for setting in settings:
         table = store.load_setting(setting)
-        wanted = [m for m in (metrics if metrics is not None else METRICS[setting]) if m in table.schema.names]
+        wanted = [m for m in (metrics if metrics is not None else get_setting(setting).metrics) if m in table.schema.names]
         if metrics is not None and not wanted:
-            raise BenchError(f"none of the metrics {list(metrics)} is a column of {setting}; it has {METRICS[setting]}")
+            raise BenchError(f"none of the metrics {list(metrics)} is a column of {setting}; it has {list(get_setting(setting).metrics)}")
         part = table.select(["arch_id", *wanted]).rename_columns(["arch_id", *(f"{setting}.{m}" for m in wanted)])
         if joined is None:
             joined = part

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from bench.code import ArchCode
 from bench.errors import BenchError, check_int
-from bench.settings import MAIN_METRIC, check_setting
+from bench.settings import get_setting
 from bench.store import provenance
 from bench.store.schema import COMMIT
 
@@ -76,7 +76,8 @@ class RunRecord:
         code = ArchCode.parse(self.code)
         set_("code", code.to_string())
         set_("arch_id", code.arch_id)
-        check_setting(self.setting)
+        if not get_setting(self.setting).trainable:
+            raise BenchError(f"setting {self.setting!r} is imported only; it has no runs")
         check_int("seed", self.seed, 0)
         check_int("attempt", self.attempt, 1)
         if self.status not in RUN_STATUSES:
@@ -90,7 +91,7 @@ class RunRecord:
             except (TypeError, ValueError):
                 raise BenchError(f"metric {name}={value!r} is not a number") from None
         set_("metrics", metrics)
-        main = MAIN_METRIC[self.setting]
+        main = get_setting(self.setting).main_metric
         if self.status == "succeeded":
             if self.error:
                 raise BenchError(f"a succeeded run has no error, got error={self.error!r}")

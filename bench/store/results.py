@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost_batch
-from bench.settings import METRICS
+from bench.settings import get_setting
 from bench.store.schema import CODE_TYPE, results_schema
 
 
@@ -40,7 +40,7 @@ def architecture_columns(codes: Sequence[str | ArchCode]) -> dict[str, pa.Array]
 
 def extra_metric_names(setting: str, names: list[str]) -> tuple[str, ...]:
     """Metric names beyond the paper's list for ``setting``, sorted (kept, never dropped)."""
-    known = set(METRICS[setting])
+    known = set(get_setting(setting).metrics)
     return tuple(sorted({n for n in names if n not in known}))
 
 
@@ -64,7 +64,7 @@ def measured_results(setting: str, runs: pa.Table, metrics: pa.Table) -> pa.Tabl
     schema = results_schema(setting, extras)
     columns = architecture_columns(list(codes.values))
     wide = wide.reindex(codes.index)
-    for name in (*METRICS[setting], *extras):
+    for name in (*get_setting(setting).metrics, *extras):
         values = wide[name].to_numpy(dtype=float) if name in wide.columns else np.full(len(codes), np.nan)
         columns[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
     columns["n_seeds"] = pa.array(seeds.reindex(codes.index).to_numpy(), pa.int32())
@@ -92,7 +92,7 @@ def combine(setting: str, measured: pa.Table | None, imported: pa.Table | None, 
 
 
 def _fixed(setting: str) -> set[str]:
-    return set(results_schema(setting).names) - set(METRICS[setting])
+    return set(results_schema(setting).names) - set(get_setting(setting).metrics)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError, check_int
-from bench.settings import check_setting
+from bench.settings import get_setting
 from bench.store import layout
 from bench.store.fs import iter_files
 from bench.store.layout import STATUS_RANK, CommitName
@@ -56,7 +56,7 @@ def scan_attempts(store: Store, keys: Sequence[RunKey], max_attempts: int) -> Re
     seen: dict[RunKey, int] = dict.fromkeys(keys, 0)
     snapshot = store.snapshot()
     for setting in sorted({k[1] for k in keys}):
-        check_setting(setting)
+        get_setting(setting)
         arch_ids = {k[0] for k in keys if k[1] == setting}
         # A few keys (a driver checking one lost job): list their directories, not the whole setting.
         roots = [layout.commit_dir(setting, a) for a in arch_ids] if len(arch_ids) <= FEW_ARCHS else [

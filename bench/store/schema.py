@@ -21,7 +21,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from bench.code import FIELD_NAMES
-from bench.settings import METRICS
+from bench.settings import get_setting
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"bench.schema_version"
@@ -125,8 +125,8 @@ def results_schema(setting: str, extra_metrics: tuple[str, ...] = ()) -> pa.Sche
     ``official_index`` is the row's position in the published pickle (null for
     measured rows), so an export back to the pickle layout keeps the order.
     """
-    metrics = [pa.field(m, pa.float64()) for m in (*METRICS[setting], *extra_metrics)]
-    if setting == "nb201":
+    metrics = [pa.field(m, pa.float64()) for m in (*get_setting(setting).metrics, *extra_metrics)]
+    if get_setting(setting).space == "nb201":
         prefix = [
             pa.field("arch_id", pa.string(), nullable=False),
             pa.field("code", pa.string(), nullable=False),

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
-from bench.settings import SETTINGS, check_setting
+from bench.settings import get_setting, setting_names
 from bench.store import layout
 from bench.store.commits import empty_tables, split_commits
 from bench.store.files import StoreWarning, VerifiedFiles  # noqa: F401 (StoreWarning: part of the API)
@@ -213,24 +213,24 @@ class Store(VerifiedFiles):
     def load_runs(self, setting: str | None = None) -> pa.Table:
         """One row per run attempt (schema ``RUNS``), with its provenance; all settings by default."""
         if setting is not None:
-            check_setting(setting)
+            _trainable(setting)
         return self._load_long("runs", setting)
 
     @_retry_vanished
     def load_metrics(self, setting: str) -> pa.Table:
         """Final metrics of every attempt of ``setting`` in long form (arch_id, seed, attempt, metric, value)."""
-        return self._load_long("metrics", check_setting(setting))
+        return self._load_long("metrics", _trainable(setting))
 
     @_retry_vanished
     def load_curves(self, setting: str, arch_id: str | None = None) -> pa.Table:
         """Every evaluation during training (step, step_unit, metric, value) of ``setting``'s runs."""
-        curves = self._load_long("curves", check_setting(setting))
+        curves = self._load_long("curves", _trainable(setting))
         return curves if arch_id is None else curves.filter(pc.equal(curves["arch_id"], arch_id))
 
     @_retry_vanished
     def load_artifacts(self, setting: str) -> pa.Table:
         """Checkpoints and logs of ``setting``'s runs (kind, uri, size, sha256, step)."""
-        return self._load_long("artifacts", check_setting(setting))
+        return self._load_long("artifacts", _trainable(setting))
 
     # ------------------------------------------------------------------ the benchmark view
     @_retry_vanished
@@ -248,12 +248,12 @@ class Store(VerifiedFiles):
             >>> Store.open(tempfile.mkdtemp()).load_setting("seg").num_rows
             0
         """
-        check_setting(setting, allow_nb201=True)
+        info = get_setting(setting)
         if source not in (None, "measured", "imported"):
             raise StoreError(f"source={source!r} is invalid; valid is None, 'measured' or 'imported'")
         imported = self._load_import(setting) if source != "measured" else None
         measured = None
-        if setting != "nb201" and source != "imported":
+        if info.trainable and source != "imported":
             measured = self._load_measured(setting)
         table = combine(setting, measured, imported, source)
         if filters is not None:
@@ -298,7 +298,7 @@ class Store(VerifiedFiles):
         found = set(self.imports())
         found |= set(self.fs.listdir(layout.COMMITS))  # compaction removes emptied setting directories
         found |= {p.split("setting=")[1].split("/")[0] for p in self.snapshot()["files"] if "setting=" in p}
-        return [s for s in (*SETTINGS, "nb201") if s in found]
+        return [s for s in setting_names() if s in found]
 
     @_retry_vanished
     def load_architectures(self) -> pa.Table:
@@ -311,7 +311,7 @@ class Store(VerifiedFiles):
             codes.update(part["code"].to_pylist())
         codes.update(self._load_long("runs", None)["code"].to_pylist())
         for setting in self.imports():
-            if setting != "nb201":
+            if get_setting(setting).space == "nasbench_mr":
                 codes.update(self._load_import(setting)["code"].to_pylist())
         return pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
 
@@ -360,7 +360,7 @@ class Store(VerifiedFiles):
         Reads only this architecture's commit files, and the compacted
         checkpoints once per snapshot: a scheduler may ask for every job.
         """
-        check_setting(setting)
+        _trainable(setting)
         found: list[tuple[int, int, str]] = []  # (attempt, step, uri) of succeeded attempts
         snapshot = self.snapshot()
         found += self._compacted_checkpoints(snapshot, setting).get((arch_id, seed), [])
@@ -386,10 +386,18 @@ class Store(VerifiedFiles):
 
     def log_uri(self, arch_id: str, setting: str, seed: int, attempt: int) -> str:
         """Where a job attempt's log goes (its directory exists for a local store)."""
-        check_setting(setting)
+        _trainable(setting)
         rel = layout.log_path(setting, arch_id, seed, attempt)
         self.fs.makedirs(rel.rsplit("/", 1)[0])
         return self.fs.full(rel)
+
+
+def _trainable(setting: str) -> str:
+    """``setting`` if it has runs (a trainable setting), else an error naming the valid ones."""
+    if not get_setting(setting).trainable:
+        raise StoreError(f"setting {setting!r} is imported only and has no runs; settings with runs are "
+                         f"{setting_names(trainable=True)}")
+    return setting
 
 
 def _latest_status(runs: pa.Table) -> pa.Table:

@@ -15,7 +15,7 @@ import torch
 
 from bench.code import ArchCode
 from bench.errors import BenchError
-from bench.settings import check_setting
+from bench.settings import get_setting
 from tasks.api import JobResult, JobSpec
 from tasks.engine.distributed import DistEnv, check_devices, run_on_devices
 from tasks.engine.loop import TrainTask, run_training
@@ -26,7 +26,7 @@ TaskFactory = Callable[[JobSpec, DistEnv], TrainTask]
 
 def run_job(spec: JobSpec, make_task: TaskFactory) -> JobResult:
     """Train ``spec`` with the task ``make_task`` builds, on all of ``spec.devices``."""
-    check_setting(spec.setting)
+    get_setting(spec.setting)
     ArchCode.parse(spec.code)  # a bad code fails here, with the field named, not inside a rank
     recipe = parse_common(spec.config)
     devices = check_devices(spec.devices)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.code import ArchCode
 from bench.errors import BenchError, check_int
-from bench.settings import check_setting
+from bench.settings import get_setting
 from tasks.api import JobSpec
 
 DEFAULT_WORK_ROOT = "~/.cache/nasbench_mr/work"
@@ -82,7 +82,7 @@ def build_job_spec(
         raise BenchError("the config needs a 'task' node (the recipe) and a 'data' node (kind, roots)")
     recipe = dict(plain["task"])
     data = plain["data"]
-    setting = check_setting(str(recipe.get("setting")))
+    setting = get_setting(str(recipe.get("setting"))).name
     code_string = ArchCode.parse(code).to_string()
     check_int("seed", seed, 0)
     dataset = recipe.get("dataset")

@@ -17,7 +17,7 @@ def shared_frame(file_name: str, setting: str) -> pd.DataFrame:
     """A store-shaped DataFrame built from a published pickle (skips when ../shared is absent)."""
     from bench.cost import cost
     from bench.safe_pickle import load_untrusted
-    from bench.settings import METRICS
+    from bench.settings import get_setting
 
     path = SHARED / file_name
     if not path.exists():
@@ -32,7 +32,7 @@ def shared_frame(file_name: str, setting: str) -> pd.DataFrame:
         c = cost(code)
         record = {"arch_id": code.arch_id, "code": code.to_string(), **dict(zip(FIELD_NAMES, code.to_list())),
                   "params_m": c.params_m, "gflops": c.gflops}
-        record.update({m: row[m] for m in METRICS[setting] if m in row})
+        record.update({m: row[m] for m in get_setting(setting).metrics if m in row})
         records.append(record)
     return pd.DataFrame(records).drop_duplicates("arch_id")
 

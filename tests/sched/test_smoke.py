@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from bench.sched.config import build_run
 from bench.sched.sweep import execute
-from bench.settings import METRICS
+from bench.settings import get_setting
 from tests.sched.conftest import REPO
 
 if not OmegaConf.has_resolver("tempdir"):
@@ -50,7 +50,7 @@ def test_smoke_sweep_trains_real_jobs_fills_the_store_and_exports_parquet(local_
     assert (progress.succeeded, progress.failed) == (2, 0), text
     table = pq.read_table(tmp_path / "store" / "export" / "cls_a.parquet")
     assert table.num_rows == 2
-    for metric in METRICS["cls_a"]:
+    for metric in get_setting("cls_a").metrics:
         values = table[metric].to_pylist()
         assert all(0.0 <= v <= 100.0 for v in values)
     manifest = json.loads((tmp_path / "store" / "export" / "MANIFEST.json").read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.cost import cost
-from bench.settings import METRICS, OFFICIAL_NAMES
+from bench.settings import get_setting
 from bench.space import sample_codes
 
 N_ROWS = 30
@@ -17,7 +17,7 @@ N_ROWS = 30
 def mr_rows(setting: str, n: int = N_ROWS, seed: int = 3) -> list[dict]:
     """Rows in the authors' layout: metrics first, then flops, params and the code's two forms."""
     rng = np.random.default_rng(seed)
-    names = ("easy", "moderate", "hard", "pedestrian_3d_moderate") if setting == "det3d" else METRICS[setting]
+    names = ("easy", "moderate", "hard", "pedestrian_3d_moderate") if setting == "det3d" else get_setting(setting).metrics
     rows = []
     for code in sample_codes(n=n, seed=seed):
         c = cost(code)
@@ -49,7 +49,7 @@ def write_published_dir(root: Path, settings: tuple[str, ...], nested: tuple[str
     root.mkdir(parents=True, exist_ok=True)
     paths = {}
     for setting in settings:
-        name = OFFICIAL_NAMES[setting]
+        name = get_setting(setting).official_name
         path = root / name / "trainval.pkl" if setting in nested else root / f"{name}.pkl"
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(pickle.dumps(mr_rows(setting)))

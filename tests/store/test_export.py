@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from bench.code import FIELD_NAMES, ArchCode
-from bench.settings import MAIN_METRIC
+from bench.settings import get_setting
 from bench.store import Store
 from bench.store.analysis import correlate, stats
 from bench.store.export import export_benchmark
@@ -43,7 +43,7 @@ def test_export_writes_the_documented_columns_and_a_checkable_manifest(imported,
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         table = pd.read_parquet(tmp_path / "out" / entry["file"])
         assert len(table) == entry["rows"] and entry["complete"]
-        assert MAIN_METRIC[setting] in table.columns and "provenance" in table.columns
+        assert get_setting(setting).main_metric in table.columns and "provenance" in table.columns
         if setting != "nb201":
             assert list(table.columns[:31]) == ["arch_id", "code", *FIELD_NAMES, "params_m", "gflops"]
             assert table["provenance"].str.startswith("imported from").all()
@@ -92,8 +92,8 @@ def _check_against_scipy(store: Store) -> None:
     corr, counts = correlate(store)
     for a in corr.index:
         for b in corr.columns:
-            left = store.load_setting(a).to_pandas().set_index("arch_id")[MAIN_METRIC[a]]
-            right = store.load_setting(b).to_pandas().set_index("arch_id")[MAIN_METRIC[b]]
+            left = store.load_setting(a).to_pandas().set_index("arch_id")[get_setting(a).main_metric]
+            right = store.load_setting(b).to_pandas().set_index("arch_id")[get_setting(b).main_metric]
             shared = left.index.intersection(right.index)
             assert counts.loc[a, b] == len(shared)
             direct = spearmanr(left[shared].to_numpy(), right[shared].to_numpy()).statistic if a != b else 1.0

@@ -12,7 +12,9 @@ from bench.code import ArchCode
 from bench.cost import cost
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import UnsafePickleError, load_untrusted
-from bench.settings import OFFICIAL_NAMES, SETTINGS
+from bench.settings import get_setting, setting_names
+
+SETTINGS = setting_names(space="nasbench_mr")
 from bench.store import Store
 from bench.store.export import export_pickles
 from bench.store.official import nb201_arch_id
@@ -45,7 +47,7 @@ def test_every_official_name_in_both_layouts_imports_and_exports_back_identicall
     assert store.load_runs().num_rows == 0  # imported rows have no runs behind them
     export_pickles(store, tmp_path / "back")
     for setting, path in paths.items():
-        name = "nas-bench-201" if setting == "nb201" else OFFICIAL_NAMES[setting]
+        name = get_setting(setting).official_name
         _same_rows(load_untrusted(path), load_untrusted(tmp_path / "back" / f"{name}.pkl"))
 
 
@@ -172,7 +174,7 @@ def test_shared_published_pickles_import_and_export_back_identically(tmp_path):
         assert store.load_setting(setting).num_rows == 2507
     export_pickles(store, tmp_path / "back", list(SHARED_FILES))
     for setting, name in SHARED_FILES.items():
-        exported = "nas-bench-201.pkl" if setting == "nb201" else f"{OFFICIAL_NAMES[setting]}.pkl"
+        exported = f"{get_setting(setting).official_name}.pkl"
         _same_rows(load_untrusted(SHARED / name), load_untrusted(tmp_path / "back" / exported))
 
 
