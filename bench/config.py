@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -208,6 +209,10 @@ def resolve(cfg: Any) -> dict[str, Any]:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if type(err).__name__ == "MissingMandatoryValue":
             raise ConfigError(f"{key} is required: pass {key}=...") from None
+        unset = re.search(r"Environment variable '([^']+)' not found", str(err))
+        if unset:
+            raise ConfigError(f"{key} uses the environment variable {unset.group(1)}, which is not set; "
+                              f"set it or pass {key}=... directly") from None
         raise ConfigError(f"{key}: {message}") from None
     assert isinstance(plain, dict)
     return plain

@@ -8,6 +8,7 @@ from typing import TextIO
 import ray
 
 from bench.errors import BenchError
+from bench.job import RunIdentity
 from bench.sched.cluster import connect
 from bench.sched.config import SweepRun
 from bench.sched.driver import Driver, plan_attempts
@@ -15,12 +16,15 @@ from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
 from bench.sched.selection import select_codes
 from bench.settings import get_setting
-from bench.store import Store
+from bench.store import Store, compact, resume_status
+from bench.store.export import export_benchmark
+from bench.guard import refuse_mixing
 
 
-def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...]) -> list[SweepJob]:
-    """Jobs of ``setting`` whose runs in the store are all failed (none succeeded), in store order."""
-    runs = store.load_runs(setting).select(["arch_id", "code", "seed", "status"]).to_pylist()
+def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...], identity: RunIdentity) -> list[SweepJob]:
+    """Jobs of ``setting`` whose runs of ``identity`` in the store all failed (none succeeded), in store order."""
+    runs = store.load_runs(setting).select(["arch_id", "code", "seed", "status", "identity"]).to_pylist()
+    runs = [r for r in runs if r["identity"] == identity.tag]
     succeeded = {(r["arch_id"], r["seed"]) for r in runs if r["status"] == "succeeded"}
     jobs: dict[tuple[str, int], SweepJob] = {}
     for row in runs:
@@ -33,42 +37,41 @@ def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...]) -> list[Swee
 def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
     """The (architecture, seed) jobs the run's selection names."""
     if run.selection.source == "retry_failed":
-        return failed_jobs(store, run.setting, run.seeds)
+        return failed_jobs(store, run.setting, run.seeds, run.template.experiment.identity)
     codes = select_codes(run.selection)
     return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
 
 
-def metric_line(store: Store, setting: str) -> str | None:
-    """``'[seg] mIoU over 2500 architectures: mean 61.2, min 40.1, max 70.3'`` for the measured rows."""
+def metric_line(store: Store, setting: str, data: str, variant: str) -> str | None:
+    """``'[seg] mIoU over 2500 architectures: mean 61.2, min 40.1, max 70.3'`` for the sweep's measured rows."""
     main = get_setting(setting).main_metric
-    table = store.load_setting(setting, source="measured")
+    table = store.load_setting(setting, data=data, variant=variant)
     if not table.num_rows or main not in table.column_names:
         return None
     values = [v for v in table[main].to_pylist() if v is not None]
     if not values:
         return None
+    kind = " (SYNTHETIC data: not benchmark numbers)" if data == "synthetic" else ""
     return (
-        f"[{setting}] {main} over {len(values)} architectures: mean {sum(values) / len(values):.2f}, "
+        f"[{setting}] {main} over {len(values)} architectures{kind}: mean {sum(values) / len(values):.2f}, "
         f"min {min(values):.2f}, max {max(values):.2f}"
     )
 
 
-def export(store: Store, setting: str, out: str | None, log: TextIO) -> None:
+def export(store: Store, setting: str, out: str | None, data: str, log: TextIO) -> None:
     """Compact the store, then export every setting in it (Parquet + one MANIFEST.json), incomplete ones flagged.
 
-    All settings, not only the one just swept: the manifest describes the
-    whole directory, so exporting one setting alone would drop the others from it.
+    All settings, not only the one just swept: the manifest describes the whole directory,
+    so exporting one setting alone would drop the others from it. A sweep on generated data
+    exports the synthetic view (every row and the manifest say so).
     """
-    from bench.store.compact import compact
-    from bench.store.export import export_benchmark
-
     if out is None:
         if not store.fs.local:
             print(f"export skipped: the store {store.uri} is not local; set export.out=DIR", file=log, flush=True)
             return
         out = f"{store.uri.rstrip('/')}/export"
     compact(store)  # one partitioned file per table instead of a file per attempt: fast loads from now on
-    result = export_benchmark(store, out, allow_incomplete=True)
+    result = export_benchmark(store, out, allow_incomplete=True, data=data)
     for name, entry in result.manifest["settings"].items():
         state = (
             "complete"
@@ -93,7 +96,10 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
         if not jobs:
             what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"
             raise BenchError(f"sweep {run.selection.name!r} selects no {what} for {run.setting} in store {store.uri}")
-        attempts, done, spent = plan_attempts(store, jobs, run.options)
+        experiment = run.template.experiment
+        status = resume_status(store, [j.key for j in jobs], experiment.identity, run.options.max_attempts)
+        refuse_mixing(store, experiment, status, run.allow_synthetic)
+        attempts, done, spent = plan_attempts(status, jobs, run.options)
         print(
             f"[{run.setting}] sweep {run.selection.name}: {len(jobs)} jobs, {done} done, {len(attempts)} to run, "
             f"{len(spent)} failed with no attempts left (sweep=retry_failed reruns them); store {store.uri}",
@@ -120,9 +126,11 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
         if started_ray:
             ray.shutdown()
     print(progress.summary(), file=out, flush=True)
-    line = metric_line(store, run.setting)
+    experiment = run.template.experiment
+    data = "synthetic" if experiment.data.synthetic else "real"
+    line = metric_line(store, run.setting, data, experiment.variant)
     if line:
         print(line, file=out, flush=True)
     if run.export_at_end:
-        export(store, run.setting, run.export_out, out)
+        export(store, run.setting, run.export_out, "synthetic" if experiment.data.synthetic else "benchmark", out)
     return progress

@@ -29,16 +29,16 @@ from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError, CodeError
 from bench.safe_pickle import load_untrusted
 from bench.settings import SETTINGS, get_setting
-from bench.store.results import architecture_columns, extra_metric_names
+from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
 from bench.store.schema import results_schema
+from bench.store.store import Store
 
 CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
 COST_KEYS = ("flops", "params")
-# The published 3ddet pickle names its car 3D AP levels bare.
-DET3D_RENAMES = {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
 NB201_EDGES, NB201_OPS = 6, 5
 NB201_KEYS = ("embedding", "Flops", "Params")
-NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "n_seeds", "source", "official_index",
+NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops", "n_seeds",
+               "data_kind", "official_index",
                *FIELD_NAMES}
 
 
@@ -62,7 +62,7 @@ class SettingImport:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
             text += f"; {self.duplicates_dropped} identical duplicate rows dropped"
-        if self.setting != "nb201":
+        if get_setting(self.setting).space == "nasbench_mr":
             text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
         if self.cost_computed:
             text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
@@ -104,7 +104,8 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not rows:
         raise BenchError(f"{path}: expected a non-empty list of dicts (one per architecture), got {type(rows).__name__}")
     digest = hashlib.sha256(data).hexdigest()
-    parsed = _read_nb201(path, digest, rows) if setting == "nb201" else _read_mr(path, digest, rows, setting)
+    space = get_setting(setting).space
+    parsed = _read_nb201(path, digest, rows, setting) if space == "nb201" else _read_mr(path, digest, rows, setting)
     parsed.source_keys = [str(k) for k in rows[0]]
     return parsed
 
@@ -137,7 +138,7 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
 
 
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
-    renames = DET3D_RENAMES if setting == "det3d" else {}
+    renames = dict(get_setting(setting).published_renames)
     codes, metrics, published = [], [], []
     for index, row in enumerate(rows):
         where = f"{path.name} row {index}"
@@ -150,7 +151,7 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
         # A file without flops/params gets the closed form (None here, filled in below).
         published.append((_number(row.get("params"), f"{where} params"), _number(row.get("flops"), f"{where} flops")))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
-    columns = architecture_columns([codes[i] for i in keep])
+    columns = {**architecture_columns([codes[i] for i in keep]), **head_cost_columns(setting, [codes[i] for i in keep])}
     mismatches = []
     computed_params, computed_gflops = columns["params_m"].to_pylist(), columns["gflops"].to_pylist()
     for j, i in enumerate(keep):
@@ -187,7 +188,7 @@ def nb201_arch_id(ops: list[int]) -> str:
     return hashlib.sha256(("nb201:" + "_".join(map(str, ops))).encode()).hexdigest()[:16]
 
 
-def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
+def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     ids, codes, onehots, metrics, published = [], [], [], [], []
     for index, row in enumerate(rows):
         where = f"{path.name} row {index}"
@@ -211,8 +212,8 @@ def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
         "gflops": pa.array([None if m is None else m / 1e3 for m in mflops], pa.float64()),
         "mflops": pa.array(mflops, pa.float64()),
     }
-    table = _finish("nb201", columns, [metrics[i] for i in keep], keep)
-    return SettingImport("nb201", path, digest, table, {}, dropped)
+    table = _finish(setting, columns, [metrics[i] for i in keep], keep)
+    return SettingImport(setting, path, digest, table, {}, dropped)
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -233,16 +234,16 @@ def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], kee
     extras = extra_metric_names(setting, names)
     schema = results_schema(setting, extras)
     for name in schema.names:
-        if name in columns or name in ("n_seeds", "source", "official_index"):
+        if name in columns or name in ("n_seeds", "data_kind", "official_index"):
             continue
         columns[name] = pa.array([m.get(name) for m in metrics], pa.float64())
     columns["n_seeds"] = pa.nulls(len(keep), pa.int32())
-    columns["source"] = pa.array(["imported"] * len(keep), pa.string())
+    columns["data_kind"] = pa.array(["imported"] * len(keep), pa.string())
     columns["official_index"] = pa.array(keep, pa.int32())
     return pa.table([columns[n] for n in schema.names], schema=schema)
 
 
-def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
+def import_official(store: Store, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
     """Import every published file found in ``src_dir`` into ``store``; all validated before any write.
 
     Re-importing identical files is a no-op. A setting already imported from

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from bench.sched.driver import SweepAborted
-from bench.sched.faults import kind_of_error_text
+from bench.faults import kind_of_error_text
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run
 

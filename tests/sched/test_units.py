@@ -11,7 +11,8 @@ from bench.cost import cost
 from bench.errors import BenchError
 from bench.sched.cluster import RayConnection
 from bench.sched.driver import DriverOptions
-from bench.sched.faults import classify_job_exception, classify_ray_exception, describe, kind_of_error_text
+from bench.faults import classify_job_exception, describe, kind_of_error_text
+from bench.sched.faults import classify_ray_exception
 from bench.sched.jobs import Resources, SweepJob
 from bench.sched.progress import Progress, format_duration
 from bench.space import sample_codes
