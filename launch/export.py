@@ -107,7 +107,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    from bench.store import compact
+    from bench.store.compact import compact
 
     print(compact(_store(args.store)).describe())
     return 0

@@ -16,7 +16,8 @@ from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
 from bench.sched.selection import select_codes
 from bench.settings import get_setting
-from bench.store import Store, compact, resume_status
+from bench.store import Store, resume_status
+from bench.store.compact import compact
 from bench.store.export import export_benchmark
 from bench.guard import refuse_mixing
 

@@ -32,7 +32,6 @@ from bench.store.results import architecture_columns, measured_results
 from bench.store.schema import ARCHITECTURES, RUN_KEY_COLUMNS
 from bench.store.store import Store
 
-LONG_TABLES = ("runs", "metrics", "curves", "artifacts")
 STALE_TMP_S = 3600.0
 
 
@@ -58,7 +57,7 @@ class CompactionRaced(StoreError):
 
 
 def _write_part(store: Store, table: pa.Table, name: str, setting: str | None) -> str:
-    if setting is not None and "setting" in table.schema.names:
+    if setting is not None and name in layout.KEYED_TABLES and "setting" in table.schema.names:
         # The partition value lives in the path only: readers of a hive-partitioned directory
         # (pandas, pyarrow.dataset, DuckDB) refuse a column that is also a partition key.
         table = table.drop_columns(["setting"])
@@ -115,7 +114,7 @@ def _compact_once(store: Store) -> CompactionReport:
         new = store.read_commits([n for n in pending if n.setting == setting])
         replaced = set(zip(*(new["runs"][c].to_pylist() for c in RUN_KEY_COLUMNS)))
         merged = {}
-        for table in LONG_TABLES:
+        for table in layout.KEYED_TABLES:
             old = [_without_attempts(t, replaced) for t in store.read_parts(store.snapshot_parts(snapshot, table, setting))]
             merged[table] = pa.concat_tables([*old, new[table]], promote_options="permissive")
         merged["runs"] = latest_status(merged["runs"])

@@ -120,7 +120,8 @@ class VerifiedFiles:
             table = self.read_table(path, sha, wanted)
             if table is None:
                 continue
-            if "setting=" in path and "setting" not in table.schema.names and (columns is None or "setting" in columns):
+            keyed = path.split("/")[1] in layout.KEYED_TABLES
+            if keyed and "setting=" in path and "setting" not in table.schema.names and (columns is None or "setting" in columns):
                 value = path.split("setting=", 1)[1].split("/", 1)[0]
                 position = 1 if table.schema.names[:1] == ["arch_id"] else 0
                 table = table.add_column(position, pa.field("setting", pa.string(), nullable=False),

@@ -32,6 +32,10 @@ LEGACY_IDENTITY = "legacy"
 _IMPORT = re.compile(r"^imports/(?P<setting>[a-z0-9_]+)\.(?P<sha>[0-9a-f]{16})\.parquet$")
 _SNAPSHOT = re.compile(r"^snapshots/(?P<version>\d{8})\.(?P<sha>[0-9a-f]{16})\.json$")
 
+KEYED_TABLES = ("runs", "metrics", "curves", "artifacts")
+"""Compacted tables whose rows carry the run key (arch_id, setting, seed, attempt); partitioned by setting,
+their ``setting`` lives in the partition path only."""
+
 # Of two commits for one attempt, the one that says more wins.
 STATUS_RANK = {"succeeded": 2, "failed": 1, "running": 0}
 

@@ -152,12 +152,15 @@ class RunRecord:
         ended_at: datetime | float | None = None,
         host: str | None = None,
         gpu_model: str | None = None,
+        git_sha: str | None = None,
+        packages: Mapping[str, str] | None = None,
     ) -> RunRecord:
         """The record of one job attempt, with its provenance (code version, packages, host, GPU).
 
         ``result`` is None for a failure (then ``error`` says why). ``status`` defaults to
         ``succeeded`` with a result and ``failed`` without. ``wall_seconds`` is the job's own
-        (or ended - started), ``gpu_hours`` wall time x the CUDA devices of the spec.
+        (or ended - started), ``gpu_hours`` wall time x the CUDA devices of the spec. Provenance
+        left as None (host, GPU model, git commit, package versions) is this process's.
         """
         status = status or ("succeeded" if result is not None else "failed")
         if status == "succeeded" and result is None:
@@ -187,8 +190,8 @@ class RunRecord:
             gpu_hours=gpu_hours,
             host=host if host is not None else provenance.host_name(),
             gpu_model=gpu_model if gpu_model is not None else provenance.gpu_model(spec.devices),
-            git_sha=provenance.git_sha(),
-            packages=provenance.package_versions(),
+            git_sha=git_sha if git_sha is not None else provenance.git_sha(),
+            packages=packages if packages is not None else provenance.package_versions(),
             config_json=canonical_json(spec.recipe),
             config_hash=identity.recipe_hash,
             dataset_id=identity.dataset,
