@@ -68,16 +68,17 @@ def capture_output(log_uri: str, header: str, echo: bool = False) -> Iterator[No
     saved = os.dup(1), os.dup(2)
     with open(target, "ab", buffering=0) as log:
         log.write(header.encode() + b"\n")
-        copier = None
-        if echo:
-            read_end, write_end = os.pipe()
-            copier = threading.Thread(target=_copy, args=(read_end, (log.fileno(), saved[0])), daemon=True)
-            copier.start()
-            sink = write_end
-        else:
-            sink = log.fileno()
-        os.dup2(sink, 1)
-        os.dup2(sink, 2)
+        copiers = []
+        sinks = [log.fileno(), log.fileno()]
+        if echo:  # one pipe per stream, so the terminal still sees stdout and stderr apart
+            for fd in (1, 2):
+                read_end, write_end = os.pipe()
+                copier = threading.Thread(target=_copy, args=(read_end, (log.fileno(), saved[fd - 1])), daemon=True)
+                copier.start()
+                copiers.append((copier, write_end))
+                sinks[fd - 1] = write_end
+        os.dup2(sinks[0], 1)
+        os.dup2(sinks[1], 2)
         try:
             with job_logging():
                 yield
@@ -86,7 +87,7 @@ def capture_output(log_uri: str, header: str, echo: bool = False) -> Iterator[No
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
-            if copier is not None:
+            for copier, write_end in copiers:
                 os.close(write_end)  # the copier sees end-of-file once every writer is gone
                 copier.join(timeout=30)
             os.close(saved[0])

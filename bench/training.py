@@ -59,11 +59,16 @@ def default_devices(gpus: int) -> tuple[str, ...]:
     return tuple(f"cuda:{i}" for i in range(gpus))
 
 
-def train_one(cfg: Any, tasks: Registry[TaskType]) -> int:
-    """Run ``launch/train.py`` on a composed config; returns the exit code (0 done, 1 the job failed)."""
+def parse_train(cfg: Any, tasks: Registry[TaskType]) -> tuple[TrainConfig, Experiment, ArchCode]:
+    """A composed ``conf/train.yaml`` as typed objects: the config, its experiment and the code."""
     top = parse(TrainConfig, resolve(cfg))
     code = ArchCode.from_string(top.code)
-    experiment = build_experiment(top.task, top.data, tasks, top.variant)
+    return top, build_experiment(top.task, top.data, tasks, top.variant), code
+
+
+def train_one(cfg: Any, tasks: Registry[TaskType]) -> int:
+    """Run ``launch/train.py`` on a composed config; returns the exit code (0 done, 1 the job failed)."""
+    top, experiment, code = parse_train(cfg, tasks)
     store = Store.open(top.store)
     setting = experiment.setting
     key = (code.arch_id, setting, top.seed)

@@ -159,7 +159,7 @@ class _Trainer:
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels once
         seed_everything(self.spec.seed)
         model = self.task.build_model()
-        init_info = _init_from(model, self.spec)
+        init_info = init_backbone(model, self.spec)
         if rt.sync_bn and self.env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if self.on_cuda else convert_cross_rank_bn(model)
         model.to(self.env.device)
@@ -313,7 +313,7 @@ def to_channels_last(model: nn.Module) -> None:
             tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
 
 
-def _init_from(model: nn.Module, spec: JobSpec) -> dict[str, Any]:
+def init_backbone(model: nn.Module, spec: JobSpec) -> dict[str, Any]:
     """Load the backbone of the setting's ``init_from`` checkpoint (video_p: the same code's cls_a)."""
     source = get_setting(spec.setting).init_from
     if source is None:

@@ -9,14 +9,13 @@ import torch
 from torchvision.io import ImageReadMode
 
 from bench.errors import BenchError
-from tasks import JOBS
 from tasks.data.cityscapes import IGNORE_INDEX, LABEL_TO_TRAIN, scan_cityscapes, train_id_lut
 from tasks.data.hmdb51 import UnreadableVideo, read_split
 from tasks.data.imagenet import DataLayoutError
 from tasks.segmentation.data import CityscapesPairs, SegAugmentConfig, read_png
 from tasks.segmentation.metrics import confusion, seg_metrics
 from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
-from tests.tasks.conftest import toy_spec
+from tests.tasks.conftest import job_of, toy_spec
 
 
 def test_label_ids_map_to_19_train_ids_and_the_rest_is_ignored(toy_root):
@@ -94,7 +93,7 @@ def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
     size = victim.stat().st_size
     victim.write_bytes(b"\0" * size)  # same size: passes the size check, cannot be decoded
     with pytest.raises(BenchError, match=victim.name):
-        JOBS.get("cls_a")(spec)
+        job_of("cls_a")(spec)
 
 
 @pytest.mark.parametrize(
@@ -108,23 +107,23 @@ def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
 )
 def test_bad_recipes_are_refused_with_the_key_named(toy_root, tmp_path, override, message):
     with pytest.raises(BenchError, match=message):
-        JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path, overrides=(override,)))
+        job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path, overrides=(override,)))
 
 
 def test_batch_that_does_not_split_over_devices_is_refused(toy_root, tmp_path):
     spec = toy_spec("cls_a", toy_root, tmp_path, overrides=("task.runtime.batch_size=15",), devices=("cpu", "cpu"))
     with pytest.raises(BenchError, match="cannot be split evenly over the job's 2 devices"):
-        JOBS.get("cls_a")(spec)
+        job_of("cls_a")(spec)
 
 
 def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
     from tasks import build_job_spec
-    from tests.tasks.conftest import TINY, compose_train
+    from tests.tasks.conftest import TINY, compose_train, job_of
 
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", f"data.roots.cityscapes={tmp_path / 'none'}"])
     spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])
     with pytest.raises(BenchError, match="does not exist"):
-        JOBS.get("seg")(spec)
+        job_of("seg")(spec)
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", "data.roots.cityscapes=null"])
     with pytest.raises(BenchError, match="CITYSCAPES_ROOT"):
         build_job_spec(cfg, TINY, 0, devices=["cpu"])
