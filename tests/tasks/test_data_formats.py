@@ -117,16 +117,16 @@ def test_batch_that_does_not_split_over_devices_is_refused(toy_root, tmp_path):
 
 
 def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
-    from tasks import build_job_spec
-    from tests.tasks.conftest import TINY, compose_train, job_of
+    from bench.training import parse_train
+    from tasks import TASKS
+    from tests.tasks.conftest import TINY, compose_train
 
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", f"data.roots.cityscapes={tmp_path / 'none'}"])
-    spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])
     with pytest.raises(BenchError, match="does not exist"):
-        job_of("seg")(spec)
+        parse_train(cfg, TASKS)
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", "data.roots.cityscapes=null"])
     with pytest.raises(BenchError, match="CITYSCAPES_ROOT"):
-        build_job_spec(cfg, TINY, 0, devices=["cpu"])
+        parse_train(cfg, TASKS)
 
 
 def test_resize_tool_makes_the_4x_layout(toy_root, tmp_path):
