@@ -34,7 +34,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.experiment import Experiment
 from bench.job import Artifact, CurvePoint, DataSource, JobResult, JobSpec, TaskType
-from bench.recipe import EvalConfig, OptimConfig, Recipe, RuntimeConfig, ScheduleConfig
+from bench.recipe import RUN_ONLY, EvalConfig, OptimConfig, Recipe, RuntimeConfig, ScheduleConfig
 from bench.settings import get_setting
 
 HANG_S = 3600.0
@@ -60,9 +60,13 @@ class ScriptedOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ScriptedRecipe(Recipe):
-    """The scripted job's recipe: its options (the common sections are placeholders it ignores)."""
+    """The scripted job's recipe: its options (the common sections are placeholders it ignores).
 
-    test_job: ScriptedOptions = field(default_factory=ScriptedOptions)
+    The fault switches are ``run_only``: a sweep retried without them (the fault "fixed") is
+    the same experiment, as a real sweep retried after fixing its environment is.
+    """
+
+    test_job: ScriptedOptions = field(default_factory=ScriptedOptions, metadata=RUN_ONLY)
 
 
 def _ledger(options: ScriptedOptions, event: str, spec: JobSpec) -> None:
@@ -148,7 +152,7 @@ SCRIPTED = TaskType("scripted", ScriptedRecipe, scripted_job, _no_data)
 def scripted_experiment(setting: str, options: ScriptedOptions, data_root: str, variant: str = "") -> Experiment:
     """A sweep's experiment of the scripted job on ``setting`` (placeholders for the recipe's common sections)."""
     recipe = ScriptedRecipe(
-        setting=setting, dataset="none", optim=OptimConfig("sgd", 0.1), schedule=ScheduleConfig("epoch", options.steps),
+        setting=setting, dataset="none", optim=OptimConfig("sgd", 0.1), schedule=ScheduleConfig("epoch", 1),
         eval=EvalConfig(1), runtime=RuntimeConfig(1, gpus=0), test_job=options,
     )
     return Experiment(SCRIPTED, recipe, DataSource("toy", data_root, IDENTITY), variant)
