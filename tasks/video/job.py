@@ -14,8 +14,8 @@ from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import build_network
 from tasks.api import JobResult, JobSpec
-from tasks.common import check_top_level, evaluate_topk, file_list_hash, prepare_root
-from tasks.data.hmdb51 import read_split
+from tasks.common import check_top_level, evaluate_topk, prepare_root
+from tasks.data.hmdb51 import load_hmdb51
 from tasks.data.image_ops import normalize
 from tasks.engine.checkpoint import load_checkpoint
 from tasks.engine.distributed import DistEnv
@@ -67,7 +67,9 @@ class VideoTask(TrainTask):
                 f"{self.clip.span} frames, more than data.min_frames={self.data.min_frames} guarantees"
             )
         self.data_info = prepare_root(spec, self.data.kind, str(config.get("dataset", "hmdb51")))
-        split = read_split(spec.data_root, self.data.split, self.data.videos_dir, self.data.splits_dir, self.data.min_frames)
+        # Decodable frame counts come from the HMDB51 manifest (made once by `python -m tasks.manifest hmdb51`).
+        split = load_hmdb51(spec.data_root, self.data.kind, self.data.split, self.data.min_frames,
+                            self.data.videos_dir, self.data.splits_dir)
         if len(split.classes) != self.num_classes:
             raise BenchError(f"the split files name {len(split.classes)} classes but num_classes={self.num_classes}")
         self.train_set = VideoClips(spec.data_root, split.train, self.clip, self.augment)
@@ -79,7 +81,7 @@ class VideoTask(TrainTask):
             listed_test=split.listed["test"],
             dropped_short_train=split.dropped["train"],
             dropped_short_test=split.dropped["test"],
-            dataset_hash=file_list_hash(spec.data_root, [c.path for c in split.train + split.test]),
+            dataset_hash=split.manifest_sha256,
         )
 
     def build_model(self) -> nn.Module:
