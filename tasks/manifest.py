@@ -61,9 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     video = sub.add_parser("hmdb51", help="count every HMDB51 clip's decodable frames and write the split manifests")
     video.add_argument("--root", required=True, help="HMDB51 root holding the class folders and the split files")
     video.add_argument("--out", default=str(DEFAULT_DIR), help="output directory (default: data_manifests/)")
-    video.add_argument("--split", type=int, nargs="+", choices=(1, 2, 3), default=[1], help="official splits (default 1)")
-    video.add_argument("--videos-dir", default="", help="folder of the class folders, relative to the root (default: the root)")
-    video.add_argument("--splits-dir", default=DEFAULT_SPLITS_DIR, help=f"folder of the split files (default {DEFAULT_SPLITS_DIR})")
+    video.add_argument("--split", type=int, nargs="+", choices=(1, 2, 3), default=[1],
+                       help="official splits (default 1)")
+    video.add_argument("--videos-dir", default="",
+                       help="folder of the class folders, relative to the root (default: the root)")
+    video.add_argument("--splits-dir", default=DEFAULT_SPLITS_DIR,
+                       help=f"folder of the split files (default {DEFAULT_SPLITS_DIR})")
     video.add_argument("--workers", type=int, default=1, help="processes decoding clips in parallel")
     video.add_argument("--no-file-hashes", action="store_true", help="skip per-file sha256 (faster; size checks only)")
     check = sub.add_parser("verify", help="check a dataset copy against a manifest")
@@ -104,7 +107,8 @@ def _write_hmdb51(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({len(manifest.split('train'))} train, {len(manifest.split('test'))} test clips, "
               f"{short} under 64 decodable frames; content_sha256 {manifest.content_sha256[:16]})")
     if report.header_mismatches:
-        examples = ", ".join(f"{p} (header {h}, decodes {d})" for p, (d, h) in list(report.header_mismatches.items())[:3])
+        mismatches = list(report.header_mismatches.items())
+        examples = ", ".join(f"{p} (header {h}, decodes {d})" for p, (d, h) in mismatches[:3])
         print(f"note: {len(report.header_mismatches)} clip(s) decode another number of frames than their header "
               f"claims, e.g. {examples}; the manifest records the decodable frames")
     return 0

@@ -146,7 +146,9 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
         raise DataError(f"published file {str(path)!r} is empty (0 bytes)")
     rows = load_untrusted(data, name=str(path))
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        kind = "an empty list" if rows == [] else "a list of non-dicts" if isinstance(rows, list) else type(rows).__name__
+        kind = type(rows).__name__
+        if isinstance(rows, list):
+            kind = "a list of non-dicts" if rows else "an empty list"
         raise DataError(f"{path}: expected a non-empty list of dicts (one per architecture), got {kind}")
     digest = hashlib.sha256(data).hexdigest()
     parsed = _read_nb201(path, digest, rows) if setting == "nb201" else _read_mr(path, digest, rows, setting)

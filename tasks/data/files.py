@@ -44,7 +44,7 @@ def read_text_lines(path: Path, what: str, error: type[DataError] = DataLayoutEr
         >>> _ = f.write_bytes(b"\\x00\\x05\\x16\\x07\\x00\\x02\\x00\\x00Mac OS X \\xff")
         >>> read_text_lines(f, "split file")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        tasks.data.files.DataLayoutError: split file ... is not UTF-8 text (byte 0xff at offset 17); is it a binary file?
+        tasks.data.files.DataLayoutError: split file ... is not UTF-8 text (byte 0xff at offset 17); ...
     """
     try:
         data = path.read_bytes()
@@ -70,8 +70,8 @@ def decoder_reason(err: BaseException) -> str:
     """A decoder's error as one short line (torchvision's C++ source location dropped).
 
     Example:
-        >>> decoder_reason(RuntimeError("decode_jpeg, /w/vision/csrc/decode_jpeg.cpp:171, Image is incomplete or truncated"))
-        'Image is incomplete or truncated'
+        >>> decoder_reason(RuntimeError("decode_jpeg, /w/csrc/decode_jpeg.cpp:171, Image is incomplete"))
+        'Image is incomplete'
     """
     text = " ".join(str(err).split()) or type(err).__name__
     return _CPP_LOCATION.sub("", text)

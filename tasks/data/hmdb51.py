@@ -118,7 +118,9 @@ def probe_frames(path: Path) -> tuple[int, int]:
     return decodable, header
 
 
-def read_split_files(root: Path, split: int, videos_dir: str, splits_dir: str) -> tuple[tuple[str, ...], list[tuple[str, str, int]]]:
+def read_split_files(
+    root: Path, split: int, videos_dir: str, splits_dir: str
+) -> tuple[tuple[str, ...], list[tuple[str, str, int]]]:
     """(classes, [(train|test, clip path relative to root, label)]) of split ``split``; missing clips are an error."""
     split_dir = root / splits_dir
     suffix = f"_test_split{split}.txt"

@@ -165,7 +165,9 @@ class Manifest:
         for key in ("seed", "min_class_images"):
             if key in meta:
                 if not (meta[key].isascii() and meta[key].isdigit()):
-                    raise ManifestError(f"manifest {str(path)!r} header {key}={meta[key]!r} is not an integer; {recreate}")
+                    raise ManifestError(
+                        f"manifest {str(path)!r} header {key}={meta[key]!r} is not an integer; {recreate}"
+                    )
                 selection[key] = int(meta[key])
         manifest = cls(meta["name"], meta["dataset"], selection.get("seed"), selection.get("min_class_images"),
                        classes, tuple(entries))

@@ -47,7 +47,8 @@ class SegAugmentConfig:
     photometric: bool = True
 
     def __post_init__(self) -> None:
-        low, high = (check_number(f"recipe key augment.ratio_range[{i}]", v, 0.0) for i, v in enumerate(self.ratio_range))
+        low, high = (check_number(f"recipe key augment.ratio_range[{i}]", v, 0.0)
+                     for i, v in enumerate(self.ratio_range))
         if not 0 < low <= high:
             raise BenchError(f"recipe key augment.ratio_range={list(self.ratio_range)} must satisfy 0 < min <= max")
         check_number("recipe key augment.cat_max_ratio", self.cat_max_ratio, 0.0, 1.0)

@@ -67,8 +67,8 @@ def test_label_ids_are_the_stored_indices_in_every_index_mode(cityscapes, conver
 @pytest.mark.parametrize(
     "image, message",
     [
-        pytest.param(Image.new("RGB", (4, 2), (128, 64, 128)), r"is a RGB image; label ids must be stored one per pixel",
-                     id="rgb"),
+        pytest.param(Image.new("RGB", (4, 2), (128, 64, 128)),
+                     r"is a RGB image; label ids must be stored one per pixel", id="rgb"),
         pytest.param(Image.new("RGBA", (4, 2)), "is a RGBA image", id="rgba"),
         pytest.param(Image.fromarray(np.full((2, 4), 300, dtype=np.uint16)), "holds ids from 300 to 300", id="ids>255"),
     ],
@@ -118,7 +118,8 @@ def test_hidden_files_and_folders_are_not_frames(cityscapes):
     expected = scan_cityscapes(cityscapes, "train")
     city = cityscapes / "leftImg8bit" / "train" / "aachen"
     (city / "._aachen_000000_000019_leftImg8bit.png").write_bytes(APPLE_DOUBLE)
-    (cityscapes / "gtFine" / "train" / "aachen" / "._aachen_000000_000019_gtFine_labelIds.png").write_bytes(APPLE_DOUBLE)
+    labels = cityscapes / "gtFine" / "train" / "aachen"
+    (labels / "._aachen_000000_000019_gtFine_labelIds.png").write_bytes(APPLE_DOUBLE)
     hidden = cityscapes / "leftImg8bit" / "train" / ".Trashes"
     hidden.mkdir()
     shutil.copy(next(city.glob("a*.png")), hidden / "x_000000_000019_leftImg8bit.png")  # no label: would be an error

@@ -90,7 +90,8 @@ def test_a_truncated_clip_is_counted_by_what_decodes_and_reported(tmp_path, caps
     frames = {Path(e.path).name: e.frames for e in manifest.entries}
     assert frames["a.avi"] == 40 and 0 < frames["b.avi"] < 40
     assert f"wave/b.avi (header 40, decodes {frames['b.avi']})" in out
-    assert manifest_main(["verify", str(tmp_path / "m" / "hmdb51-split1.tsv"), "--root", str(root), "--mode", "sha256"]) == 0
+    verify = ["verify", str(tmp_path / "m" / "hmdb51-split1.tsv"), "--root", str(root), "--mode", "sha256"]
+    assert manifest_main(verify) == 0
 
 
 def test_apple_double_split_files_are_ignored(toy_root, tmp_path):
@@ -135,7 +136,8 @@ def test_a_missing_manifest_names_the_command_that_creates_it(tmp_path, monkeypa
 
 
 def test_a_clip_shorter_than_the_window_is_refused_before_training(tmp_path):
-    with pytest.raises(BenchError, match=r"1 clip\(s\) have fewer decodable frames than the 57 .* data.min_frames >= 57"):
+    message = r"1 clip\(s\) have fewer decodable frames than the 57 .* data.min_frames >= 57"
+    with pytest.raises(BenchError, match=message):
         VideoClips(tmp_path, (Clip("wave/a.avi", 0, 56),), ClipConfig(8, 8), AUGMENT)
 
 

@@ -95,7 +95,8 @@ def test_a_damaged_devkit_file_is_one_line_naming_it(imagenet_copy, file, conten
     "options, message",
     [
         pytest.param([], "has 0 classes with >= 1000 training images and val images; subset 'cls-50-1000' needs 50; "
-                     "the copy has 6 classes in all: make a smaller subset with --name NAME --classes 6", id="standard"),
+                     "the copy has 6 classes in all: make a smaller subset with --name NAME --classes 6",
+                     id="standard"),
         pytest.param(["--name", "m", "--classes", "3", "--per-class", "20"],
                      "pass --min-class-images 30 (or lower, but not below --per-class 20)", id="threshold-too-high"),
         pytest.param(["--name", "m", "--classes", "3", "--per-class", "40", "--min-class-images", "40"],
