@@ -32,8 +32,7 @@ import av
 
 from bench.errors import DataError
 from tasks.data.files import DataLayoutError, read_text_lines, visible
-from tasks.data.manifest import MANIFEST_DIR, Manifest, ManifestEntry, ManifestError
-from tasks.engine.checkpoint import sha256_of
+from tasks.data.manifest import MANIFEST_DIR, Manifest, ManifestEntry, ManifestError, file_facts
 
 DEFAULT_SPLITS_DIR = "testTrainMulti_7030_splits"
 SPLIT_IDS = {"1": "train", "2": "test"}  # "0": not used in this split
@@ -185,10 +184,10 @@ def make_hmdb51_manifests(
             probes = dict(zip(paths, pool.map(probe_frames, [root / p for p in paths], chunksize=8)))
     else:
         probes = {p: probe_frames(root / p) for p in paths}
-    digests = {p: sha256_of(root / p) if hash_files else "" for p in paths}
+    facts = {p: file_facts(root / p, hash_files) for p in paths}
     manifests = []
     for k, (classes, listed) in parsed.items():
-        entries = tuple(ManifestEntry(which, rel, label, (root / rel).stat().st_size, digests[rel], probes[rel][0])
+        entries = tuple(ManifestEntry(which, rel, label, *facts[rel], probes[rel][0])
                         for which, rel, label in listed)
         manifests.append(Manifest(manifest_name(k), "hmdb51", None, None, classes, entries))
     mismatches = {p: probe for p, probe in probes.items() if probe[1] and probe[0] != probe[1]}

@@ -190,13 +190,14 @@ class Manifest:
             file = root / entry.path
             try:
                 size = file.stat().st_size
+                if size != entry.size:
+                    wrong.append(f"{entry.path} (size {size}, manifest {entry.size})")
+                elif mode == "sha256" and entry.sha256 and sha256_of(file) != entry.sha256:
+                    wrong.append(f"{entry.path} (content differs)")
             except FileNotFoundError:
                 missing.append(entry.path)
-                continue
-            if size != entry.size:
-                wrong.append(f"{entry.path} (size {size}, manifest {entry.size})")
-            elif mode == "sha256" and entry.sha256 and sha256_of(file) != entry.sha256:
-                wrong.append(f"{entry.path} (content differs)")
+            except OSError as err:  # e.g. no read permission: as unusable as a changed file
+                wrong.append(f"{entry.path} (unreadable: {err.strerror or err})")
         if missing or wrong:
             raise ManifestMismatch(
                 f"data under {str(root)!r} does not match manifest {self.name!r} ({len(self.entries)} files): "
@@ -225,6 +226,14 @@ def _parse_entry(line: str, columns: tuple[str, ...], num_classes: int) -> Manif
     if sha and not _SHA256.match(sha):
         raise ValueError(f"sha256 {sha!r} is not 64 lowercase hex digits (or empty)")
     return ManifestEntry(split, rel, numbers["label"], numbers["size"], sha, numbers.get("frames"))
+
+
+def file_facts(path: Path, hash_file: bool) -> tuple[int, str]:
+    """(size, sha256 or "") of a dataset file for its manifest entry; an unreadable file is an error naming it."""
+    try:
+        return path.stat().st_size, sha256_of(path) if hash_file else ""
+    except OSError as err:
+        raise DataError(f"dataset file {str(path)!r} cannot be read ({err.strerror or err})") from None
 
 
 def dataset_identity(path: str | Path) -> str:
@@ -288,5 +297,5 @@ def _entries(root: Path, split: str, paths: Iterable[str], label: int, hash_file
     out = []
     for rel in paths:
         file = root / rel
-        out.append(ManifestEntry(split, rel, label, file.stat().st_size, sha256_of(file) if hash_files else ""))
+        out.append(ManifestEntry(split, rel, label, *file_facts(file, hash_files)))
     return out
