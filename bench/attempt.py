@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from bench.faults import ENVIRONMENT, classify_job_exception, describe, is_disk_full, one_line
+from bench.faults import ENVIRONMENT, classify_job_exception, describe, first_line, is_disk_full
 from bench.job import JobFn, JobResult, JobSpec
 from bench.joblog import capture_output
 from bench.store import RunRecord, Store
@@ -65,7 +65,7 @@ def run_attempt(store: Store, spec: JobSpec, job: JobFn, attempt: int, *, echo: 
     except OSError as err:  # the log itself could not be written
         if not is_disk_full(err):
             raise
-        kind, error = "disk_full", describe("disk_full", f"{one_line(err)} (writing the log of {spec.label()})")
+        kind, error = "disk_full", describe("disk_full", f"{first_line(err)} (writing the log of {spec.label()})")
     wall = time.perf_counter() - t0
     if kind in ENVIRONMENT or (kind == "bad_input" and not commit_bad_input):
         return Outcome("failed", kind, error, None, None, wall)
@@ -77,6 +77,6 @@ def run_attempt(store: Store, spec: JobSpec, job: JobFn, attempt: int, *, echo: 
     except OSError as err:
         if not is_disk_full(err):
             raise
-        return Outcome("failed", "disk_full", describe("disk_full", f"{one_line(err)} (committing {spec.label()})"),
+        return Outcome("failed", "disk_full", describe("disk_full", f"{first_line(err)} (committing {spec.label()})"),
                        result, None, wall)
     return Outcome(record.status, kind, error, result, uri, wall)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import traceback
 
-from bench.errors import BenchError
+from bench.errors import BenchError, one_line
 
 FAULT_KINDS = (
     "job_error",  # the training job raised
@@ -64,12 +64,9 @@ def is_disk_full(err: BaseException) -> bool:
     return False
 
 
-def one_line(err: BaseException) -> str:
-    """The message a person needs: a user error's own text (torch's DataLoader re-wraps it in a
-    multi-line "Caught X in DataLoader worker process" report; the original's last line is kept)."""
-    text = str(err).strip()
-    if "Original Traceback" in text:
-        text = text.splitlines()[-1].split(": ", 1)[-1]
+def first_line(err: BaseException) -> str:
+    """The first line of :func:`bench.errors.one_line`: what a person reads in a summary."""
+    text = one_line(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 
@@ -79,13 +76,13 @@ def classify_job_exception(err: BaseException) -> tuple[str, str]:
     text = "".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip()
     name = type(err).__name__
     if is_disk_full(err):
-        return "disk_full", f"{one_line(err)} (no space left on the device the job writes to)"
+        return "disk_full", f"{first_line(err)} (no space left on the device the job writes to)"
     if name == "OutOfMemoryError" or "CUDA out of memory" in str(err):
         return "gpu_oom", text
     if isinstance(err, MemoryError):
         return "host_oom", text
     if isinstance(err, BenchError) or _wrapped_user_error(err):
-        return "bad_input", one_line(err)
+        return "bad_input", first_line(err)
     return "job_error", text
 
 

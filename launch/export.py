@@ -43,15 +43,15 @@ def _store(uri: str, create: bool = False):
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bench.store.official import find_official_files, import_official
+    from bench.store.official import import_parsed, read_official_dir
 
-    _, ignored = find_official_files(args.src)  # a bad SRC_DIR fails before a store is created
+    source = read_official_dir(args.src)  # every file is validated before a store is created
     store = _store(args.store, create=True)
-    for item in import_official(store, args.src, replace=args.replace):
+    for item in import_parsed(store, source.parsed, replace=args.replace):
         print(item.describe())
         for bad in item.cost_mismatches[:5]:
             print(f"  cost mismatch {bad}")
-    for path in ignored:
+    for path in source.ignored:
         print(f"ignored (not a published setting name): {path}")
     return 0
 

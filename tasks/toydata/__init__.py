@@ -8,7 +8,8 @@ They are the tests' data and the embedded default for a first run (``data=toy``)
 - ``cityscapes`` / ``cityscapes_4x``: ``leftImg8bit`` / ``gtFine`` PNG pairs with real
   Cityscapes label ids; each class has its own colour (:mod:`tasks.toydata.cityscapes`);
 - ``hmdb51``: AVI clips (PyAV) in class folders and official-style split files;
-  class = shape and motion direction (:mod:`tasks.toydata.hmdb51`).
+  class = shape and motion direction (:mod:`tasks.toydata.hmdb51`); its manifest
+  under ``manifests/``.
 
 Generation is deterministic and happens once per root (a marker file records the
 version; a file lock keeps concurrent jobs from generating twice).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
-TOY_VERSION = "2"
+TOY_VERSION = "3"  # 3: the toy HMDB51 has a manifest (decodable frame counts)
 SYNTHETIC_BANNER = (
     "=" * 78 + "\n"
     "SYNTHETIC DATA: this job trains on a tiny GENERATED dataset (data=toy), not on the real\n"

@@ -5,7 +5,8 @@ background: a square moving right, a disk moving left, a wide bar moving down, a
 tall bar moving up. Shape and motion both tell the class, and neither changes
 under colour jitter or grayscale. Each class also has a short
 clip (6 frames) that the toy recipe's ``min_frames: 8`` must drop, and an unused
-(id 0) clip.
+(id 0) clip. The split-1 manifest (decodable frame counts) is written to
+``<root>/manifests/hmdb51-split1.tsv``, where a ``data=toy`` job finds it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from tasks.data.hmdb51 import make_hmdb51_manifests, manifest_path
 
 CLASSES = ("move_down", "move_left", "move_right", "move_up")
 SIZE = (48, 64)  # height, width (even, for yuv420p)
@@ -78,3 +81,5 @@ def generate(root: Path) -> None:
             write_avi(root / name / clip, frames_of(label, length, rng))
             lines.append(f"{clip} {split_id} ")  # the official files end lines with a space
         (root / SPLITS_DIR / f"{name}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    (manifest,) = make_hmdb51_manifests(root, (1,), "", SPLITS_DIR).manifests
+    manifest.write(manifest_path(root, "toy", 1))

@@ -12,8 +12,8 @@ from torch import nn
 from bench.errors import BenchError
 from bench.job import JobResult, JobSpec, TaskType
 from bench.nn import build_network
-from tasks.common import check_identity, evaluate_topk, file_list_hash, prepare_root, toy_identity
-from tasks.data.hmdb51 import HMDBSplit, read_split
+from tasks.common import check_identity, evaluate_topk, prepare_root, toy_identity
+from tasks.data.hmdb51 import HMDBSplit, load_hmdb51
 from tasks.data.image_ops import normalize
 from tasks.engine.distributed import DistEnv
 from tasks.engine.job import run_job
@@ -22,20 +22,18 @@ from tasks.video.data import VideoClips
 from tasks.video.recipe import VideoRecipe
 
 
-def _split(recipe: VideoRecipe, root: str) -> HMDBSplit:
+def _split(recipe: VideoRecipe, kind: str, root: str) -> HMDBSplit:
+    """The split's clips from the HMDB51 manifest (decodable frame counts, made once by
+    ``python -m tasks.manifest hmdb51``): no clip is opened at job start."""
     data = recipe.data
-    return read_split(root, data.split, data.videos_dir, data.splits_dir, data.min_frames)
-
-
-def _files_identity(root: str, split: HMDBSplit) -> str:
-    return f"files:{file_list_hash(root, [c.path for c in split.train + split.test])}"
+    return load_hmdb51(root, kind, data.split, data.min_frames, data.videos_dir, data.splits_dir)
 
 
 def data_identity(recipe: VideoRecipe, kind: str, root: str) -> str:
-    """``files:<sha256 of the split's clip paths and sizes>`` (toy data: the generator's marker)."""
+    """``manifest:<content sha256>`` of the split's HMDB51 manifest (toy data: the generator's marker)."""
     if kind == "toy":
         return toy_identity(recipe.dataset)
-    return _files_identity(root, _split(recipe, root))
+    return f"manifest:{_split(recipe, kind, root).manifest_sha256}"
 
 
 class VideoTask(TrainTask):
@@ -44,8 +42,8 @@ class VideoTask(TrainTask):
         recipe: VideoRecipe = spec.recipe
         self.recipe = recipe
         self.data_info = prepare_root(spec)
-        split = _split(recipe, spec.data.root)
-        check_identity(spec, _files_identity(spec.data.root, split))
+        split = _split(recipe, spec.data.kind, spec.data.root)
+        check_identity(spec, f"manifest:{split.manifest_sha256}")
         if len(split.classes) != recipe.num_classes:
             raise BenchError(f"the split files name {len(split.classes)} classes but num_classes={recipe.num_classes}")
         self.train_set = VideoClips(spec.data.root, split.train, recipe.clip, recipe.augment)
