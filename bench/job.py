@@ -183,7 +183,7 @@ def work_dir_for(work_root: str, setting: str, code: ArchCode, seed: int, identi
     Example:
         >>> code = ArchCode.from_string("8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8")
         >>> work_dir_for("/w", "cls_a", code, 0, RunIdentity("abc", "synthetic:imagenet"))
-        '/w/cls_a/d06e9c1bb0dfd4b8/s0-0d64c81f'
+        '/w/cls_a/a98d20dd96da4b39/s0-ec31df4c'
     """
     return f"{work_root.rstrip('/')}/{setting}/{code.arch_id}/s{seed}-{identity.tag}"
 

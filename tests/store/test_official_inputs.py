@@ -12,6 +12,7 @@ import pytest
 
 from bench.errors import CodeError, DataError
 from bench.store import Store
+from bench.store.official import import_official
 from tests.store.official_fixtures import mr_rows, nb201_rows, write_published_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def test_other_bad_numbers_in_a_published_row(tmp_path, damage, error, message):
     (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
     store = Store.open(str(tmp_path / "store"))
     with pytest.raises(error, match=message):
-        store.import_official(str(tmp_path / "src"))
+        import_official(store, str(tmp_path / "src"))
     assert store.imports() == {}
 
 
@@ -106,7 +107,7 @@ def test_bad_numbers_in_nb201_rows(tmp_path, damage, message):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "nb201.pkl").write_bytes(pickle.dumps(rows))
     with pytest.raises((CodeError, DataError), match=message):
-        Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+        import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
 
 
 def test_a_pickle_that_is_not_a_list_of_rows_is_named(tmp_path):
@@ -114,4 +115,4 @@ def test_a_pickle_that_is_not_a_list_of_rows_is_named(tmp_path):
     for content, kind in (({"top1": 1.0}, "got dict"), ([], "an empty list"), ([1, 2], "non-dicts")):
         (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(content))
         with pytest.raises(DataError, match=f"cls-50-1000.pkl: expected a non-empty list of dicts.*{kind}"):
-            Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+            import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))

@@ -160,13 +160,13 @@ def test_a_clip_damaged_after_its_manifest_fails_in_a_loader_worker_with_one_lin
 
 
 def test_a_video_job_without_its_manifest_stops_with_the_command(toy_root, tmp_path, monkeypatch):
-    from tasks import JOBS, build_job_spec
+    from bench.training import parse_train
+    from tasks import TASKS
     from tests.tasks.conftest import TINY, compose_train
 
     monkeypatch.setattr(hmdb51, "MANIFEST_DIR", tmp_path / "data_manifests")  # as in a fresh checkout
     root = toy_root / "hmdb51"
     cfg = compose_train(["task=video", f"code={TINY}", "store=unused", f"data.roots.hmdb51={root}"])
-    spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])
     with pytest.raises(ManifestError, match=rf"manifests/hmdb51-split1.tsv' does not exist; create it from your copy "
                                             rf"with `python -m tasks.manifest hmdb51 --root {root}`"):
-        JOBS.get("video")(spec)
+        parse_train(cfg, TASKS)  # the dataset is identified (by its manifest) before anything trains
