@@ -79,6 +79,12 @@ class Benchmark:
         table = self._table(setting)
         return arch_id_of(code, table.setting.space) in table.row
 
+    def seeds(self, code: CodeLike, setting: str) -> list[int]:
+        """The seeds of ``code``'s runs in ``setting`` (``seed=`` accepts these); [] for a published row."""
+        table = self._table(setting)
+        arch_id, row = self._locate(table, code)
+        return [] if table.kinds[row] == IMPORTED else list(table.seeds_of.get(arch_id, []))
+
     def sample(self, n: int, setting: str, *, seed: int | None = None) -> list[str]:
         """``n`` distinct architectures of ``setting`` drawn uniformly (free: sampling is not training).
 
