@@ -93,7 +93,8 @@ class Benchmark:
         table = self._table(setting)
         check_int("n", n, 0)
         if n > len(table):
-            raise BenchError(f"n={n} is more than the {len(table)} architectures of {setting!r}; valid is 0..{len(table)}")
+            raise BenchError(f"n={n} is more than the {len(table)} architectures of {setting!r}; "
+                             f"valid is 0..{len(table)}")
         return [table.codes[i] for i in random.Random(seed).sample(range(len(table)), n)]
 
     def neighbours(self, code: CodeLike, setting: str, k: int = 8) -> list[str]:
@@ -207,7 +208,8 @@ class Benchmark:
         row = table.row.get(arch_id)
         if row is None:
             raise ArchNotFound(f"architecture {_describe(code)} (arch_id {arch_id}) is not in setting "
-                               f"{table.setting.name!r}, which has {len(table)} architectures (Benchmark.codes lists them)")
+                               f"{table.setting.name!r}, which has {len(table)} architectures "
+                               "(Benchmark.codes lists them)")
         return arch_id, row
 
     @staticmethod
@@ -225,8 +227,8 @@ class Benchmark:
             value, seconds, n_seeds = table.values[metric][row], table.mean_wall.get(arch_id), table.n_seeds[row]
         else:
             seed_row = _seed_row(table, arch_id, row, seed)
-            value, n_seeds, kind = table.seed_values[seed_row, table.metric_column[metric]], 1, table.seed_kinds[seed_row]
-            value = None if np.isnan(value) else float(value)
+            found = table.seed_values[seed_row, table.metric_column[metric]]
+            value, n_seeds, kind = None if np.isnan(found) else float(found), 1, table.seed_kinds[seed_row]
             wall = table.seed_wall[seed_row]
             seconds = None if np.isnan(wall) else float(wall)
         if value is None:

@@ -14,6 +14,7 @@ evaluated step when the recipe does not say): an estimate, flagged as such.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,27 +86,29 @@ class CurveIndex:
     def point(self, arch_id: str, metric: str, step: int, seed: int | None) -> CurveValue | None:
         """The mean over seeds (or one seed) of ``metric`` at ``step``; None where no run evaluated it there."""
         start, end = self._ranges.get((arch_id, metric), (0, 0))
-        mask = self._steps[start:end] == step
+        rows = np.flatnonzero(self._steps[start:end] == step) + start
         if seed is not None:
-            mask &= self._seeds[start:end] == seed
-        if not mask.any():
+            rows = rows[self._seeds[rows] == seed]
+        if not len(rows):
             return None
-        rows = np.flatnonzero(mask) + start
-        seconds = self._seconds[rows]
-        known = seconds[~np.isnan(seconds)]
+        # A handful of rows (one per seed): Python arithmetic beats NumPy's per-call overhead here.
+        values = self._values[rows].tolist()
+        known = [s for s in self._seconds[rows].tolist() if not math.isnan(s)]
         return CurveValue(
-            value=float(self._values[rows].mean()),
-            seconds=float(known.mean()) if len(known) else None,
+            value=sum(values) / len(values),
+            seconds=sum(known) / len(known) if known else None,
             estimated=bool(self._estimated[rows].any()),
-            n_seeds=len(rows),
+            n_seeds=len(values),
             step_unit=self.unit_names[self._units[rows[0]]],
         )
 
-
 def _with_seconds(curves: pa.Table, runs: pa.Table) -> pa.Table:
     """``curves`` plus ``seconds`` (measured, or estimated from the run's wall time) and ``estimated``."""
+    curves = curves.set_column(curves.schema.get_field_index("seconds"), "seconds",
+                               pc.cast(curves["seconds"], pa.float64()))
     last = curves.group_by(["arch_id", "seed"], use_threads=False).aggregate([("step", "max")])
-    curves = curves.join(runs, ["arch_id", "seed"], join_type="inner").join(last, ["arch_id", "seed"], join_type="inner")
+    curves = curves.join(runs, ["arch_id", "seed"], join_type="inner")
+    curves = curves.join(last, ["arch_id", "seed"], join_type="inner")
     length = pc.cast(pc.if_else(pc.is_null(curves["schedule_length"]), curves["step_max"], curves["schedule_length"]),
                      pa.float64())
     scaled = pc.divide(pc.multiply(curves["wall_seconds"], pc.cast(curves["step"], pa.float64())), length)

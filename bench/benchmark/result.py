@@ -28,7 +28,8 @@ class Result:
       run on generated data) or ``imported`` (the authors' published value).
 
     Example:
-        >>> r = Result("0123456789abcdef", "16_16-...", "cls_a", "top1", 71.2, None, None, None, 3, 4210.0, False, "real")
+        >>> r = Result("0123456789abcdef", "16_16-...", "cls_a", "top1", 71.2, step=None, step_unit=None,
+        ...            seed=None, n_seeds=3, train_seconds=4210.0, time_estimated=False, data_kind="real")
         >>> r.value, r.data_kind
         (71.2, 'real')
     """

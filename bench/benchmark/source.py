@@ -87,7 +87,8 @@ class StoreSource:
         seed_metrics = _empty_metrics()
         if runs.num_rows:
             long = self._store.load_metrics(setting).select([*RUN_KEY, "metric", "value"])
-            seed_metrics = long.join(runs.select(RUN_KEY), RUN_KEY, join_type="inner").select(["arch_id", "seed", "metric", "value"])
+            seed_metrics = long.join(runs.select(RUN_KEY), RUN_KEY, join_type="inner").select(
+                ["arch_id", "seed", "metric", "value"])
         return SettingData(view, metrics, runs, seed_metrics, hidden)
 
     def curves(self, setting: str, runs: pa.Table) -> pa.Table:
@@ -100,7 +101,8 @@ class StoreSource:
         if not runs.num_rows:
             return _empty_curves()
         curves = self._store.load_curves(setting)
-        seconds = curves["wall_seconds"] if "wall_seconds" in curves.schema.names else pa.nulls(len(curves), pa.float64())
+        has_time = "wall_seconds" in curves.schema.names
+        seconds = curves["wall_seconds"] if has_time else pa.nulls(len(curves), pa.float64())
         curves = curves.append_column("seconds", pc.cast(seconds, pa.float64()))
         return curves.join(runs.select(RUN_KEY), RUN_KEY, join_type="inner").select(
             ["arch_id", "seed", "step", "step_unit", "metric", "value", "seconds"])

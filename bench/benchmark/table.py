@@ -52,7 +52,8 @@ class SettingTable:
         self.seed_values = np.full((len(ids), len(self.metrics)), np.nan)
         numbered = runs.select(["arch_id", "seed"]).append_column("row", pa.array(np.arange(len(ids)), pa.int64()))
         names = pa.array(self.metrics, pa.string())
-        long = data.seed_metrics.filter(pc.is_in(data.seed_metrics["metric"], names)).join(numbered, ["arch_id", "seed"], join_type="inner")
+        long = data.seed_metrics.filter(pc.is_in(data.seed_metrics["metric"], names))
+        long = long.join(numbered, ["arch_id", "seed"], join_type="inner")
         if long.num_rows:
             rows = long["row"].to_numpy().astype(np.int64)
             columns = pc.index_in(long["metric"], value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)

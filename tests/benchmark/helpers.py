@@ -18,7 +18,7 @@ from bench.store import RunRecord, Store
 from tasks.api import CurvePoint  # the job contract's curve type: the one place these tests name it
 from tests.store.official_fixtures import mr_rows, write_published_dir
 
-EPOCHS = (25, 50, 75)  # evaluated epochs of cls_a; its recipe runs LENGTH["cls_a"] epochs (the final eval is the metrics)
+EPOCHS = (25, 50, 75)  # evaluated epochs of cls_a; its recipe runs LENGTH["cls_a"] (the final eval: the metrics)
 ITERS = (5000, 10000, 15000, 20000, 25000)
 LENGTH = {"cls_a": 100, "seg": 25000}
 
@@ -42,10 +42,11 @@ class Run:
 
     def record(self, attempt: int = 1) -> RunRecord:
         unit = "iter" if self.setting == "seg" else "epoch"
-        config = {"lr": 0.1} if self.schedule_length is None else {"schedule": {"unit": unit, "length": self.schedule_length}}
+        schedule = {"schedule": {"unit": unit, "length": self.schedule_length}}
+        config = {"lr": 0.1} if self.schedule_length is None else schedule
         return RunRecord(code=self.code, setting=self.setting, seed=self.seed, attempt=attempt, status="succeeded",
                          metrics=self.metrics, wall_seconds=self.wall_seconds, config_json=json.dumps(config),
-                         curve=tuple(CurvePoint(step, unit, metric, value) for (metric, step), value in self.curve.items()),
+                         curve=tuple(CurvePoint(step, unit, m, value) for (m, step), value in self.curve.items()),
                          info_json=json.dumps({"synthetic_data": self.synthetic}), host="test", git_sha="0" * 40)
 
 

@@ -85,7 +85,8 @@ def test_published_rows_give_the_published_value_and_say_they_have_no_curves_or_
     row = built.published["seg"][-1]
     code = ArchCode.from_row(row).to_string()
     result = bench.query(code, "seg", metric="mAcc")
-    assert (result.value, result.data_kind, result.train_seconds, result.n_seeds) == (row["mAcc"], "imported", None, None)
+    assert (result.value, result.data_kind) == (row["mAcc"], "imported")
+    assert result.train_seconds is None and result.n_seeds is None
     with pytest.raises(BenchError, match="published data has no intermediate evaluations"):
         bench.query(code, "seg", at=5000)
     with pytest.raises(BenchError, match="one value per architecture, not one per seed"):
@@ -110,7 +111,7 @@ def test_every_form_of_a_code_gives_the_same_answer(built, bench):
 
 def test_errors_say_what_was_wrong_and_what_is_valid(built, bench):
     absent = ArchCode.from_list([8] * 2 + [1, 1, 8, 1, 1, 1, 8, 8, 1, 1, 1, 1, 8, 8, 8, 1, 1, 1, 1, 1, 8, 8, 8, 8, 8])
-    with pytest.raises(ArchNotFound, match=rf"{absent.to_string()} \(arch_id {absent.arch_id}\) is not in setting 'seg'"):
+    with pytest.raises(ArchNotFound, match=rf"{absent} \(arch_id {absent.arch_id}\) is not in setting 'seg'"):
         bench.query(absent, "seg")
     with pytest.raises(CodeError, match="c1_1=9 is out of range"):
         bench.query("16_16-1_1_1_9-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16", "seg")
@@ -118,7 +119,7 @@ def test_errors_say_what_was_wrong_and_what_is_valid(built, bench):
         bench.query(bench.codes("cls_a")[0], "cls_a", metric="top9")
     with pytest.raises(BenchError, match="video"):
         bench.query(absent, "no_such_setting")
-    with pytest.raises(BenchError, match=r"setting 'video' has no data .* settings with data: \['cls_a', 'seg', 'nb201'\]"):
+    with pytest.raises(BenchError, match=r"'video' has no data .* settings with data: \['cls_a', 'seg', 'nb201'\]"):
         bench.query(absent, "video")
 
 
@@ -132,8 +133,10 @@ def test_synthetic_rows_are_hidden_unless_asked_for(built, bench):
     everything = Benchmark.open(built.uri, include_synthetic=True)
     for run in synthetic:
         result = everything.query(run.code, "cls_a")
-        assert (result.value, result.data_kind, result.train_seconds) == (run.metrics["top1"], "synthetic", run.wall_seconds)
-    assert dict(everything.info("cls_a").data_kinds)["synthetic"] == 2 and "synthetic" not in dict(bench.info("cls_a").data_kinds)
+        assert (result.value, result.data_kind) == (run.metrics["top1"], "synthetic")
+        assert result.train_seconds == run.wall_seconds
+    assert dict(everything.info("cls_a").data_kinds)["synthetic"] == 2
+    assert "synthetic" not in dict(bench.info("cls_a").data_kinds)
 
 
 def test_query_settings_is_one_architecture_on_every_task(built, bench):
@@ -159,7 +162,8 @@ def test_sample_codes_and_info_are_what_a_search_needs(built, bench):
     with pytest.raises(BenchError, match=f"n=999 is more than the {len(codes)} architectures"):
         bench.sample(999, "cls_a")
     info = bench.info("cls_a")
-    assert (info.n_archs, info.metrics, info.main_metric, info.space) == (len(codes), ("top1", "top5"), "top1", "nasbench_mr")
+    assert (info.n_archs, info.metrics, info.main_metric) == (len(codes), ("top1", "top5"), "top1")
+    assert info.space == "nasbench_mr"
     assert bench.has(codes[0], "cls_a") and not bench.has(built.cls_a_only, "seg")
     with pytest.raises(CodeError):
         bench.has(codes[0], "nb201")
