@@ -98,7 +98,22 @@ def compact(store: Store) -> CompactionReport:
     raise AssertionError("unreachable")
 
 
+def _complete_claims(store: Store) -> None:
+    """Publish a snapshot whose version was claimed by a compaction that died before publishing it.
+
+    The claim holds the whole snapshot (its parts were written before it), so publishing it is
+    finishing that compaction's work; until then readers simply see the previous snapshot.
+    """
+    names = walk_files(store.fs, layout.SNAPSHOTS)
+    published = {parsed[0] for p in names if (parsed := layout.parse_snapshot(p)) is not None}
+    for path in names:
+        if path.endswith(".claim") and int(path.rsplit("/", 1)[1].split(".")[0]) not in published:
+            body = store.fs.read(path)
+            store.fs.write_new(layout.snapshot_path(json.loads(body)["version"], layout.sha16(body)), body)
+
+
 def _compact_once(store: Store) -> CompactionReport:
+    _complete_claims(store)
     snapshot = store.snapshot()
     listed = store.commit_names()
     pending = store.pending_commits(snapshot, None)
@@ -130,9 +145,11 @@ def _compact_once(store: Store) -> CompactionReport:
     version = snapshot["version"] + 1
     body = json.dumps({"version": version, "created_at": datetime.now(timezone.utc).isoformat(),
                        "files": sorted(files)}, indent=1).encode()
-    if any(layout.parse_snapshot(p)[0] == version for p in walk_files(store.fs, layout.SNAPSHOTS)
-           if layout.parse_snapshot(p)) or not store.fs.write_new(layout.snapshot_path(version, layout.sha16(body)), body):
+    # Claim the version with a create-if-absent of a name that does not depend on the content: two
+    # compactions must never both publish a snapshot n+1 (each would then delete commits only its own holds).
+    if not store.fs.write_new(layout.snapshot_claim_path(version), body):
         raise CompactionRaced(f"another compaction published snapshot {version} first; run compact again (nothing was lost)")
+    store.fs.write_new(layout.snapshot_path(version, layout.sha16(body)), body)
     new_snapshot = json.loads(body)
     removed = _remove_leftovers(store, new_snapshot, snapshot["files"], listed)
     absorbed = sum(1 for n in listed if n.setting in touched)

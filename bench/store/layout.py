@@ -103,6 +103,11 @@ def snapshot_path(version: int, sha: str) -> str:
     return f"{SNAPSHOTS}/{version:08d}.{sha}.json"
 
 
+def snapshot_claim_path(version: int) -> str:
+    """The file whose create-if-absent makes one compaction the only publisher of ``version``."""
+    return f"{SNAPSHOTS}/{version:08d}.claim"
+
+
 def parse_snapshot(path: str) -> tuple[int, str] | None:
     match = _SNAPSHOT.match(path)
     return None if match is None else (int(match["version"]), match["sha"])

@@ -164,3 +164,41 @@ def test_compaction_interrupted_after_its_snapshot_duplicates_nothing(tmp_path, 
     assert store.load_runs().num_rows == 5 and store.load_setting("cls_a").num_rows == 5
     compact(store)
     assert store.commit_names() == [] and store.load_runs().num_rows == 5
+
+
+def _compact_rounds(uri: str, rounds: int, out) -> None:
+    from bench.store.compact import CompactionRaced
+
+    store = Store.open(uri)
+    for _ in range(rounds):
+        try:
+            compact(store)
+            out.put("ok")
+        except CompactionRaced as err:
+            out.put(f"raced: {err}")
+        except Exception as err:  # noqa: BLE001 - anything else is the failure this test looks for
+            out.put(f"ERROR {type(err).__name__}: {err}")
+
+
+def test_concurrent_compactions_lose_nothing_and_a_loser_says_it_lost(tmp_path):
+    uri = str(tmp_path / "store")
+    store = Store.open(uri)
+    for i in range(8):
+        store.commit_run(succeeded(CODES[i], top1=float(i)))
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    workers = [context.Process(target=_compact_rounds, args=(uri, 3, out)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    writer = Store.open(uri)
+    for i in range(8, 16):  # commits keep arriving while the two compact
+        writer.commit_run(succeeded(CODES[i], top1=float(i)))
+    for worker in workers:
+        worker.join(timeout=120)
+    answers = [out.get(timeout=5) for _ in range(6)]
+    assert all(a == "ok" or a.startswith("raced: another compaction published snapshot") for a in answers), answers
+    compact(Store.open(uri))
+    view = Store.open(uri).load_setting("cls_a")
+    assert sorted(view["top1"].to_pylist()) == [float(i) for i in range(16)]
+    versions = [p.name for p in (tmp_path / "store" / "snapshots").iterdir() if p.suffix == ".json"]
+    assert len(versions) == len({v.split(".")[0] for v in versions})  # never two snapshots of one version
