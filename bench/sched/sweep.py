@@ -14,11 +14,14 @@ from bench.sched.config import SweepRun
 from bench.sched.driver import Driver, plan_attempts
 from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
+from bench.sched.published import codes_from_store
 from bench.sched.selection import select_codes
 from bench.settings import get_setting
 from bench.store import Store, resume_status
 from bench.store.compact import compact
 from bench.store.export import export_benchmark
+from bench.store.fs import StoreFS
+from bench.store.layout import STORE_FILE
 from bench.guard import refuse_mixing
 
 
@@ -35,11 +38,32 @@ def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...], identity: Ru
     return list(jobs.values())
 
 
+def existing_store(uri: str) -> Store | None:
+    """The store at ``uri`` if there is one; None, creating nothing, if not."""
+    if not StoreFS(uri).exists(STORE_FILE):
+        return None
+    return Store.open(uri, create=False)
+
+
+def open_store(run: SweepRun) -> Store:
+    """The sweep's store, created if absent, except for ``sweep.source=imported``: its codes must already be there."""
+    if run.selection.source == "imported":
+        store = existing_store(run.template.store_uri)
+        if store is None:
+            raise BenchError(
+                f"sweep.source=imported reads the published codes from store {run.template.store_uri}, which does not "
+                f"exist; import the pickles first (python launch/export.py import-official DIR --store "
+                f"{run.template.store_uri}) or use sweep.source=published (the shipped list)"
+            )
+        return store
+    return Store.open(run.template.store_uri)
+
+
 def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
     """The (architecture, seed) jobs the run's selection names."""
     if run.selection.source == "retry_failed":
         return failed_jobs(store, run.setting, run.seeds, run.template.experiment.identity)
-    codes = select_codes(run.selection)
+    codes = select_codes(run.selection, codes_from_store(store, run.setting) if run.selection.source == "imported" else None)
     return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
 
 
@@ -92,7 +116,7 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
     """
     started_ray = False
     try:
-        store = Store.open(run.template.store_uri)
+        store = open_store(run)
         jobs = sweep_jobs(run, store)
         if not jobs:
             what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"
