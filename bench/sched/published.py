@@ -31,6 +31,7 @@ from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.sched.codes import MANIFEST_DIR, expected_sha256, load_frozen, read_code_list, write_code_list
 from bench.settings import get_setting
+from bench.store import Store
 
 PUBLISHED_CODES = MANIFEST_DIR / "codes-published-2507.txt"
 
@@ -66,7 +67,7 @@ def codes_from_pickles(src_dir: str | Path) -> tuple[list[ArchCode], dict[str, s
     chosen, _ = find_official_files(src_dir)
     chosen = {s: p for s, p in chosen.items() if get_setting(s).space == "nasbench_mr"}
     if not chosen:
-        raise BenchError(f"no NAS-Bench-MR pickles in {str(src_dir)!r}; expected files such as cls-50-1000.pkl or seg.pkl")
+        raise BenchError(f"no NAS-Bench-MR pickles in {str(src_dir)!r}; expected files such as cls-50-1000.pkl, seg.pkl")
     lists, digests = {}, {}
     for setting, path in chosen.items():
         parsed = read_official(path, setting)
@@ -77,12 +78,12 @@ def codes_from_pickles(src_dir: str | Path) -> tuple[list[ArchCode], dict[str, s
     return _same_list(lists, str(src_dir)), digests
 
 
-def imported_settings(store) -> list[str]:
+def imported_settings(store: Store) -> list[str]:
     """The store's imported NAS-Bench-MR settings (nb201 holds another search space)."""
     return [s for s in store.imports() if get_setting(s).space == "nasbench_mr"]
 
 
-def codes_from_store(store, setting: str) -> list[ArchCode]:
+def codes_from_store(store: Store, setting: str) -> list[ArchCode]:
     """The published codes of ``store``'s imported tables, in published row order (``official_index``).
 
     ``setting``'s own import when it has one; otherwise every imported NAS-Bench-MR setting's, which must
@@ -140,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.src and published != shipped:
                 print(f"error: {args.path} is not the code list of the pickles in {args.src}", file=sys.stderr)
                 return 1
-            print(f"ok: {len(shipped)} codes, sha256 {expected_sha256(args.path)}" + (f", same as {args.src}" if args.src else ""))
+            same = f", same as {args.src}" if args.src else ""
+            print(f"ok: {len(shipped)} codes, sha256 {expected_sha256(args.path)}{same}")
             return 0
         frozen = load_frozen()
         shared = overlap(frozen, published)
-        print(f"{len(shared)} of the {len(frozen)} frozen codes are among the {len(published)} published codes ({where})")
+        print(f"{len(shared)} of the {len(frozen)} frozen codes are among the {len(published)} published codes "
+              f"({where})")
         for code in shared:
             print(f"  {code.to_string()}")
         return 0
