@@ -163,8 +163,11 @@ def _describe(c: Calibration) -> str:
 
 
 def _roughness(c: Calibration, gpus_per_job: float) -> str:
-    base = ("a sketch, not a quote: expect the real total within about +-50% on the card named, a single job "
-            "within a factor of 2. FLOPs predict speed only roughly (small codes are launch-bound, wide ones run "
+    # +-50%: refitting cls's line to other subsets of its measurements moves a full sweep's total by -39%..+17%
+    # (benchmarks/plan_sensitivity.py); a task whose own points the fit misses by more is said to be rougher.
+    bound = max(0.5, math.ceil((c.worst_error or 0.0) * 10) / 10)
+    base = (f"a sketch, not a quote: expect the real total within about +-{bound:.0%} on the card named, a single "
+            "job within a factor of 2. FLOPs predict speed only roughly (small codes are launch-bound, wide ones run "
             "tensor cores better), and the model leaves out data loading (it can bound classification and video on "
             f"few CPU cores), communication between a job's {_num(gpus_per_job)} GPUs, evaluation (under 1% of the "
             "compute), retries and queueing; a failed job that resumes from its checkpoint is counted in full. "
