@@ -123,6 +123,16 @@ def test_plan_gpus_must_be_positive(tmp_path):
         build_plan(compose_run(["plan=true", "plan_gpus=0", f"store={tmp_path}"]), TASKS)
 
 
+def test_plan_dot_gpus_points_at_plan_gpus(capsys):
+    from bench.cli import precheck
+
+    with pytest.raises(SystemExit) as exit_info:
+        precheck("run", ["task=seg", "plan=true", "plan.gpus=8"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: unknown key plan.gpus: plan is a single value (True), not a group of keys; did you mean plan_gpus=...?")
+
+
 @pytest.mark.parametrize("setting", setting_names(trainable=True))
 @pytest.mark.parametrize("data", ["real", "toy"])
 def test_kept_checkpoints_are_what_the_engine_leaves(setting, data, tmp_path):
