@@ -107,9 +107,15 @@ def _unknown_key(config_name: str, overrides: list[str], message: str,
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             node = compose(config_name, overrides=others)
-        node = OmegaConf.select(node, parent) if parent else node
+        composed, node = node, OmegaConf.select(node, parent) if parent else node
     except Exception:  # noqa: BLE001 - the plain message is still right
         return None
+    if parent and not isinstance(node, DictConfig):  # plan.gpus=8 where plan is a flag: point at plan_gpus
+        above, _, name = parent.rpartition(".")
+        siblings = OmegaConf.select(composed, above) if above else composed
+        similar = [f"{above + '.' if above else ''}{k}" for k in siblings if str(k).startswith(f"{name}_")]
+        hint = f"; did you mean {' or '.join(f'{k}=...' for k in similar)}?" if similar else ""
+        return f"unknown key {key}: {parent} is a single value ({node!r}), not a group of keys{hint}"
     valid = sorted(node.keys()) if isinstance(node, DictConfig) else []
     schema = _recipe_fields(key, others, config_name, recipe_type_of)
     if schema is not None and key.rsplit(".", 1)[-1] in schema:

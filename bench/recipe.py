@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.cost import CostSpec
 from bench.errors import BenchError
 
 RUN_ONLY = {"run_only": True}
@@ -172,3 +173,8 @@ class Recipe:
     eval: EvalConfig
     runtime: RuntimeConfig
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def sample_cost(self) -> CostSpec | None:
+        """How to count one training sample's forward pass at this recipe's training input (the cost
+        plan's FLOPs and parameters); None when the task type does not say."""
+        return None

@@ -4,6 +4,7 @@
     python launch/run.py task=seg sweep=full launcher=cluster store=/shared/nbmr data.roots.cityscapes=/shared/cityscapes
     python launch/run.py -m task=cls_a,video_p sweep=full   # several settings, one after the other
     python launch/run.py task=seg sweep=retry_failed        # rerun what failed, with its last errors
+    python launch/run.py task=seg sweep=full plan=true      # the cost plan: jobs, GPU-hours, disk; starts nothing
 
 Rerunning a command resumes it: the store says what is done. Exit status (bench/cli.py): 0 every job
 succeeded, 1 some failed (recorded), 2 bad input, 130 interrupted. See docs/cluster.md.
@@ -27,11 +28,18 @@ if not OmegaConf.has_resolver("tempdir"):
 
 
 def body(cfg) -> int:
-    from bench.sched.config import build_run
-    from bench.sched.sweep import execute
+    from bench.sched.config import build_plan, build_run, parse_run
     from tasks import TASKS
 
-    run = build_run(cfg, TASKS)
+    top = parse_run(cfg)
+    if top.plan:
+        from bench.sched.plan import make_plan
+
+        print(make_plan(build_plan(top, TASKS)).text(), flush=True)
+        return 0
+    from bench.sched.sweep import execute
+
+    run = build_run(top, TASKS)
     if run.template.experiment.data.synthetic:
         from tasks.toydata import SYNTHETIC_BANNER
 

@@ -14,11 +14,14 @@ from bench.sched.config import SweepRun
 from bench.sched.driver import Driver, plan_attempts
 from bench.sched.jobs import SweepJob
 from bench.sched.progress import Progress
-from bench.sched.selection import select_codes
+from bench.sched.published import codes_from_store
+from bench.sched.selection import Selection, select_codes
 from bench.settings import get_setting
 from bench.store import Store, resume_status
 from bench.store.compact import compact
 from bench.store.export import export_benchmark
+from bench.store.fs import StoreFS
+from bench.store.layout import STORE_FILE
 from bench.guard import refuse_mixing
 
 
@@ -35,12 +38,44 @@ def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...], identity: Ru
     return list(jobs.values())
 
 
+def existing_store(uri: str) -> Store | None:
+    """The store at ``uri`` if there is one; None, creating nothing, if not."""
+    if not StoreFS(uri).exists(STORE_FILE):
+        return None
+    return Store.open(uri, create=False)
+
+
+def no_import_store(uri: str) -> BenchError:
+    """The error of ``sweep.source=imported`` on a store that does not exist."""
+    return BenchError(
+        f"sweep.source=imported reads the published codes from store {uri}, which does not exist; import the pickles "
+        f"first (python launch/export.py import-official DIR --store {uri}) or use sweep.source=published "
+        "(the shipped list)"
+    )
+
+
+def open_store(run: SweepRun) -> Store:
+    """The sweep's store, created if absent, except for ``sweep.source=imported``: its codes must already be there."""
+    if run.selection.source == "imported":
+        store = existing_store(run.template.store_uri)
+        if store is None:
+            raise no_import_store(run.template.store_uri)
+        return store
+    return Store.open(run.template.store_uri)
+
+
+def select_jobs(selection: Selection, setting: str, seeds: tuple[int, ...], store: Store,
+                identity: RunIdentity) -> list[SweepJob]:
+    """The (architecture, seed) jobs ``selection`` names; ``retry_failed`` and ``imported`` read ``store``."""
+    if selection.source == "retry_failed":
+        return failed_jobs(store, setting, seeds, identity)
+    codes = select_codes(selection, codes_from_store(store, setting) if selection.source == "imported" else None)
+    return [SweepJob.of(code, setting, seed) for code in codes for seed in seeds]
+
+
 def sweep_jobs(run: SweepRun, store: Store) -> list[SweepJob]:
     """The (architecture, seed) jobs the run's selection names."""
-    if run.selection.source == "retry_failed":
-        return failed_jobs(store, run.setting, run.seeds, run.template.experiment.identity)
-    codes = select_codes(run.selection)
-    return [SweepJob.of(code, run.setting, seed) for code in codes for seed in run.seeds]
+    return select_jobs(run.selection, run.setting, run.seeds, store, run.template.experiment.identity)
 
 
 def metric_line(store: Store, setting: str, data: str, variant: str) -> str | None:
@@ -92,7 +127,7 @@ def execute(run: SweepRun, out: TextIO = sys.stdout) -> Progress:
     """
     started_ray = False
     try:
-        store = Store.open(run.template.store_uri)
+        store = open_store(run)
         jobs = sweep_jobs(run, store)
         if not jobs:
             what = "failed jobs to retry" if run.selection.source == "retry_failed" else "jobs"

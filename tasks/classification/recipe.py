@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.cost import CostSpec
 from bench.errors import BenchError
 from bench.recipe import RUN_ONLY, Recipe
 from tasks.classification.data import AugmentConfig
@@ -29,6 +30,10 @@ class ClassificationRecipe(Recipe):
     num_classes: int
     data: ImageNetData = field(default_factory=ImageNetData)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def sample_cost(self) -> CostSpec:
+        """One training crop (``augment.crop_size`` square) through the classifier."""
+        return CostSpec("cls", (self.augment.crop_size, self.augment.crop_size), self.num_classes)
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:

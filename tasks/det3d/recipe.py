@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.cost import CostSpec
 from bench.recipe import Recipe
 from tasks.det3d.anchors import AnchorSpec
 from tasks.det3d.augment import AugmentConfig
@@ -29,6 +30,12 @@ class Det3dRecipe(Recipe):
     model: DetectorConfig
     data: Det3dData = field(default_factory=Det3dData)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def sample_cost(self) -> CostSpec:
+        """One frame's BEV pseudo-image (the pillar grid, ``pillar_channels`` deep) through the fused-map network;
+        the pillar encoder and the detection head are not counted (the throughput calibration absorbs them)."""
+        grid = self.model.grid
+        return CostSpec("det", (grid.ny, grid.nx), in_channels=self.model.pillar_channels)
 
 
 def toy_detector_config() -> DetectorConfig:

@@ -106,7 +106,8 @@ def prune(work_dir: Path, keep_steps: Iterable[int], keep_last: int = 1) -> None
     """Delete checkpoints that are neither kept for good (``keep_steps``) nor among the ``keep_last`` newest."""
     found = list_checkpoints(work_dir)
     keep = set(keep_steps)
-    for step, path in found[: len(found) - keep_last]:
+    # max(0, ...): with fewer files than keep_last, a negative slice end would delete all but the newest few
+    for step, path in found[: max(0, len(found) - keep_last)]:
         if step not in keep:
             path.unlink(missing_ok=True)
 

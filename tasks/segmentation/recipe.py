@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.cost import CostSpec
 from bench.errors import BenchError
 from bench.recipe import Recipe
 from tasks.data.cityscapes import NUM_CLASSES
@@ -26,6 +27,10 @@ class SegmentationRecipe(Recipe):
     num_classes: int = NUM_CLASSES
     data: SegDataConfig = field(default_factory=SegDataConfig)
     augment: SegAugmentConfig = field(default_factory=SegAugmentConfig)
+
+    def sample_cost(self) -> CostSpec:
+        """One training crop (``augment.crop_size``, height x width) through the segmentation network."""
+        return CostSpec("seg", tuple(self.augment.crop_size), self.num_classes)
 
     def __post_init__(self) -> None:
         if self.num_classes != NUM_CLASSES:

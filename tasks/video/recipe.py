@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.cost import CostSpec
 from bench.errors import BenchError
 from bench.recipe import Recipe
 from tasks.video.data import ClipConfig, VideoAugmentConfig
@@ -32,6 +33,11 @@ class VideoRecipe(Recipe):
     data: VideoDataConfig = field(default_factory=VideoDataConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     augment: VideoAugmentConfig = field(default_factory=VideoAugmentConfig)
+
+    def sample_cost(self) -> CostSpec:
+        """One training clip (``clip.num_frames`` frames of ``augment.crop_size`` square) through the video network."""
+        size = self.augment.crop_size
+        return CostSpec("video", (size, size), self.num_classes, frames=self.clip.num_frames)
 
     def __post_init__(self) -> None:
         if self.clip.span > self.data.min_frames:

@@ -118,6 +118,13 @@ def test_checkpoints_newest_identity_and_prune(tmp_path):
     assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 5]
 
 
+def test_prune_keeps_the_last_n_while_fewer_than_n_were_written(tmp_path):
+    for step in range(1, 9):  # PointPillars: keep_last 5, a checkpoint every epoch, pruned after each
+        (tmp_path / checkpoint_name("epoch", step)).touch()
+        prune(tmp_path, keep_steps=set(), keep_last=5)
+        assert [s for s, _ in list_checkpoints(tmp_path)] == list(range(max(1, step - 4), step + 1))
+
+
 class NotATensor:
     """Any pickled object: a checkpoint must never execute or rebuild such things."""
 
