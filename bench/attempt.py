@@ -69,14 +69,21 @@ def run_attempt(store: Store, spec: JobSpec, job: JobFn, attempt: int, *, echo: 
     wall = time.perf_counter() - t0
     if kind in ENVIRONMENT or (kind == "bad_input" and not commit_bad_input):
         return Outcome("failed", kind, error, None, None, wall)
-    record = RunRecord.from_job(spec, result if kind is None else None, attempt=attempt,
-                                status="succeeded" if kind is None else "failed", error=error,
-                                started_at=started_at, ended_at=dt.datetime.now(dt.timezone.utc))
     try:
-        uri = store.commit_run(record)
+        uri = commit(store, spec, result if kind is None else None, attempt, error, started_at)
     except OSError as err:
         if not is_disk_full(err):
             raise
         return Outcome("failed", "disk_full", describe("disk_full", f"{first_line(err)} (committing {spec.label()})"),
                        result, None, wall)
-    return Outcome(record.status, kind, error, result, uri, wall)
+    return Outcome("succeeded" if kind is None else "failed", kind, error, result, uri, wall)
+
+
+def commit(store: Store, spec: JobSpec, result: JobResult | None, attempt: int, error: str | None,
+           started_at: dt.datetime | None = None) -> str:
+    """Commit attempt ``attempt`` of ``spec``: succeeded with ``result``, else failed with ``error`` (the one
+    place a run is committed; a scheduler also records here the attempts whose worker never reported)."""
+    ended_at = dt.datetime.now(dt.timezone.utc)
+    record = RunRecord.from_job(spec, result, attempt=attempt, status="succeeded" if error is None else "failed",
+                                error=error, started_at=started_at or ended_at, ended_at=ended_at)
+    return store.commit_run(record)

@@ -18,7 +18,6 @@ a new, numbered, recorded attempt.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from collections import deque
@@ -33,7 +32,8 @@ from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
 from bench.sched.worker import Finished, Started, remote_attempt
 from bench.settings import get_setting
-from bench.store import ResumeStatus, RunRecord, Store, resume_status
+from bench.attempt import commit
+from bench.store import ResumeStatus, Store, resume_status
 
 CAPACITY_REFRESH_S = 30.0  # clusters grow and shrink (autoscaler, preemption): re-read their size this often
 DEPENDENCY_POLL_S = 5.0
@@ -279,11 +279,8 @@ class Driver:
 
     def _record_failure(self, attempt: Attempt, error: str) -> None:
         """Commit a failed attempt the worker could not (a full disk stops the sweep, not the driver)."""
-        now = dt.datetime.now(dt.timezone.utc)
-        spec = self.template.spec(attempt.job, (), None)
         try:
-            self.store.commit_run(RunRecord.from_job(spec, None, attempt=attempt.number, status="failed", error=error,
-                                                     started_at=now, ended_at=now))
+            commit(self.store, self.template.spec(attempt.job, (), None), None, attempt.number, error)
         except OSError as err:  # a full disk must not take the driver down with a traceback
             if not is_disk_full(err):
                 raise

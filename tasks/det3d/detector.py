@@ -84,7 +84,7 @@ class PointPillars(nn.Module):
         self.config = config
         grid = config.grid
         self.pillar_net = PillarFeatureNet(grid, config.pillar_channels)
-        self.backbone = build_network(code, "det", num_classes=1, in_channels=config.pillar_channels)
+        self.backbone = build_network(code, "det", in_channels=config.pillar_channels)
         channels = self.backbone.out_info.channels
         if config.head_stride == 2:
             # Standard PointPillars predicts at stride 2 (0.32 m anchor spacing, 248 x 216 on KITTI);
