@@ -130,3 +130,24 @@ def test_video_p_waits_for_a_cls_a_sweep_running_alongside(local_ray, tmp_path):
     assert not waiter.is_alive()
     assert (result["progress"].succeeded, result["progress"].failed) == (2, 0)
     assert [r["attempt"] for r in runs_of(store, "video_p")] == [1, 1]
+
+
+def test_bad_input_is_recorded_once_not_retried_and_the_breaker_names_the_data(local_ray, tmp_path):
+    bad = codes(3)[0].arch_id
+    progress, text = run_quietly(scripted_run(tmp_path / "store", {"bad_input": [bad]}, n=3, max_attempts=3))
+    assert (progress.succeeded, progress.failed, progress.retried) == (2, 1, 0)
+    (row,) = [r for r in runs_of(tmp_path / "store") if r["arch_id"] == bad]
+    assert kind_of_error_text(row["error"]) == "bad_input" and "broken.jpg" in row["error"]
+    assert "\n" not in row["error"]  # the one line a person needs, not a traceback
+    every = [c.arch_id for c in codes(4)]
+    run = scripted_run(tmp_path / "store2", {"bad_input": every}, n=4, max_attempts=3, max_consecutive_failures=3)
+    with pytest.raises(SweepAborted, match="this looks like the data or the recipe: scripted bad input: image"):
+        run_quietly(run)
+
+
+def test_a_full_disk_stops_the_sweep_without_using_retries(local_ray, tmp_path):
+    full = codes(2)[1].arch_id
+    run = scripted_run(tmp_path / "store", {"disk_full": [full]}, n=2, max_attempts=3)
+    with pytest.raises(SweepAborted, match="No space left on device.*No retry was used"):
+        run_quietly(run)
+    assert not [r for r in runs_of(tmp_path / "store") if r["arch_id"] == full]  # nothing recorded against it
