@@ -14,6 +14,7 @@ used and left open.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
@@ -137,22 +138,23 @@ def _join(conn: RayConnection) -> None:
             f"within ray.connect_timeout_s={timeout:g}); start one there (`ray start --head --port={port}`), "
             "check the address, port and firewall, or run on this machine with launcher=local"
         )
-    error = _within(timeout, lambda: ray.init(
-        address=conn.address, namespace=conn.namespace, log_to_driver=conn.log_to_driver))
-    if error is TimeoutError:
+    try:
+        _within(timeout, lambda: ray.init(address=conn.address, namespace=conn.namespace,
+                                          log_to_driver=conn.log_to_driver))
+    except _Outlasted:
         raise BenchError(
             f"{host}:{port} (ray.address={conn.address}) accepts connections but did not answer as a Ray cluster "
             f"within ray.connect_timeout_s={timeout:g}; give the GCS port of `ray start --head` (6379 unless "
             "--port was given) or ray://HEAD:10001 for Ray Client, or run on this machine with launcher=local"
-        )
-    if isinstance(error, ConnectionError):
-        raise BenchError(f"cannot join the Ray cluster at ray.address={conn.address}: {' '.join(str(error).split())}")
-    if error is not None:
-        raise error
+        ) from None
+    except ConnectionError as err:
+        raise BenchError(
+            f"cannot join the Ray cluster at ray.address={conn.address}: {' '.join(str(err).split())}"
+        ) from None
 
 
-def _dialled_address(address: str) -> tuple[str, int]:
-    """The (host, port) Ray will connect to for ``address``; ``auto`` resolved as Ray resolves it.
+def _dialled_address(given: str) -> tuple[str, int]:
+    """The (host, port) Ray will connect to for ``given``; ``auto`` resolved as Ray resolves it.
 
     Why a Ray internal: ``auto`` is found from RAY_ADDRESS or the files of a local ``ray start``,
     and Ray rewrites a loopback host to the machine's address; probing anything else would
@@ -160,6 +162,10 @@ def _dialled_address(address: str) -> tuple[str, int]:
     """
     from ray._private.services import canonicalize_bootstrap_address
 
+    address, shown = given, f"ray.address={given}"
+    if given == "auto" and os.environ.get("RAY_ADDRESS"):  # as ray.init does: a Ray Job sets it
+        address = os.environ["RAY_ADDRESS"]
+        shown += f" (RAY_ADDRESS={address})"
     if address.startswith("ray://"):
         resolved = address[len("ray://"):]
     else:
@@ -167,12 +173,12 @@ def _dialled_address(address: str) -> tuple[str, int]:
             resolved = canonicalize_bootstrap_address(address)
         except (ConnectionError, ValueError) as err:
             raise BenchError(
-                f"ray.address={address} names no Ray cluster ({' '.join(str(err).split())}); start one with "
+                f"{shown} names no Ray cluster ({' '.join(str(err).split())}); start one with "
                 f"`ray start --head`, set RAY_ADDRESS, or run on this machine with launcher=local"
             ) from None
     host, _, port = resolved.rpartition(":")
     if not port.isdigit() or not host:
-        raise BenchError(f"ray.address={address!r} is invalid; valid are {_ADDRESSES}")
+        raise BenchError(f"{shown} is invalid; valid are {_ADDRESSES}")
     return host.strip("[]"), int(port)
 
 
@@ -189,12 +195,15 @@ def _accepts(host: str, port: int, deadline: float) -> bool:
         time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
 
 
-_SIGTERM_NOTE = "SIGTERM handler is not set"
+class _Outlasted(Exception):
+    """The call given to :func:`_within` was still running at its deadline."""
 
 
-def _within(timeout_s: float, call: Callable[[], object]) -> BaseException | type[TimeoutError] | None:
-    """Run ``call`` in a daemon thread; its exception, ``TimeoutError`` (the class) if it outlasts
-    ``timeout_s``, or None. A thread left behind stays blocked in Ray until the process exits."""
+def _within(timeout_s: float, call: Callable[[], object]) -> None:
+    """Run ``call`` in a daemon thread and wait at most ``timeout_s``; its exception is raised here.
+
+    A thread left behind at the deadline stays blocked inside Ray until the process exits.
+    """
     outcome: list[BaseException | None] = []
 
     def run() -> None:
@@ -205,15 +214,18 @@ def _within(timeout_s: float, call: Callable[[], object]) -> BaseException | typ
             outcome.append(err)
 
     worker_log = logging.getLogger("ray._private.worker")
-    quiet = _DropMessage(_SIGTERM_NOTE)  # Ray warns that its handler is not set: that is the point
+    quiet = _DropMessage("SIGTERM handler is not set")  # Ray warns that its handler is not set: that is the point
     worker_log.addFilter(quiet)
-    thread = threading.Thread(target=run, name="ray-connect", daemon=True)
     try:
+        thread = threading.Thread(target=run, name="ray-connect", daemon=True)
         thread.start()
         thread.join(timeout_s)
     finally:
         worker_log.removeFilter(quiet)
-    return outcome[0] if outcome else TimeoutError
+    if not outcome:
+        raise _Outlasted
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 class _DropMessage(logging.Filter):

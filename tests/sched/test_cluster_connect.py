@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from bench.errors import BenchError
+from bench.sched.cluster import RayConnection
 from tests.sched.conftest import REPO
 from tests.sched.listening import free_port
 
@@ -62,6 +64,18 @@ def silent_port():
     server.close()
     for conn in held:
         conn.close()
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf")])
+def test_connect_timeout_must_be_a_finite_number_of_seconds(value):
+    with pytest.raises(BenchError, match=r"ray\.connect_timeout_s=.* valid is a finite number >= 1"):
+        RayConnection(address="auto", connect_timeout_s=value)
+
+
+def test_the_dashboard_switch_is_for_a_local_ray_only():
+    assert RayConnection(dashboard=True).dashboard
+    with pytest.raises(BenchError, match="ray.dashboard=true starts the dashboard of a local Ray"):
+        RayConnection(address="head:6379", dashboard=True)
 
 
 @pytest.mark.slow  # the launcher imports torch before it connects: ~10 s on 2 quiet cores, 30 s loaded
