@@ -28,7 +28,8 @@ def descendants(root: int) -> set[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and ')'
         children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
+    found: set[int] = set()
+    todo = [root] if Path(f"/proc/{root}").exists() else []
     while todo:
         pid = todo.pop()
         if pid not in found:
