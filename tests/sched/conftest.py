@@ -13,7 +13,7 @@ import pytest
 import ray
 
 from bench.config import parse
-from bench.sched.cluster import RayConnection
+from bench.sched.cluster import LOOPBACK, RayConnection, loopback_only
 from bench.sched.config import SweepRun
 from bench.sched.driver import DriverOptions
 from bench.sched.jobs import JobTemplate, Resources
@@ -33,8 +33,10 @@ def ray_cluster():
         return
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
-    ray.init(address=cluster.address, log_to_driver=False, namespace="nasbench-mr-tests")
+    with loopback_only():  # every node and the driver on 127.0.0.1, as a local run (test_cluster_network.py)
+        cluster = Cluster(initialize_head=True,
+                          head_node_args={"num_cpus": 2, "include_dashboard": False, "node_ip_address": LOOPBACK})
+        ray.init(address=cluster.address, log_to_driver=False, namespace="nasbench-mr-tests")
     yield cluster
     ray.shutdown()
     cluster.shutdown()

@@ -95,7 +95,7 @@ def test_bad_driver_options_are_explained(kwargs, message):
 
 
 def test_ray_connection_validation():
-    with pytest.raises(BenchError, match="launcher.address"):
+    with pytest.raises(BenchError, match="ray.address"):
         RayConnection(address="myhost")
     with pytest.raises(BenchError, match="declares its own resources"):
         RayConnection(address="auto", num_gpus=8)
