@@ -2,17 +2,19 @@
 
 THE DEVICE COMMAND (one ``run`` call of the device tool, from the repository root):
 
-    # here, once per session (the device machine has no Hydra or PyAV and cannot download):
+    # here, first (the device machine has no Hydra or PyAV and cannot download them):
     bash benchmarks/gpu_wheels.sh
-    # then ONE run call: carry [".whl"], timeout_s 570
+    # the run call: this command, carry [".whl"], timeout_s 570
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; set -o pipefail; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_suite.py --out $OUT/gpu_suite.json --budget-s 480 2>&1 | tee $OUT/gpu_suite.log
+    # then, here (files_at: where the call's files lie):
+    python benchmarks/render_performance.py <files_at>/gpu_suite.json
 
 $OUT brings back gpu_suite.json (every number, the card, driver, CUDA and torch named),
 gpu_suite.log and gpu_suite.profile.txt. The JSON is rewritten after every section, so a run cut
-short still returns what it measured. If a section failed, rerun at once (the machine stays warm
-for 30 s) with ``--only <section> --budget-s 150`` and timeout_s 200; otherwise give the machine
-back. Then, here: ``python benchmarks/render_performance.py <files_at>/gpu_suite.json`` rewrites
-docs/performance.md.
+short still returns what it measured. Only if a section failed: rerun it at once, while the
+machine is warm (30 s), with the same command but ``--out $OUT/rerun.json --only <sections>
+--budget-s 120`` and timeout_s 150 (not jobs or resume: together ~4 minutes, more than is left), and
+render both JSONs (the rerun's sections replace the first run's); otherwise call give_back at once.
 
     python benchmarks/gpu_suite.py --device cpu --quick --out /tmp/suite.json    # the same code paths on a CPU, ~1 min
 
@@ -22,7 +24,6 @@ input pipeline alone), jobs (cls, cls in fp16, seg, video, det3d: the real ``lau
 jobs), resume (each job killed after a checkpoint and resumed), det3d_steps (PointPillars per
 precision), profile (median code's default step; det3d in bf16), graphs (p10: whole-step CUDA
 graph), compile (p10: torch.compile reduce-overhead backbone), packing (p10: 4 jobs on one GPU).
-``--only resume`` needs ``jobs`` too (it compares with the uninterrupted runs).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Regenerate docs/performance.md from the GPU suite's JSON, naming the card on every number.
 
-    python benchmarks/render_performance.py gpu_suite.json            # after a device run of benchmarks/gpu_suite.py
-    python benchmarks/render_performance.py                           # no new run: the earlier measurements only
+    python benchmarks/render_performance.py gpu_suite.json [rerun.json]   # after a device run of benchmarks/gpu_suite.py
+    python benchmarks/render_performance.py                               # no new run: the earlier measurements only
 
-A section the suite JSON measured replaces the earlier numbers of that section; every other
+A rerun's JSON (``--only``) replaces the sections it measured. A section the suite JSON measured replaces the earlier numbers of that section; every other
 section keeps the numbers of benchmarks/performance_earlier.yaml, cited as measured in an earlier
 session with their card and script. A ``--device cpu --quick`` JSON is refused (its numbers say
 nothing about a GPU) unless ``--allow-cpu`` (the CI test renders one to check the renderer).
@@ -33,8 +33,8 @@ def device_command() -> list[str]:
     """The device command and its instructions, from gpu_suite.py's docstring (one source for the script and the
     docs): indented lines as a code block, the paragraph after it as text."""
     text = (REPO / "benchmarks" / "gpu_suite.py").read_text()
-    block = text.split("THE DEVICE COMMAND", 1)[1].split("--device cpu --quick", 1)[0]
-    lines = [line for line in block.splitlines()[1:-1]]
+    block = text.split("THE DEVICE COMMAND", 1)[1].split("    python benchmarks/gpu_suite.py --device cpu", 1)[0]
+    lines = block.splitlines()[1:]
     code = [line[4:] for line in lines if line.startswith("    ")]
     prose = " ".join(line.strip() for line in lines if line.strip() and not line.startswith("    "))
     return ["```", *code, "```", "", prose]
@@ -195,18 +195,40 @@ def render(report: dict | None, earlier: dict, source: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+MEASURED = ("steps", "pipeline", "jobs", "resume", "det3d_steps", "profile", "graphs", "compile", "packing")
+
+
+def merge(reports: list[dict]) -> dict:
+    """One report from a run and its reruns on the same card: a later run's sections replace the earlier's."""
+    merged = json.loads(json.dumps(reports[0]))
+    for later in reports[1:]:
+        if later.get("env", {}).get("card") != merged.get("env", {}).get("card"):
+            raise ValueError(f"a rerun on {later.get('env', {}).get('card')} cannot complete a run on {merged['env'].get('card')}")
+        for key in MEASURED:
+            if key in later:
+                merged[key] = later[key]
+                merged.get("errors", {}).pop(key, None)
+                merged.get("skipped", {}).pop(key, None)
+        merged.setdefault("errors", {}).update(later.get("errors", {}))
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("suite_json", nargs="?", help="the JSON of a gpu_suite.py run (none: earlier numbers only)")
+    parser.add_argument("suite_json", nargs="*", help="a gpu_suite.py run's JSON, then its reruns' (none: earlier numbers only)")
     parser.add_argument("--out", default=str(DOC))
     parser.add_argument("--allow-cpu", action="store_true", help="accept a --device cpu run (to test the renderer)")
     args = parser.parse_args(argv)
     earlier = yaml.safe_load(EARLIER.read_text())
     report, source = None, "`benchmarks/performance_earlier.yaml` (no GPU suite run yet)"
     if args.suite_json:
-        report = json.loads(Path(args.suite_json).read_text())
+        try:
+            report = merge([json.loads(Path(path).read_text()) for path in args.suite_json])
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if report.get("env", {}).get("cuda") is None and not args.allow_cpu:
-            print(f"error: {args.suite_json} is a CPU run ({report.get('env', {}).get('card')}); docs/performance.md takes "
+            print(f"error: {args.suite_json[0]} is a CPU run ({report.get('env', {}).get('card')}); docs/performance.md takes "
                   "GPU runs only (--allow-cpu to render it anyway)", file=sys.stderr)
             return 2
         when = re.sub(r"\.\d+$", "", str(report.get("suite", {}).get("finished", "")))
