@@ -295,7 +295,10 @@ class Suite:
             result = profiling.compiled_rate(self.small, self.device, size["batch"], size["size"], size["warmup"], 40,
                                              backend, limit)
         result["code"] = self.small
-        eager = self.report.get("graphs", {}).get("eager_images_per_s") or self.report.get("packing", {}).get("single_images_per_s")
+        eager = self.report.get("graphs", {}).get("eager_images_per_s")
+        if eager is None and "compiled_images_per_s" in result:  # no graphs section (a CPU, or --only): measure it here
+            eager = steps.cls_step(self.small, "default", self.device, size["batch"], size["size"], size["warmup"],
+                                   40 if self.cuda else 2)["images_per_s"]
         if "compiled_images_per_s" in result and eager:
             result["eager_images_per_s"] = eager
             result["break_even"] = profiling.break_even(result["compile_startup_s"], eager, result["compiled_images_per_s"],

@@ -50,6 +50,7 @@ def test_quick_run_measures_every_section_on_the_named_machine(quick):
     assert all(report["pipeline"][k] > 0 for k in ("device_decode_augment", "decode_only", "cpu_decode_augment"))
     assert all(report["det3d_steps"][m]["ms_per_step"] > 0 for m in ("fp32", "bf16", "fp16"))
     assert report["packing"]["aggregate_images_per_s"] > 0 and report["compile"]["compiled_images_per_s"] > 0
+    assert report["compile"]["break_even"]["full_job_images"] == 5_000_000  # start-up weighed against a full cls_a job
     profile = report["profile"]["median_default"]
     assert abs(sum(profile["categories_share"].values()) - 1) < 1e-6
     assert profile["categories_share"]["convolution"] > 0 and profile["categories_share"]["batch_norm"] > 0

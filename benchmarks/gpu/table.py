@@ -11,6 +11,12 @@ def _gib(value) -> str:
     return "-" if not value else f"{value / 2**30:.1f}G"
 
 
+def _code(section: dict) -> str:
+    from benchmarks.gpu.steps import CODES
+
+    return "p10" if section.get("code") in (None, CODES["p10"]) else "small code"
+
+
 def header(env: dict) -> str:
     return (f"card: {env.get('card')} | driver {env.get('driver') or '-'} | CUDA {env.get('cuda') or '-'} | "
             f"cuDNN {env.get('cudnn') or '-'} | torch {env.get('torch')} | default precision {env.get('default_precision')}")
@@ -59,19 +65,19 @@ def summary(report: dict) -> list[str]:
     gr = report.get("graphs")
     if gr and "graph_images_per_s" in gr:
         be = gr.get("break_even", {})
-        lines += [f"p10 CUDA graph: eager {_num(gr['eager_images_per_s'])} -> graph {_num(gr['graph_images_per_s'])} img/s, "
+        lines += [f"{_code(gr)} CUDA graph: eager {_num(gr['eager_images_per_s'])} -> graph {_num(gr['graph_images_per_s'])} img/s, "
                   f"start-up {gr['graph_startup_s']:.1f} s, wins over a full cls_a job: {be.get('wins_over_full_job')}"]
     pk = report.get("packing")
     if pk:
-        lines += [f"p10 packing: {pk['jobs']} jobs {_num(pk['aggregate_images_per_s'])} img/s = {pk['gain']:.2f}x one job"]
+        lines += [f"{_code(pk)} packing: {pk['jobs']} job(s) {_num(pk['aggregate_images_per_s'])} img/s = {pk['gain']:.2f}x one job"]
     cp = report.get("compile")
     if cp:
         if "compiled_images_per_s" in cp:
             be = cp.get("break_even", {})
-            lines += [f"p10 torch.compile ({cp['backend']}): {_num(cp['compiled_images_per_s'])} img/s after "
+            lines += [f"{_code(cp)} torch.compile ({cp['backend']}): {_num(cp['compiled_images_per_s'])} img/s after "
                       f"{cp['compile_startup_s']:.0f} s start-up, wins over a full cls_a job: {be.get('wins_over_full_job')}"]
         else:
-            lines += [f"p10 torch.compile: {cp.get('skipped') or 'failed'}"]
+            lines += [f"{_code(cp)} torch.compile: {cp.get('skipped') or 'failed'}"]
     for name, reason in report.get("skipped", {}).items():
         lines.append(f"skipped {name}: {reason}")
     for name in report.get("errors", {}):
