@@ -17,15 +17,22 @@ from bench.job import JobSpec
 from tasks.data.manifest import Manifest
 from tasks.engine.distributed import all_reduce_sum
 from tasks.engine.sampler import shard_indices
-from tasks.toydata import SYNTHETIC_BANNER, TOY_VERSION, ensure_toy
+from tasks.toydata import SYNTHETIC_BANNER, TOY_VERSION, ensure_toy, toy_scale
 
 log = logging.getLogger("tasks.train")
 MANIFEST_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
 
 
-def toy_identity(dataset: str, version: str = TOY_VERSION) -> str:
-    """The dataset identity of a generated toy set: ``synthetic:<dataset>-toy-v<version>``."""
-    return f"synthetic:{dataset}-toy-v{version}"
+def toy_identity(dataset: str, root: str | Path | None = None, version: str = TOY_VERSION) -> str:
+    """The dataset identity of a generated toy set: ``synthetic:<dataset>-toy-v<version>``, with ``-x<scale>``
+    when ``root`` holds a scaled-up one (:func:`tasks.toydata.ensure_toy`).
+
+    Example:
+        >>> toy_identity("imagenet")
+        'synthetic:imagenet-toy-v3'
+    """
+    scale = toy_scale(root) if root is not None else 1
+    return f"synthetic:{dataset}-toy-v{version}" + (f"-x{scale}" if scale != 1 else "")
 
 
 def prepare_root(spec: JobSpec) -> dict[str, Any]:

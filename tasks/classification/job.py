@@ -24,7 +24,7 @@ from tasks.engine.loop import TrainTask
 def data_identity(recipe: ClassificationRecipe, kind: str, root: str) -> str:
     """``manifest:<content sha256>`` of the recipe's manifest (toy data: the generator's marker)."""
     if kind == "toy":
-        return toy_identity(recipe.dataset)
+        return toy_identity(recipe.dataset, root)
     return f"manifest:{read_manifest(root, False, recipe.data.manifest).content_sha256}"
 
 

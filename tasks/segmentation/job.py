@@ -32,7 +32,7 @@ def _files_identity(root: str, pairs: list[SegPair]) -> str:
 def data_identity(recipe: SegmentationRecipe, kind: str, root: str) -> str:
     """``files:<sha256 of every image and label path and size>`` (toy data: the generator's marker)."""
     if kind == "toy":
-        return toy_identity(recipe.dataset)
+        return toy_identity(recipe.dataset, root)
     return _files_identity(root, scan_cityscapes(root, "train") + scan_cityscapes(root, "val"))
 
 

@@ -70,12 +70,14 @@ def write_avi(path: Path, frames: np.ndarray, fps: int = 30) -> None:
             container.mux(packet)
 
 
-def generate(root: Path) -> None:
+def generate(root: Path, scale: int = 1) -> None:
+    """Write the clips, split-1 files and manifest under ``root`` (``scale`` times the train/test clips)."""
     rng = np.random.default_rng(77)
     (root / SPLITS_DIR).mkdir(parents=True, exist_ok=True)
     for label, name in enumerate(CLASSES):
         lines = []
-        plan = [("1", FRAMES)] * TRAIN_PER_CLASS + [("2", FRAMES)] * TEST_PER_CLASS + [("1", 6), ("0", FRAMES)]
+        plan = [("1", FRAMES)] * (TRAIN_PER_CLASS * scale) + [("2", FRAMES)] * (TEST_PER_CLASS * scale)
+        plan += [("1", 6), ("0", FRAMES)]
         for i, (split_id, length) in enumerate(plan):
             clip = f"{name}_clip{i:02d}.avi"
             write_avi(root / name / clip, frames_of(label, length, rng))

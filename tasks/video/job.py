@@ -32,7 +32,7 @@ def _split(recipe: VideoRecipe, kind: str, root: str) -> HMDBSplit:
 def data_identity(recipe: VideoRecipe, kind: str, root: str) -> str:
     """``manifest:<content sha256>`` of the split's HMDB51 manifest (toy data: the generator's marker)."""
     if kind == "toy":
-        return toy_identity(recipe.dataset)
+        return toy_identity(recipe.dataset, root)
     return f"manifest:{_split(recipe, kind, root).manifest_sha256}"
 
 
