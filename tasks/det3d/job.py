@@ -79,7 +79,8 @@ class Det3dTask(TrainTask):
 
     def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         boxes, classes = targets
-        return self.model.loss(outputs, boxes, classes)["loss"]
+        # In fp32 like the other tasks' losses: box decoding (sin/cos) and focal terms lose too much in bf16/fp16.
+        return self.model.loss({k: v.float() for k, v in outputs.items()}, boxes, classes)["loss"]
 
     def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
         if not env.is_main:

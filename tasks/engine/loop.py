@@ -103,6 +103,7 @@ class _State:
     step: int = 0  # completed schedule units
     curve: list[dict[str, Any]] | None = None
     resumed_from: int | None = None
+    precisions: list[list] | None = None  # [[from step, precision]]: a job resumed on another card may change it
 
 
 def _identity(spec: JobSpec) -> dict[str, Any]:
@@ -171,18 +172,21 @@ class _Trainer:
         env, rt, sched = self.env, self.recipe.runtime, self.recipe.schedule
         model, optimizer, init_info = self._model_and_optimizer()
         scaler = self.precision.scaler()
-        state = _State(curve=[])
+        state = _State(curve=[], precisions=[])
         saved = newest_checkpoint(self.work_dir, self.identity)
         if saved is not None:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             if saved.get("scaler"):
                 scaler.load_state_dict(saved["scaler"])
-            state = _State(int(saved["iteration"]), int(saved["step"]), list(saved["curve"]), int(saved["step"]))
+            state = _State(int(saved["iteration"]), int(saved["step"]), list(saved["curve"]), int(saved["step"]),
+                           list(saved.get("precisions", [])))
             if env.is_main:
                 log.info("resuming %s from %s %d (iteration %d)", self.spec.setting, sched.unit, state.step, state.iteration)
             if self._evaluates(state.step) and not any(p["step"] == state.step for p in state.curve):
                 self._evaluate(model, optimizer, scaler, state)  # the checkpoint was written, its evaluation not
+        if not state.precisions or state.precisions[-1][1] != self.precision.name:
+            state.precisions.append([state.step, self.precision.name])
         trained = model
         if env.distributed:
             trained = DistributedDataParallel(model, device_ids=[env.device.index] if self.on_cuda else None)
@@ -271,6 +275,7 @@ class _Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "curve": list(state.curve),
+                "precisions": list(state.precisions),
             }
             save_atomic(saved, self.work_dir / checkpoint_name(sched.unit, state.step))
             prune(self.work_dir, set(ck.keep) | {sched.length}, ck.keep_last)
@@ -293,6 +298,9 @@ class _Trainer:
             "world_size": self.env.world_size,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "precision": self.precision.name,
+            "precision_history": state.precisions,  # [[from step, precision]]: more than one if resumed elsewhere
+            # torch runs CUDA fp32 convolutions in TF32 unless told otherwise: say which "fp32" this was.
+            "cuda_tf32": bool(torch.backends.cudnn.allow_tf32) if device.type == "cuda" else None,
             "steps_per_epoch": self.steps_per_epoch,
             "total_iterations": self.total_iters,
             "resumed_from_step": state.resumed_from,
