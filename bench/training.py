@@ -20,11 +20,11 @@ from bench.code import ArchCode
 from bench.config import parse, resolve
 from bench.errors import BenchError
 from bench.experiment import DataConfig, Experiment, build_experiment
+from bench.guard import refuse_mixing
 from bench.job import JobSpec, TaskType, default_work_root, work_dir_for
 from bench.registry import Registry
 from bench.settings import get_setting
 from bench.store import Store, resume_status
-from bench.guard import refuse_mixing
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ import time
 import numpy as np
 import torch
 
+from bench.config import parse
 from bench.cost import cost_batch
 from bench.space import sample_codes
 from tasks.det3d.detector import DetectorConfig, PointPillars
 from tasks.det3d.kitti import Objects
 from tasks.det3d.kitti_eval import evaluate
-from bench.config import parse
 from tasks.det3d.recipe import Det3dRecipe, toy_detector_config
 
 NAMES = np.array(["Car", "Pedestrian", "Cyclist", "Van", "DontCare"])
@@ -70,8 +70,9 @@ def median_code() -> str:
 
 
 def kitti_config() -> DetectorConfig:
-    import yaml  # noqa: PLC0415  (only the benchmark reads the YAML directly)
     from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415  (only the benchmark reads the YAML directly)
 
     recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "task" / "det3d.yaml").read_text())
     return parse(Det3dRecipe, recipe, "task").model

@@ -29,9 +29,9 @@ import pyarrow as pa
 
 from bench.cost import cost
 from bench.space import sample_codes
-from bench.store.official import import_official
 from bench.store import RunRecord, Store, resume_status
 from bench.store.compact import compact
+from bench.store.official import import_official
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
 ROWS: list[tuple[str, str, str]] = []

@@ -12,8 +12,7 @@ from bench.code import ArchCode
 from bench.cost import BENCHMARK_SPEC, COST_HEADS, CostSpec, cost, cost_batch
 from bench.count import measure
 from bench.errors import BenchError
-from bench.nn import HEADS
-from bench.nn import build_network
+from bench.nn import HEADS, build_network
 from bench.space import sample_codes
 from tests.reference import reference_rows
 

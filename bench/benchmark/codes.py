@@ -20,9 +20,9 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+from bench.benchmark.source import nb201_arch_id
 from bench.code import FIELD_CHOICES, FIELD_NAMES, ArchCode
 from bench.errors import CodeError
-from bench.benchmark.source import nb201_arch_id
 
 ARCH_ID = re.compile(r"[0-9a-f]{16}")
 NB201_EDGES, NB201_OPS = 6, 5

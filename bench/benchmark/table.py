@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 
 from bench.benchmark.codes import code_matrix
 from bench.benchmark.curves import CurveIndex
-from bench.benchmark.source import DATA_KINDS, SettingData, StoreSource
 from bench.benchmark.result import SettingInfo
+from bench.benchmark.source import DATA_KINDS, SettingData, StoreSource
 from bench.settings import get_setting
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import ray
 
+from bench.attempt import commit
 from bench.errors import BenchError, check_int
 from bench.faults import ENVIRONMENT, NOT_RETRIED, describe, is_disk_full, kind_of_error_text
 from bench.sched.faults import classify_ray_exception
@@ -32,7 +33,6 @@ from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
 from bench.sched.worker import Finished, Started, remote_attempt
 from bench.settings import get_setting
-from bench.attempt import commit
 from bench.store import ResumeStatus, Store, resume_status
 
 CAPACITY_REFRESH_S = 30.0  # clusters grow and shrink (autoscaler, preemption): re-read their size this often

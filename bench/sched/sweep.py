@@ -8,6 +8,7 @@ from typing import TextIO
 import ray
 
 from bench.errors import BenchError
+from bench.guard import refuse_mixing
 from bench.job import RunIdentity
 from bench.sched.cluster import connect
 from bench.sched.config import SweepRun
@@ -22,7 +23,6 @@ from bench.store.compact import compact
 from bench.store.export import export_benchmark
 from bench.store.fs import StoreFS
 from bench.store.layout import STORE_FILE
-from bench.guard import refuse_mixing
 
 
 def failed_jobs(store: Store, setting: str, seeds: tuple[int, ...], identity: RunIdentity) -> list[SweepJob]:

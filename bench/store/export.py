@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError
 from bench.settings import get_setting
-from bench.store.schema import SCHEMA_VERSION
 from bench.store.results import VIEWS
+from bench.store.schema import SCHEMA_VERSION
 from bench.store.store import Store
 
 ID_LIST_LIMIT = 200  # ids listed per setting in the manifest; counts are always exact

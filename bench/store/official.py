@@ -33,10 +33,11 @@ from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError, CodeError, DataError
 from bench.safe_pickle import load_untrusted
 from bench.settings import SETTINGS, get_setting
-from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
 from bench.store import layout
+from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
 from bench.store.schema import results_schema
 from bench.store.store import Store
+from bench.userfiles import read_user_bytes
 
 CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
 COST_KEYS = ("flops", "params")
@@ -140,12 +141,7 @@ def read_official_dir(src_dir: str | Path) -> OfficialSource:
 def read_official(path: str | Path, setting: str) -> SettingImport:
     """Load and validate one published pickle into the store's imported-table form."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"published file {str(path)!r} cannot be read: {err.strerror or err}") from None
-    if not data:
-        raise DataError(f"published file {str(path)!r} is empty (0 bytes)")
+    data = read_user_bytes(path, "published file")
     rows = load_untrusted(data, name=str(path))
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         kind = type(rows).__name__

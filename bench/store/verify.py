@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from bench.store import layout
 from bench.store.fs import walk_files
 from bench.store.store import Store

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 from bench.errors import BenchError, DataError, check_number
+from bench.userfiles import read_user_bytes
 from tasks.data.files import decoder_reason
 from tasks.data.image_ops import (
     center_crop_box,
@@ -70,12 +71,7 @@ def decode_cpu(data: torch.Tensor, path: str) -> torch.Tensor:
 
 def read_encoded(path: Path) -> torch.Tensor:
     """The bytes of an image file as a uint8 tensor; an unreadable or empty file is an error naming it."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableImage(f"image {str(path)!r} cannot be read ({exc.strerror or exc})") from None
-    if not data:
-        raise UnreadableImage(f"image {str(path)!r} is empty (0 bytes); replace the file or rebuild the manifest")
+    data = read_user_bytes(path, "image", UnreadableImage, hint="replace the file or rebuild the manifest")
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 

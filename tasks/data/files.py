@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.errors import DataError
+from bench.userfiles import read_user_bytes
 
 
 class DataLayoutError(DataError):
@@ -46,10 +47,7 @@ def read_text_lines(path: Path, what: str, error: type[DataError] = DataLayoutEr
         Traceback (most recent call last):
         tasks.data.files.DataLayoutError: split file ... is not UTF-8 text (byte 0xff at offset 17); ...
     """
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise error(f"{what} {str(path)!r} cannot be read: {err.strerror or err}") from None
+    data = read_user_bytes(path, what, error, allow_empty=True)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

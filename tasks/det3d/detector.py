@@ -17,7 +17,15 @@ from torch import nn
 from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import build_network
-from tasks.det3d.anchors import AnchorSpec, anchor_class_index, assign_targets, decode, limit_period, make_anchors, nearest_bev
+from tasks.det3d.anchors import (
+    AnchorSpec,
+    anchor_class_index,
+    assign_targets,
+    decode,
+    limit_period,
+    make_anchors,
+    nearest_bev,
+)
 from tasks.det3d.losses import LossWeights, detection_losses
 from tasks.det3d.pillar_net import PillarFeatureNet
 from tasks.det3d.voxelize import PillarGrid, scatter_to_bev, voxelize_batch

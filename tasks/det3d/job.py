@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from bench.job import JobResult, JobSpec, TaskType
 from bench.errors import BenchError
+from bench.job import JobResult, JobSpec, TaskType
 from tasks.common import check_identity, file_list_hash
 from tasks.det3d.dataset import KittiDetectionSet, collate, to_kitti_objects
 from tasks.det3d.detector import DetectorConfig, PointPillars

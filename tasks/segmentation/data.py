@@ -27,8 +27,9 @@ from torchvision.io import ImageReadMode, decode_png
 from torchvision.transforms.v2 import functional as TF
 
 from bench.errors import BenchError, DataError, check_number
-from tasks.data.files import decoder_reason
+from bench.userfiles import read_user_bytes
 from tasks.data.cityscapes import IGNORE_INDEX, SegPair, train_id_lut
+from tasks.data.files import decoder_reason
 
 
 class UnreadableImage(DataError):
@@ -57,12 +58,7 @@ class SegAugmentConfig:
 
 def read_png(path: Path, mode: ImageReadMode) -> torch.Tensor:
     """A PNG photo as uint8 ``(C, H, W)`` in ``mode`` (RGB for the frames; a 16-bit PNG keeps its high 8 bits)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableImage(f"file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
-    if not data:
-        raise UnreadableImage(f"file {str(path)!r} is empty (0 bytes)")
+    data = read_user_bytes(path, "file", UnreadableImage)
     try:
         image = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode)
     except (RuntimeError, ValueError) as exc:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.code import ArchCode
+from bench.job import CurvePoint
 from bench.space import sample_codes
 from bench.store import RunRecord, Store
 from bench.store.official import import_official
-from bench.job import CurvePoint
 from tests.store.official_fixtures import mr_rows, write_published_dir
 
 EPOCHS = (25, 50, 75)  # evaluated epochs of cls_a; its recipe runs LENGTH["cls_a"] (the final eval: the metrics)

@@ -1,14 +1,13 @@
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from bench.errors import BenchError
 from bench.ncp.data import SettingTable, split_by_arch_id
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.synthetic import synthetic_frame
-
 from tests.ncp.helpers import shared_table
 
 FAST = PredictorConfig(epochs=30, n_train=400, n_val=100)

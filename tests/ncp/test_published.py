@@ -7,7 +7,6 @@ from bench.cost import cost_batch
 from bench.ncp.predictor import PredictorConfig, train_predictor
 from bench.ncp.report import nearest
 from bench.ncp.search import SearchRequest, exact_cost, search_mr, search_nb201
-
 from tests.ncp.helpers import shared_table
 
 QUICK = PredictorConfig(epochs=20)

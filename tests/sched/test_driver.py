@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from bench.sched.driver import SweepAborted
 from bench.faults import kind_of_error_text
+from bench.sched.driver import SweepAborted
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run
 

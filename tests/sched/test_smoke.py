@@ -11,9 +11,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.sched.config import build_run
-from tasks import TASKS
 from bench.sched.sweep import execute
 from bench.settings import get_setting, setting_names
+from tasks import TASKS
 from tests.sched.conftest import REPO
 
 if not OmegaConf.has_resolver("tempdir"):

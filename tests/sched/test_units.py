@@ -9,9 +9,9 @@ import ray.exceptions
 
 from bench.cost import cost
 from bench.errors import BenchError
+from bench.faults import classify_job_exception, describe, kind_of_error_text
 from bench.sched.cluster import RayConnection
 from bench.sched.driver import DriverOptions
-from bench.faults import classify_job_exception, describe, kind_of_error_text
 from bench.sched.faults import classify_ray_exception
 from bench.sched.jobs import Resources, SweepJob
 from bench.sched.progress import Progress, format_duration

@@ -13,9 +13,9 @@ import pytest
 
 from bench.code import ArchCode
 from bench.store import Store, StoreWarning, resume_status
+from bench.store import compact as compact_module  # the module (not the function)
 from bench.store.compact import compact
 from bench.store.verify import verify
-from bench.store import compact as compact_module  # the module (not the function)
 from tests.store.helpers import CODES, succeeded
 from tests.store.workers import commit_and_hang_mid_write, commit_many, read_until
 

@@ -16,10 +16,10 @@ from scipy.stats import spearmanr
 
 from bench.code import FIELD_NAMES, ArchCode
 from bench.settings import get_setting
-from bench.store.official import import_official
 from bench.store import Store
 from bench.store.analysis import correlate, stats
 from bench.store.export import export_benchmark
+from bench.store.official import import_official
 from tests.store.helpers import CODES, SHARED, failed, succeeded
 from tests.store.official_fixtures import mr_rows, write_published_dir
 

@@ -18,13 +18,12 @@ import fsspec
 import pytest
 
 from bench.code import ArchCode
-from bench.store import RunRecord, Store, StoreError, StoreWarning
-from bench.store.official import import_official
+from bench.store import RunRecord, Store, StoreError, StoreWarning, resume_status
 from bench.store.compact import compact
-from bench.store.verify import verify
-from bench.store import resume_status
 from bench.store.export import export_benchmark
 from bench.store.fs import StoreFS
+from bench.store.official import import_official
+from bench.store.verify import verify
 from tests.store.helpers import CODES, failed, job_spec, succeeded
 from tests.store.official_fixtures import write_published_dir
 from tests.store.s3_server import fresh_uri, s3_server

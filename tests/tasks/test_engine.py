@@ -7,7 +7,9 @@ import itertools
 import pytest
 import torch
 
+from bench.config import parse
 from bench.errors import BenchError
+from bench.recipe import OptimConfig, ScheduleConfig
 from tasks.engine.checkpoint import (
     FORMAT_VERSION,
     checkpoint_name,
@@ -18,8 +20,6 @@ from tasks.engine.checkpoint import (
     save_atomic,
 )
 from tasks.engine.distributed import DistEnv, check_devices, run_on_devices
-from bench.config import parse
-from bench.recipe import OptimConfig, ScheduleConfig
 from tasks.engine.optim import lr_at
 from tasks.engine.precision import resolve_precision
 from tasks.engine.sampler import ResumableBatchSampler

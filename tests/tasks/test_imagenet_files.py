@@ -175,8 +175,8 @@ def test_a_damaged_image_fails_in_a_loader_worker_with_one_line(toy_root, imagen
 
 
 def test_a_16_bit_png_among_the_jpegs_is_decoded_to_8_bits(toy_root, imagenet_copy):
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     entries = Manifest.read(toy_root / "imagenet" / "manifests" / "toy-cls-b.tsv").split("val")[:1]
     Image.fromarray(np.full((20, 24), 40000, dtype=np.uint16)).save(imagenet_copy / entries[0].path, format="PNG")
