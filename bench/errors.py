@@ -13,6 +13,10 @@ class CodeError(BenchError):
     """An architecture code (list, string or pickle row) is invalid."""
 
 
+class DataError(BenchError):
+    """bad content in a user's data file; retrying cannot help"""
+
+
 def check_int(name: str, value: object, minimum: int) -> int:
     """Return ``value`` if it is an integer >= ``minimum`` (booleans are not), else raise naming it.
 
