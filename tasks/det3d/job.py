@@ -21,7 +21,7 @@ from bench.job import JobResult, JobSpec, TaskType
 from tasks.common import check_identity, file_list_hash
 from tasks.det3d.dataset import KittiDetectionSet, collate, to_kitti_objects
 from tasks.det3d.detector import DetectorConfig, PointPillars
-from tasks.det3d.kitti import read_split
+from tasks.det3d.kitti import read_split, validate_split
 from tasks.det3d.kitti_eval import evaluate
 from tasks.det3d.recipe import Det3dRecipe
 from tasks.det3d.toy import TOY_VERSION, ensure_toy_kitti
@@ -61,6 +61,9 @@ class Det3dTask(TrainTask):
                              "(or run with data=toy for the generated tiny dataset)")
         else:
             check_identity(spec, _files_identity(spec.data.root, recipe))
+        for split in dict.fromkeys((recipe.data.train_split, recipe.data.val_split)):
+            # Every label and calibration file now (~1 ms a frame), not at the first evaluation 20 epochs in.
+            validate_split(spec.data.root, split)
         model = recipe.model
         self.train_set = KittiDetectionSet(spec.data.root, recipe.data.train_split, model.class_names,
                                            model.point_range, recipe.augment)

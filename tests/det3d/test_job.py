@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.errors import DataError
 from bench.job import JobSpec
 from tasks.det3d.toy import TOY_VERSION, generate
 from tests.tasks.conftest import job_of, toy_spec
@@ -68,3 +69,13 @@ def test_killed_job_resumes_from_its_checkpoint(tmp_path):
     assert steps[-1] == 4 and len(steps) <= 5
     assert {p.step for p in result.curve} == {4}
 
+
+
+def test_a_malformed_validation_label_fails_the_job_before_any_training(tmp_path):
+    data_root = generate(tmp_path / "kitti", train_frames=2, val_frames=1)
+    (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")
+    val_id = (data_root / "ImageSets" / "val.txt").read_text().split()[0]
+    (data_root / "training" / "label_2" / f"{val_id}.txt").write_text("Car 0.0 0 -1.5 10 20\n")  # 6 of 15 fields
+    with pytest.raises(DataError, match=f"{val_id}.txt"):
+        job_of("det3d")(_spec(tmp_path, 2))
+    assert not list((tmp_path / "work").glob("ckpt-*"))  # found before the first epoch, not 20 epochs in
