@@ -116,3 +116,28 @@ def test_a_pickle_that_is_not_a_list_of_rows_is_named(tmp_path):
         (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(content))
         with pytest.raises(DataError, match=f"cls-50-1000.pkl: expected a non-empty list of dicts.*{kind}"):
             import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
+
+
+def test_a_full_disk_during_import_says_exactly_what_was_imported(tmp_path, monkeypatch, capsys):
+    import errno
+    import runpy
+    import sys
+
+    from bench.store.fs import StoreFS
+
+    write_published_dir(tmp_path / "src", ("cls_a", "seg"))
+    real_write = StoreFS.write_new
+
+    def full_after_one_import(self, rel, data):
+        if rel.startswith("imports/") and any(p.name.endswith(".parquet") for p in (tmp_path / "s" / "imports").glob("*")):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, rel, data)
+
+    monkeypatch.setattr(StoreFS, "write_new", full_after_one_import)
+    monkeypatch.setattr(sys, "argv", ["export.py", "import-official", str(tmp_path / "src"), "--store", str(tmp_path / "s")])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_path(str(Path(__file__).resolve().parents[2] / "launch" / "export.py"), run_name="__main__")
+    assert ended.value.code == 1  # the environment, not bad input
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: [Errno 28] No space left on device while importing")
+    assert "imported: ['cls_a']" in line and "not imported: ['seg'" in line
