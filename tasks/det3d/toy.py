@@ -1,12 +1,16 @@
 """A tiny KITTI-format dataset of synthetic scenes, learnable in a short CPU run.
 
 Each scene: a flat ground plane 1.73 m below the lidar (KITTI's mounting height), 4-8 boxes
-of Car / Pedestrian / Cyclist (sizes within 2% of the anchor sizes, headings within 0.2 rad of
-a multiple of pi/2) whose
-surfaces carry points, and clutter (scattered points, thin poles, small crates). Frames are
-written as ``velodyne/*.bin``, ``label_2/*.txt`` (with 2D boxes projected through the
+of Car / Pedestrian / Cyclist at 4.5-19 m (exactly the anchor sizes, headings exactly a multiple
+of pi/2, by default) whose surfaces carry points, and clutter (scattered points, thin poles,
+small crates). Frames are written as ``velodyne/*.bin`` (points in random order, as a scan
+would not group them by object), ``label_2/*.txt`` (with 2D boxes projected through the
 calibration, plus one DontCare region), ``calib/*.txt`` (KITTI-like matrices) and blank
 1242x375 ``image_2/*.png`` files, with ``ImageSets/train.txt`` and ``val.txt``.
+
+Point density (25 per m^2 of surface) is chosen with the smoke recipe's 0.32 m pillars of at
+most 16 points: pillars are rarely over-full, so training (which shuffles points) and evaluation
+see the same pillar contents (docs/det3d.md, "Learning on the toy set").
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from tasks.det3d.kitti import Calibration, Objects, write_calib, write_labels
 IMAGE_HW = (375, 1242)
 GROUND_Z = -1.73
 SIZES = {"Car": (3.9, 1.6, 1.56), "Pedestrian": (0.8, 0.6, 1.73), "Cyclist": (1.76, 0.6, 1.73)}
-POINTS_PER_M2 = 60.0
-TOY_RANGE_X = (6.0, 24.0)  # inside the toy recipe's 25.6 m range, close enough for > 40 px boxes
-TOY_VERSION = "kitti v3"  # v3: 96 train frames, 4-8 objects, more cars (held-out AP > 0 in ~2 min)
+POINTS_PER_M2 = 25.0  # on object surfaces
+GROUND_POINTS = 1000  # per scene, uniform over the world
+TOY_RANGE_X = (4.5, 19.0)  # inside the toy recipe's 20.48 m range, close enough for > 40 px boxes
+TOY_VERSION = "kitti v4"  # v4: 20 m world, exact sizes and headings, 128 / 24 frames (docs/det3d.md)
 
 
 def toy_calibration() -> Calibration:
@@ -56,25 +61,27 @@ def _surface_points(box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _scene(rng: np.random.Generator, calib: Calibration, class_mix: tuple[float, float, float],
-           objects: tuple[int, int]) -> tuple[np.ndarray, Objects]:
+           objects: tuple[int, int], heading_jitter: float, size_jitter: float) -> tuple[np.ndarray, Objects]:
     boxes, names = [], []
     for _ in range(rng.integers(objects[0], objects[1] + 1)):
         name = str(rng.choice(list(SIZES), p=np.asarray(class_mix) / sum(class_mix)))
-        size = np.array(SIZES[name]) * rng.uniform(0.98, 1.02, 3)
+        size = np.array(SIZES[name]) * rng.uniform(1 - size_jitter, 1 + size_jitter, 3)
         for _attempt in range(20):
             x = rng.uniform(*TOY_RANGE_X)
             y = rng.uniform(-0.6, 0.6) * x * 0.75  # within the camera's field of view
             if all(np.hypot(x - b[0], y - b[1]) > 4.5 for b in boxes):
                 # Headings near the anchors' (multiples of pi/2) keep the toy learnable in a few steps.
-                heading = rng.integers(0, 4) * np.pi / 2 + rng.uniform(-0.2, 0.2)
+                heading = rng.integers(0, 4) * np.pi / 2 + rng.uniform(-heading_jitter, heading_jitter)
                 boxes.append(np.array([x, y, GROUND_Z + size[2] / 2, *size, heading]))
                 names.append(name)
                 break
     boxes_arr = np.array(boxes).reshape(-1, 7)
-    ground = np.stack([rng.uniform(0, 26, 3000), rng.uniform(-13, 13, 3000), GROUND_Z + rng.normal(0, 0.02, 3000)], axis=1)
-    clutter = [np.stack([rng.uniform(0, 26, 300), rng.uniform(-13, 13, 300), rng.uniform(-1.7, 1.0, 300)], axis=1)]
+    x_far, y_half = TOY_RANGE_X[1] + 2.0, TOY_RANGE_X[1] / 2 + 1.0
+    n = GROUND_POINTS
+    ground = np.stack([rng.uniform(0, x_far, n), rng.uniform(-y_half, y_half, n), GROUND_Z + rng.normal(0, 0.02, n)], axis=1)
+    clutter = [np.stack([rng.uniform(0, x_far, 300), rng.uniform(-y_half, y_half, 300), rng.uniform(-1.7, 1.0, 300)], axis=1)]
     for _ in range(rng.integers(2, 6)):  # poles and small crates: things that are not objects
-        x, y = rng.uniform(4, 25), rng.uniform(-12, 12)
+        x, y = rng.uniform(4, x_far - 1), rng.uniform(-y_half + 1, y_half - 1)
         if rng.random() < 0.5:
             clutter.append(np.stack([x + rng.normal(0, 0.05, 40), y + rng.normal(0, 0.05, 40), rng.uniform(GROUND_Z, 1.0, 40)], axis=1))
         else:
@@ -97,16 +104,22 @@ def _scene(rng: np.random.Generator, calib: Calibration, class_mix: tuple[float,
         boxes=np.concatenate([cam, [[-1000.0, -1000.0, -1000.0, -1.0, -1.0, -1.0, -10.0]]]),
         score=np.ones(n + 1),
     )
-    return points[points_in_fov(points, calib, IMAGE_HW) | (rng.random(len(points)) < 0.05)], labels
+    points = points[points_in_fov(points, calib, IMAGE_HW) | (rng.random(len(points)) < 0.05)]
+    # Shuffled on disk: a pillar keeps its first max_points points, and training shuffles clouds
+    # (OpenPCDet's shuffle_points) while evaluation does not. Written grouped by object, evaluation
+    # would see other points per pillar than training did (v3 did: car pillars over-full of one face).
+    return points[rng.permutation(len(points))], labels
 
 
-def generate(root: str | Path, train_frames: int = 96, val_frames: int = 16, seed: int = 0,
-             class_mix: tuple[float, float, float] = (0.6, 0.2, 0.2), objects: tuple[int, int] = (4, 8)) -> Path:
+def generate(root: str | Path, train_frames: int = 128, val_frames: int = 24, seed: int = 0,
+             class_mix: tuple[float, float, float] = (0.6, 0.2, 0.2), objects: tuple[int, int] = (4, 8),
+             heading_jitter: float = 0.0, size_jitter: float = 0.0) -> Path:
     """Write a toy KITTI object dataset under ``root`` (deterministic in ``seed``); return ``root``.
 
     ``class_mix`` weighs how often each object is a Car, Pedestrian or Cyclist; each scene holds
-    ``objects`` (low, high, inclusive) objects. The defaults give the 16 val frames ~58 cars: the
-    devkit's 40-point AP needs about 41 objects of a class to be able to score at all well.
+    ``objects`` (low, high, inclusive) objects; sizes vary by +-``size_jitter`` (a fraction) and
+    headings by +-``heading_jitter`` (radians) around the anchors'. The defaults give the 24 val
+    frames ~80 cars: the devkit's 40-point AP needs about 41 objects of a class to score well.
 
     Example:
         >>> import tempfile
@@ -123,7 +136,7 @@ def generate(root: str | Path, train_frames: int = 96, val_frames: int = 16, see
     blank = Image.new("L", (IMAGE_HW[1], IMAGE_HW[0]))
     ids = [f"{i:06d}" for i in range(train_frames + val_frames)]
     for frame_id in ids:
-        points, labels = _scene(rng, calib, class_mix, objects)
+        points, labels = _scene(rng, calib, class_mix, objects, heading_jitter, size_jitter)
         points.tofile(root / "training" / "velodyne" / f"{frame_id}.bin")
         write_labels(root / "training" / "label_2" / f"{frame_id}.txt", labels)
         write_calib(root / "training" / "calib" / f"{frame_id}.txt", calib)
