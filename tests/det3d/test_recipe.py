@@ -34,7 +34,7 @@ def test_real_recipe_is_the_paper_s(tmp_path):
 def test_toy_layer_shrinks_the_recipe():
     experiment = _experiment(["data=toy"])
     assert experiment.data.synthetic and experiment.data.root.endswith("kitti")
-    assert (experiment.recipe.model.grid.nx, experiment.recipe.schedule.length) == (40, 30)
+    assert (experiment.recipe.model.grid.nx, experiment.recipe.schedule.length, experiment.recipe.runtime.batch_size) == (64, 16, 8)
     assert config_hash(experiment.recipe) != config_hash(_experiment(["data=toy", "task.schedule.length=31"]).recipe)
 
 
