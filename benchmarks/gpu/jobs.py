@@ -95,7 +95,7 @@ def gpu_plans(log_every: int) -> list[JobPlan]:
     video_batch, video = _real("video", ("clip.num_frames", "augment.resize_shorter", "augment.crop_size"),
                                short | log | {"clip.interval": 2, "data.min_frames": 16})
     det_keys = tuple(f"model.{k}" for k in ("point_range", "pillar_size", "max_pillars_train", "max_pillars_test", "max_points"))
-    # The real learning rate too: the toy recipe's 0.01 was tuned for its 40 x 40 grid.
+    # The real learning rate too: the toy recipe's was tuned for its CPU-sized grid and batch.
     det_batch, det = _real("det3d", (*det_keys, "optim.lr"), log | {"schedule.length": 4, "eval.interval": 4})
     return [JobPlan("cls", "cls_a", batch, cls, "images"), JobPlan("cls_fp16", "cls_a", batch, fp16, "images"),
             JobPlan("seg", "seg", seg_batch, seg, "images"), JobPlan("video", "video", video_batch, video, "frames", frames),

@@ -189,7 +189,7 @@ def step_table(device: torch.device, batch: int, size: int, warmup: int, steps: 
 
 
 def det3d_config(quick: bool):
-    """The det3d recipe's detector (the full KITTI grid), or with --quick the toy recipe's (40 x 40, what the CPU job trains)."""
+    """The det3d recipe's detector (the full KITTI grid), or with --quick the toy recipe's (64 x 64, what the CPU job trains)."""
     import yaml
 
     from bench.config import parse
