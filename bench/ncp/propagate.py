@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from bench.code import CHANNEL_FIELDS, FIELD_NAMES
-from bench.errors import BenchError
-from bench.ncp.encoding import nb201_argmax
+from bench.errors import BenchError, check_int
 from bench.ncp.objective import SearchObjective
 
 DEFAULT_START = {name: (64 if name in CHANNEL_FIELDS else 2) for name in FIELD_NAMES}
@@ -63,14 +62,10 @@ def propagate_continuous(
     start: np.ndarray,
     iterations: int = 70,
     step_size: float = 3.0,
-    argmax_every: int = 0,
     record: bool = True,
 ) -> Propagation:
-    """Gradient steps on ALL dimensions of the standardised code, clipped to the valid range.
-
-    NAS-Bench-MR codes are rounded (channels to multiples of 8) at the end;
-    with ``argmax_every`` = k > 0 (NAS-Bench-201) each edge is projected to the
-    one-hot of its largest entry every k iterations and at the end.
+    """Gradient steps on ALL dimensions of the standardised code, clipped to the valid range,
+    then rounded to the grid (channels to multiples of 8). NAS-Bench-201: :mod:`bench.ncp.nb201`.
 
     Example:
         >>> from bench.ncp.synthetic import tiny_objective
@@ -78,8 +73,12 @@ def propagate_continuous(
         >>> result.final.shape, result.x.shape
         ((2, 27), (6, 2, 27))
     """
-    if iterations < 0 or step_size <= 0:
-        raise BenchError(f"iterations={iterations!r} / step_size={step_size!r} invalid; need iterations >= 0, step_size > 0")
+    check_int("propagation.iterations", iterations, 0)
+    if not np.isfinite(step_size) or step_size <= 0:
+        raise BenchError(f"propagation.step_size={step_size!r} is invalid; valid is a finite number > 0")
+    if objective.encoding.space != "nasbench_mr":
+        raise BenchError(f"propagate_continuous rounds NAS-Bench-MR codes; for {objective.encoding.space!r} "
+                         "use bench.ncp.nb201.propagate_nb201")
     start = _check_start(objective, start)
     enc, dtype = objective.encoding, objective.dtype
     lo, hi = torch.tensor(enc.z_lo, dtype=dtype), torch.tensor(enc.z_hi, dtype=dtype)
@@ -96,10 +95,7 @@ def propagate_continuous(
             if t == iterations:
                 break
             z = torch.clamp(z - step_size * grad, lo, hi)
-            if argmax_every and (t + 1) % argmax_every == 0:
-                z = torch.tensor(enc.standardise(nb201_argmax(enc.unstandardise(z.numpy()))), dtype=dtype)
-    x_final = enc.unstandardise(z.numpy())
-    final = nb201_argmax(x_final) if argmax_every else enc.round_raw(x_final)
+    final = enc.round_raw(enc.unstandardise(z.numpy()))
     if not record:
         zs, ys, fs = z[None], y[None], gflops[None]
     return Propagation(final, enc.unstandardise(zs.numpy()), objective.head_points(ys), fs.double().numpy())

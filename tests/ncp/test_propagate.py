@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -5,29 +7,36 @@ import torch
 from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost_batch
 from bench.errors import BenchError
-from bench.ncp.data import Split
 from bench.ncp.encoding import MR_ENCODING
-from bench.ncp.predictor import MetricMLP, Predictor, PredictorConfig
+from bench.ncp.features import CodeFeatures
+from bench.ncp.model import MetricNet
+from bench.ncp.predictor import Predictor
+from bench.ncp.recipe import recipe_named
+from bench.ncp.splits import Split
 from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
 from bench.ncp.search import build_objective, parse_starts
 
 
 def linear_predictor(a: np.ndarray) -> Predictor:
     """A predictor whose output is exactly ``a . z`` (z the standardised code): a known gradient."""
-    module = MetricMLP(27, 1, hidden=2, branch=2, dropout=0.0)
+    recipe = recipe_named("authors", {"activation": "relu", "hidden": 2, "branch": 2, "features": ("code",)})
+    recipe = replace(recipe, hidden_bn=False, cost_targets=False)
+    features = CodeFeatures("nasbench_mr")
+    net = MetricNet(27, (1,), (0.0,), recipe)
     with torch.no_grad():
-        bn = module.input_norm
+        net.input_shift.copy_(torch.tensor(MR_ENCODING.center)), net.input_scale.copy_(torch.tensor(MR_ENCODING.scale))
+        bn = net.input_norm
         bn.running_mean.zero_(), bn.running_var.fill_(1.0 - bn.eps), bn.weight.fill_(1.0), bn.bias.zero_()
-        first = module.shared[0]
+        first = net.shared[0]
         first.weight.zero_(), first.bias.zero_()
         first.weight[0] = torch.tensor(a, dtype=torch.float32)
         first.bias[0] = 100.0  # keeps the ReLUs in their linear part
-        mid, last = module.branches[0][0], module.branches[0][2]
+        mid, last = net.branches[0][0], net.branches[0][4]
         mid.weight.zero_(), mid.bias.zero_(), last.weight.zero_()
         mid.weight[0, 0], last.weight[0, 0], last.bias[0] = 1.0, 1.0, -100.0
-    module.eval()
-    split = Split(0, (), ())
-    return Predictor("cls_a", "nasbench_mr", ("top1",), module, np.zeros(1), np.ones(1), split, PredictorConfig())
+    net.eval()
+    split = Split("arch_id", 0, (), ())
+    return Predictor("cls_a", "nasbench_mr", ("top1",), (net,), features, np.zeros(1), np.ones(1), split, recipe)
 
 
 def test_linear_predictor_is_what_it_claims():
