@@ -34,13 +34,16 @@ class Propagation:
     one-hot for NAS-Bench-201). The trajectory has T + 1 entries (the start
     included): ``x`` (T+1, N, D) raw continuous values, ``predicted`` (T+1, N, S)
     head outputs in metric points, ``gflops`` (T+1, N) closed-form FLOPs of the
-    continuous code (NaN where FLOPs come from a head).
+    continuous code (NaN where FLOPs come from a head). ``stopped`` (N,), for
+    winner-takes-all only: the iteration at which each code became stationary
+    (-1: still moving at the end).
     """
 
     final: np.ndarray
     x: np.ndarray
     predicted: np.ndarray
     gflops: np.ndarray
+    stopped: np.ndarray | None = None
 
 
 def _check_start(objective: SearchObjective, start: np.ndarray) -> np.ndarray:
@@ -110,9 +113,18 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
 
     Per iteration and code: ``dr_l`` = FLOPs increase of growing dimension l by
     one unit (8 channels, 1 otherwise); ``r = dL/de / dr`` (loss change per unit
-    over FLOPs change per unit). If max r over shrinkable dims is > 0 that dim
-    shrinks by one unit; else if min r over growable dims is < 0 that dim grows;
-    else the code is stationary.
+    over FLOPs change per unit). If max r over the dims that CAN shrink is > 0
+    that dim shrinks by one unit; else if min r over the dims that CAN grow is < 0
+    that dim grows (a dim at its bound is never chosen to move past it).
+
+    The winner's move is taken only if it raises ``J`` on the grid (predicted
+    metrics, exact FLOPs: :meth:`SearchObjective.score`); otherwise the code is
+    stationary and stays so. The gradient is a first-order guess of a whole grid
+    step: where it changes sign between two neighbouring grid values (a peak of
+    the predictor between o = 8 and 16, say) the bare rule flips the dim back and
+    forth every iteration, and the result depended on the parity of the iteration
+    count. With the check, ``J`` rises strictly along the trajectory, so no code
+    repeats. ``Propagation.stopped`` says when each code became stationary.
 
     Example:
         >>> from bench.ncp.synthetic import tiny_objective
@@ -131,6 +143,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
     grow = np.eye(d, dtype=np.int64) * unit  # row l: + one unit on dim l
     xs, ys, fs = [], [], []
     rows = np.arange(n)
+    stopped = np.full(n, -1)
     table = objective.flops_poly.numpy  # T: the cost model traced to a polynomial (same integers as cost_batch)
     for t in range(iterations + 1):
         z = torch.tensor(enc.standardise(x), dtype=dtype)
@@ -142,6 +155,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
         fs.append(base / 1e9)
         if t == iterations:
             break
+        moving = stopped < 0
         grown = np.rint(table((x[:, None, :] + grow[None]).reshape(-1, d)) * 1e9).reshape(n, d)
         dr = (grown - base[:, None]) / 1e9
         per_unit = grad.double().numpy() / enc.scale * unit  # dL for +1 unit of every dim
@@ -149,9 +163,16 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
         shrink = np.where(x > enc.lo, ratio, -np.inf)
         expand = np.where(x < enc.hi, ratio, np.inf)
         best_shrink, best_grow = shrink.argmax(1), expand.argmin(1)
-        do_shrink = shrink[rows, best_shrink] > 0
-        do_grow = ~do_shrink & (expand[rows, best_grow] < 0)
-        x = x.copy()
-        x[rows[do_shrink], best_shrink[do_shrink]] -= unit[best_shrink[do_shrink]]
-        x[rows[do_grow], best_grow[do_grow]] += unit[best_grow[do_grow]]
-    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs))
+        do_shrink = moving & (shrink[rows, best_shrink] > 0)
+        do_grow = moving & ~do_shrink & (expand[rows, best_grow] < 0)
+        proposal = x.copy()
+        proposal[rows[do_shrink], best_shrink[do_shrink]] -= unit[best_shrink[do_shrink]]
+        proposal[rows[do_grow], best_grow[do_grow]] += unit[best_grow[do_grow]]
+        moves = do_shrink | do_grow
+        better = np.zeros(n, dtype=bool)
+        if moves.any():
+            gain = objective.score(proposal[moves], table(proposal[moves])) - objective.score(x[moves], base[moves] / 1e9)
+            better[moves] = gain > 0
+        stopped[moving & ~better] = t
+        x = np.where(better[:, None], proposal, x)
+    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs), stopped)
