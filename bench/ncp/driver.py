@@ -152,7 +152,7 @@ def run(options: SearchOptions, load_frame: FrameLoader, say: Say = lambda line:
 
     if request is None:  # NAS-Bench-201
         lam, nb = options.lam_value, options.nb201
-        found = search_nb201(predictors[0], lam, nb.iterations, nb.step_size, nb.readout_every)
+        found = search_nb201(predictors[0], lam, nb.iterations, nb.step_size, nb.readout_every, nb.projection)
         result = nb201_result(found, predictors[0], tables[0], lam)
         heads = ["nb201_Acc", "nb201_gflops"]
         write_trajectory(trajectory_table(found.propagation, NB201_ENCODING, heads), out / "trajectory.parquet")

@@ -1,20 +1,26 @@
-"""NAS-Bench-201 propagation: continuous steps on the 6 x 5 one-hot, read out by per-edge argmax.
+"""NAS-Bench-201 propagation: continuous steps on the 6 x 5 one-hot, projected to a cell by per-edge argmax.
 
 The code of a cell is one one-hot per edge, i.e. a vertex of a product of 6
-probability simplices. Propagation moves a continuous code by gradient steps on the
-standardised code (:class:`bench.ncp.objective.SearchObjective`), then puts every
-edge back on its simplex (Euclidean projection: entries >= 0 summing to 1), so the
-code never leaves the region the predictor was trained around (clipping each entry
-to [0, 1] instead lets an edge hold several ops at 1 or none at all).
+probability simplices; the predictor is trained on those vertices only. Propagation
+keeps a continuous code (every edge a point of its simplex: entries >= 0 summing to
+1, restored after each step by Euclidean projection) and, by default
+(``projection="straight_through"``), evaluates the predictor's gradient AT THE
+PROJECTED CELL (the per-edge argmax of the continuous code), where the predictor has
+training data; the continuous code accumulates those gradients until another op
+overtakes on some edge, which moves the cell. Every ``readout_every`` iterations (by
+default every iteration: the predictor is evaluated at each visited cell anyway) and
+at the end, the projected cell is read out as a candidate; the found cell is the
+candidate with the best objective ``J`` (evaluated at its one-hot), not the last one.
+(The paper projects every 10 iterations; read-outs every 10 iterations miss most of
+the 15-25 cells a 60-iteration trajectory visits.)
 
-Every ``readout_every`` iterations (and at the end) the per-edge argmax is READ OUT as
-a candidate cell; the continuous code itself is NOT reset to that one-hot. Resetting
-it (the project's earlier behaviour, ``snap=True`` here) returned the code to the
-same vertex every time: from a vertex the gradient of a trained predictor keeps
-pointing at the vertex's own ops, and in 10 steps no other op could overtake the
-chosen one, so the trajectory was a saw-tooth and the search ended at the first
-projection. The found cell is the candidate with the best objective ``J`` evaluated
-AT its one-hot (where the predictor has training data), not the last one.
+``projection="snap"`` is the project's earlier behaviour: the gradient is taken at the
+continuous mixture, and every 10 iterations the code is RESET to its argmax one-hot.
+From a vertex the gradient keeps pointing at the vertex's own ops and 10 steps never
+let another op overtake, so every projection snapped back to the same cell (a
+saw-tooth trajectory; the search was over after 10 iterations). ``"relaxed"`` takes
+the gradient at the mixture without resetting: it no longer snaps back, but follows
+the predictor far from any cell it was trained on. docs/search.md compares the three.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from bench.ncp.encoding import NB201_EDGES, NB201_ENCODING, NB201_NUM_OPS, nb201
 from bench.ncp.objective import SearchObjective
 from bench.ncp.propagate import Propagation
 
-CONSTRAINTS = ("simplex", "box")
+PROJECTIONS = ("straight_through", "relaxed", "snap")
 
 
 def project_simplex(x: torch.Tensor) -> torch.Tensor:
@@ -62,24 +68,29 @@ class Nb201Search:
     seconds: float
 
 
-def _constrain(z: torch.Tensor, constraint: str, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    if constraint == "box":
-        return torch.clamp(z, lo, hi)
+def _on_simplex(z: torch.Tensor) -> torch.Tensor:
+    """Standardised codes with every edge projected onto its probability simplex."""
     x = z * NB201_ENCODING.scale[0] + NB201_ENCODING.center[0]
     x = project_simplex(x.reshape(-1, NB201_NUM_OPS)).reshape(z.shape)
     return (x - NB201_ENCODING.center[0]) / NB201_ENCODING.scale[0]
 
 
+def _cell(z: torch.Tensor) -> torch.Tensor:
+    """The projected cell (per-edge argmax one-hot) of standardised codes, standardised."""
+    onehot = nb201_argmax(NB201_ENCODING.unstandardise(z.numpy()))
+    return torch.tensor(NB201_ENCODING.standardise(onehot), dtype=z.dtype)
+
+
 def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size: float = 0.5,
-                    readout_every: int = 10, constraint: str = "simplex", snap: bool = False) -> Nb201Search:
+                    readout_every: int = 1, projection: str = "straight_through") -> Nb201Search:
     """Propagate from the uniform mixture (every op 1/5 on every edge); see the module docstring.
 
-    ``step_size`` is on the standardised code; ``snap`` resets the code to each read-out
-    (the old behaviour, kept to show the difference). Errors name the bad argument.
+    ``step_size`` is on the standardised code. The trajectory records the continuous
+    code and the predictions at the point the gradient was taken. Errors name the bad argument.
 
     Example:
         >>> from bench.ncp.synthetic import tiny_nb201_objective
-        >>> result = propagate_nb201(tiny_nb201_objective(), iterations=20)
+        >>> result = propagate_nb201(tiny_nb201_objective(), iterations=20, readout_every=10)
         >>> result.iterations, result.found.reshape(6, 5).sum(1).tolist()
         ((10, 20), [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     """
@@ -87,28 +98,27 @@ def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size:
     check_int("nb201.readout_every", readout_every, 1)
     if not np.isfinite(step_size) or step_size <= 0:
         raise BenchError(f"nb201.step_size={step_size!r} is invalid; valid is a finite number > 0")
-    if constraint not in CONSTRAINTS:
-        raise BenchError(f"nb201 constraint={constraint!r} is invalid; valid are {list(CONSTRAINTS)}")
+    if projection not in PROJECTIONS:
+        raise BenchError(f"nb201.projection={projection!r} is invalid; valid are {list(PROJECTIONS)}")
     if objective.encoding.space != "nb201":
         raise BenchError(f"propagate_nb201 needs an nb201 objective, not {objective.encoding.space!r}")
     enc, dtype = objective.encoding, objective.dtype
-    lo, hi = torch.tensor(enc.z_lo, dtype=dtype), torch.tensor(enc.z_hi, dtype=dtype)
     z = torch.zeros((1, enc.dim), dtype=dtype)  # the uniform mixture: each indicator at its mean 1/5
     zs, ys, read_at, read = [], [], [], []
     began = time.perf_counter()
     with torch.no_grad():
         for t in range(iterations + 1):
-            y, _, grad = objective.value_and_grad(z)
+            if t and (t % readout_every == 0 or t == iterations):
+                read_at.append(t)
+                read.append(nb201_argmax(enc.unstandardise(z.numpy()))[0])
+                if projection == "snap":
+                    z = _cell(z)
+            at = _cell(z) if projection == "straight_through" and t else z  # t = 0: every op ties
+            y, _, grad = objective.value_and_grad(at)
             zs.append(z)
             ys.append(y)
-            if t and (t % readout_every == 0 or t == iterations):
-                onehot = nb201_argmax(enc.unstandardise(z.numpy()))
-                read_at.append(t)
-                read.append(onehot[0])
-                if snap:
-                    z = torch.tensor(enc.standardise(onehot), dtype=dtype)
             if t < iterations:
-                z = _constrain(z - step_size * grad, constraint, lo, hi)
+                z = _on_simplex(z - step_size * grad)
     seconds = time.perf_counter() - began
     candidates = np.stack(read)
     scores = objective.score(candidates)

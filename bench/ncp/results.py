@@ -106,11 +106,7 @@ def nb201_result(search: Nb201Search, predictor: Predictor, table: SettingTable,
         "iterations": int(search.propagation.x.shape[0] - 1),
         "predicted": {"Acc": predicted["Acc"], "mflops": predicted["gflops"] * 1e3},
         "objective_J": float(search.scores.max()),
-        "candidates": [
-            {"iteration": int(t), "code": ops_string(c), "objective_J": float(s),
-             **{k: float(v[0]) for k, v in _nb201_predicted(predictor, c).items()}}
-            for t, c, s in zip(search.iterations, search.candidates, search.scores)
-        ],
+        "candidates": _nb201_candidates(search, predictor),
     }
     refresh_nb201_truth(result, table)
     result["search_seconds"] = search.seconds
@@ -118,9 +114,19 @@ def nb201_result(search: Nb201Search, predictor: Predictor, table: SettingTable,
     return result
 
 
-def _nb201_predicted(predictor: Predictor, onehot: np.ndarray) -> dict[str, np.ndarray]:
-    p = predictor.predict(onehot[None])
-    return {"predicted_Acc": p["Acc"], "predicted_mflops": p["gflops"] * 1e3}
+def _nb201_candidates(search: Nb201Search, predictor: Predictor, keep: int = 10) -> list[dict[str, Any]]:
+    """The distinct read-out cells, best ``J`` first (at most ``keep``), with the iteration each was first read."""
+    first: dict[str, int] = {}
+    for i, c in enumerate(search.candidates):
+        first.setdefault(ops_string(c), i)
+    order = sorted(first.values(), key=lambda i: -search.scores[i])[:keep]
+    out = []
+    for i in order:
+        p = predictor.predict(search.candidates[i][None])
+        out.append({"code": ops_string(search.candidates[i]), "iteration": int(search.iterations[i]),
+                    "objective_J": float(search.scores[i]), "predicted_Acc": float(p["Acc"][0]),
+                    "predicted_mflops": float(p["gflops"][0] * 1e3)})
+    return out
 
 
 def refresh_nb201_truth(result: dict[str, Any], table: SettingTable) -> None:

@@ -143,13 +143,13 @@ def nb201_objective(predictor: Predictor, lam: float) -> SearchObjective:
 
 
 def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 0.5,
-                 readout_every: int = 10) -> Nb201Search:
-    """Continuous propagation on the 30-dim one-hot from the uniform mixture, read out by per-edge
-    argmax every ``readout_every`` iterations; the best read-out by ``J`` is the found cell
-    (:func:`bench.ncp.nb201.propagate_nb201`)."""
+                 readout_every: int = 1, projection: str = "straight_through") -> Nb201Search:
+    """Continuous propagation on the 30-dim one-hot from the uniform mixture, projected to a cell by
+    per-edge argmax, read out every ``readout_every`` iterations; the best read-out by ``J`` is the
+    found cell (:func:`bench.ncp.nb201.propagate_nb201`)."""
     if not np.isfinite(lam) or lam < 0:
         raise BenchError(f"lambda={lam!r} is invalid; valid is a finite lambda >= 0")
-    return propagate_nb201(nb201_objective(predictor, lam), iterations, step_size, readout_every)
+    return propagate_nb201(nb201_objective(predictor, lam), iterations, step_size, readout_every, projection)
 
 
 def as_jsonable(value: Any) -> Any:
