@@ -116,6 +116,8 @@ class CodeFeatures:
 
         ``cost`` is :meth:`CostPolynomials.value_and_grad` of x when the caller has it already.
         """
+        if len(self.features) == 1:  # the code alone: identity Jacobian
+            return x, FeatureJacobian(x.shape[1], ())
         parts, pieces = [x], []
         for f in self.features[1:]:
             if f == "stage_sums":
@@ -139,6 +141,8 @@ class FeatureJacobian:
 
     def __call__(self, grad_features: torch.Tensor) -> torch.Tensor:
         """dL/dfeatures (N, R) -> dL/dx (N, D)."""
+        if not self.pieces:
+            return grad_features
         grad = grad_features[:, : self.dim]
         column = self.dim
         for kind, value in self.pieces:

@@ -73,9 +73,10 @@ class _Stack:
         self.out_grad = (-torch.tensor(coef, dtype=dtype)[:, None, None] * self.w3.transpose(1, 2)).contiguous()
 
     def _act(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.swish:  # swish(a) = a s(a); swish'(a) = s(a) (1 + a (1 - s(a)))
+        if self.swish:  # swish(a) = a s(a) = h; swish'(a) = s(a) + h (1 - s(a))
             s = torch.sigmoid(a)
-            return a * s, s * (1 + a * (1 - s))
+            h = a * s
+            return h, torch.addcmul(s, h, 1 - s)
         return a.clamp_min(0), (a > 0).to(a.dtype)
 
     def forward_backward(self, r: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -161,12 +162,11 @@ class SearchObjective:
         x = self._raw(z)
         cost = self._cost.value_and_grad(x) if self.flops_poly is not None else None
         r, jacobian = self.features.value_and_backward(x, cost)
-        y = torch.zeros(len(z), len(self.heads), dtype=z.dtype)
-        grad_r = torch.zeros_like(r)
+        y = grad_r = None
         for stack, mix in self._stacks:
             out, g = stack.forward_backward(r, True)
-            y = y + out.T @ mix
-            grad_r = grad_r + g
+            y = out.T @ mix if y is None else y + out.T @ mix
+            grad_r = g if grad_r is None else grad_r + g
         grad_x = jacobian(grad_r)
         if self.flops_poly is None:
             return y, torch.full_like(z[:, 0], float("nan")), grad_x * self._scale
