@@ -80,10 +80,13 @@ class PredictorRecipe:
                              "need 0 <= base_momentum <= max_momentum < 1")
 
     def for_space(self, space: str) -> PredictorRecipe:
-        """This recipe on ``space``: NAS-Bench-201 has no closed-form cost, so only the code is input."""
+        """This recipe on ``space``: NAS-Bench-201 has no closed-form cost, so a named recipe's cost
+        features give way to the code alone (features set explicitly are kept, and then refused)."""
         if space == "nasbench_mr" or self.features == ("code",):
             return self
-        return replace(self, features=("code",))
+        if self.name in RECIPES and self.features == RECIPES[self.name].features:
+            return replace(self, features=("code",))
+        return self
 
 
 AUTHORS = PredictorRecipe("authors")

@@ -9,6 +9,7 @@ from bench.ncp.data import SettingTable
 from bench.ncp.model import BitDropout, MetricNet
 from bench.ncp.predictor import Predictor, PredictorConfig, metric_groups, train_predictor
 from bench.ncp.recipe import AUTHORS, DEFAULT, recipe_named
+from bench.ncp.splits import authors_split
 from bench.ncp.synthetic import synthetic_frame, tiny_config
 
 from tests.ncp.helpers import shared_table
@@ -51,6 +52,22 @@ def test_authors_statistics_use_all_rows_and_default_only_training_rows(table):
     ours = train_predictor(table, config=tiny_config(epochs=1, members=1, n_train=400, n_val=100))
     train = np.isin(table.arch_ids, ours.split.train_ids)
     assert ours.target_mean[0] == pytest.approx(np.mean(table.metrics["mIoU"][train]))
+
+
+def test_the_authors_split_is_numpy_seed_233_over_the_published_row_order():
+    frame = synthetic_frame(50, seed=5)
+    frame["official_index"] = np.arange(50)
+    expected = np.random.RandomState(233).permutation(50)  # numpy.random.seed(233); permutation(50)
+    shuffled = frame.sample(frac=1.0, random_state=3)  # the store's row order does not matter, the published one does
+    split = authors_split(shuffled["official_index"].to_numpy(), shuffled["arch_id"].to_numpy())
+    assert split.val_ids == tuple(frame["arch_id"][expected[:10]]) and len(split.train_ids) == 40  # ceil(0.2 * 50)
+    assert split.train_ids == tuple(frame["arch_id"][expected[10:]])
+    table = SettingTable.from_frame(shuffled, "cls_a")
+    p = train_predictor(table, config=PredictorConfig(recipe_named("authors", {"epochs": 2}), split="authors", min_rows=10))
+    assert p.split == split and p.report["top1"]["n"] == 10
+    partial = table.subset(np.arange(49))  # one published row missing: the permutation would shift
+    with pytest.raises(BenchError, match="needs setting 'cls_a' as published"):
+        train_predictor(partial, config=PredictorConfig(AUTHORS, split="authors", min_rows=10))
 
 
 def test_training_is_deterministic_for_a_seed(table):
