@@ -42,6 +42,8 @@ CANDIDATES = {
     "cost+l1+x3": ("authors", {"features": COST, "loss": "l1", "members": 3}),
     "cost+l1+x5": ("authors", {"features": COST, "loss": "l1", "members": 5}),
     "default": ("default", {}),
+    "default+100ep": ("default", {"epochs": 100}),
+    "default+small": ("default", {"hidden": 128, "branch": 64}),
 }
 
 

@@ -105,6 +105,8 @@ def test_nb201_mode(tmp_path):
     (["lambda=nan"], "lambda=nan must be a finite number"),
     (["predictor.lr=inf"], "predictor.lr=inf must be a finite number"),
     (["+predictor.hiden=3"], "unknown key predictor.hiden"),
+    (["init=123"], "init=123 was read as a number"),
+    (["predictor.weights=[1,nan]", "predictor.settings=[seg]"], r"predictor.weights\[1\]=nan must be a finite number"),
     (["predictor.split=authors", "predictor.settings=[seg]", "predictor.n_train=null", "predictor.n_val=null"],
      "needs setting 'seg' as published"),
     (["predictor.split=authors"], "predictor.n_train sizes the arch_id split"),
