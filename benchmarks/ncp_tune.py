@@ -44,6 +44,7 @@ CANDIDATES = {
     "default": ("default", {}),
     "default+100ep": ("default", {"epochs": 100}),
     "default+small": ("default", {"hidden": 128, "branch": 64}),
+    "default+smooth_l1": ("default", {"loss": "smooth_l1"}),
 }
 
 

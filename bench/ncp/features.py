@@ -54,8 +54,9 @@ COST_COLUMN = {"log_flops": 0, "log_params": 1}
 def _cost_values(x: torch.Tensor) -> torch.Tensor:
     """(N, 2) GFLOPs and M params of raw codes, differentiable by autograd."""
     polys = cost_polynomials(x.dtype)
-    ext = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
-    return ext[:, polys.index].prod(-1) @ polys.coef
+    xt = torch.cat([x.T, torch.ones_like(x[:1, :1]).expand(1, len(x))])  # code-major: row gathers are cheap
+    monomials = xt.index_select(0, polys.index.reshape(-1)).view(*polys.index.shape, len(x)).prod(1)  # (K, N)
+    return (polys.coef.T @ monomials).T
 
 
 @dataclass(frozen=True)

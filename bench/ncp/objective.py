@@ -72,17 +72,19 @@ class _Stack:
         self.b3 = torch.stack([f.b3 for f in folded]).to(dtype)[:, None]  # (S, 1)
         self.out_grad = (-torch.tensor(coef, dtype=dtype)[:, None, None] * self.w3.transpose(1, 2)).contiguous()
 
-    def _act(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _act(self, a: torch.Tensor, derivative: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.swish:  # swish(a) = a s(a) = h; swish'(a) = s(a) + h (1 - s(a))
+            if not derivative:
+                return torch.nn.functional.silu(a), None
             s = torch.sigmoid(a)
             h = a * s
             return h, torch.addcmul(s, h, 1 - s)
-        return a.clamp_min(0), (a > 0).to(a.dtype)
+        return a.clamp_min(0), (a > 0).to(a.dtype) if derivative else None
 
     def forward_backward(self, r: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features (N, R) -> member outputs (S, N), and dL/dr (N, R) when ``backward``."""
-        h1, d1 = self._act(torch.baddbmm(self.b1, r.expand(len(self.w1), -1, -1), self.w1))
-        h2, d2 = self._act(torch.baddbmm(self.b2, h1, self.w2))
+        h1, d1 = self._act(torch.baddbmm(self.b1, r.expand(len(self.w1), -1, -1), self.w1), backward)
+        h2, d2 = self._act(torch.baddbmm(self.b2, h1, self.w2), backward)
         y = torch.bmm(h2, self.w3).squeeze(-1) + self.b3
         if not backward:
             return y, None
