@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -145,25 +146,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def to_data(obj: Any) -> Any:
-    """A dataclass (recursively) as plain JSON-able data: dicts, lists, numbers, strings, None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_data(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_data(v) for v in obj]
-    return obj
+def to_data(obj: Any, *, without_run_only: bool = False) -> Any:
+    """A dataclass (recursively) as plain JSON-able data: dicts, lists, numbers, strings, None.
 
-
-def _without_run_only(obj: Any) -> Any:
+    ``without_run_only`` leaves out the fields marked ``run_only`` (what :func:`config_hash` hashes).
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _without_run_only(getattr(obj, f.name))
-                for f in dataclasses.fields(obj) if not f.metadata.get("run_only")}
+        return {f.name: to_data(getattr(obj, f.name), without_run_only=without_run_only)
+                for f in dataclasses.fields(obj) if not (without_run_only and f.metadata.get("run_only"))}
     if isinstance(obj, Mapping):
-        return {str(k): _without_run_only(v) for k, v in obj.items()}
+        return {str(k): to_data(v, without_run_only=without_run_only) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_without_run_only(v) for v in obj]
+        return [to_data(v, without_run_only=without_run_only) for v in obj]
     return obj
 
 
@@ -186,7 +180,7 @@ def config_hash(obj: Any) -> str:
         >>> config_hash(R(0.1, workers=2)) == config_hash(R(0.1, workers=8)) != config_hash(R(0.2))
         True
     """
-    text = json.dumps(_without_run_only(obj), sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(to_data(obj, without_run_only=True), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -208,6 +202,10 @@ def resolve(cfg: Any) -> dict[str, Any]:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if type(err).__name__ == "MissingMandatoryValue":
             raise ConfigError(f"{key} is required: pass {key}=...") from None
+        unset = re.search(r"Environment variable '([^']+)' not found", str(err))
+        if unset:
+            raise ConfigError(f"{key} uses the environment variable {unset.group(1)}, which is not set; "
+                              f"set it or pass {key}=... directly") from None
         raise ConfigError(f"{key}: {message}") from None
     assert isinstance(plain, dict)
     return plain

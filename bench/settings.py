@@ -43,7 +43,11 @@ class Setting:
     - ``init_from``: a setting whose final checkpoint of the SAME code and seed initialises this
       setting's backbone (video_p: cls_a), so it must be trained first;
     - ``space``: the search space of its codes;
-    - ``paper_predictor_mae``: the predictor's validation L1 the paper reports (SPEC section 5).
+    - ``paper_predictor_mae``: the predictor's validation L1 the paper reports (SPEC section 5);
+    - ``published_renames``: (name in the published file, our name) for metrics the authors'
+      file names differently (their 3ddet file names its car 3D levels bare: ``moderate``);
+    - ``train_samples``: training samples per epoch of the real dataset (SPEC section 4), for an
+      epoch-based recipe's cost plan; None where the schedule counts iterations (seg).
     """
 
     name: str
@@ -55,6 +59,8 @@ class Setting:
     init_from: str | None = None
     space: str = "nasbench_mr"
     paper_predictor_mae: float | None = None
+    published_renames: tuple[tuple[str, str], ...] = ()
+    train_samples: int | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -119,23 +125,26 @@ _SEG = ("mIoU", "mAcc", "aAcc")
 
 for _setting in (
     Setting("cls_a", "cls-50-1000", "cls", _TOP, "top1", CostSpec("cls", num_classes=50), paper_predictor_mae=0.56,
-            description="ImageNet, 50 classes x 1,000 images, 100 epochs"),
+            train_samples=50_000, description="ImageNet, 50 classes x 1,000 images, 100 epochs"),
     Setting("cls_b", "cls-50-100", "cls", _TOP, "top1", CostSpec("cls", num_classes=50), paper_predictor_mae=1.07,
-            description="ImageNet, 50 classes x 100 images, 100 epochs"),
+            train_samples=5_000, description="ImageNet, 50 classes x 100 images, 100 epochs"),
     Setting("cls_c", "cls-10-1000", "cls", _TOP, "top1", CostSpec("cls", num_classes=10), paper_predictor_mae=0.83,
-            description="ImageNet, 10 classes x 1,000 images, 100 epochs"),
+            train_samples=10_000, description="ImageNet, 10 classes x 1,000 images, 100 epochs"),
     Setting("cls_10c", "cls-10c", "cls", _TOP, "top1", CostSpec("cls", num_classes=50), paper_predictor_mae=1.05,
-            description="Cls-A's data, 10 epochs"),
+            train_samples=50_000, description="Cls-A's data, 10 epochs"),
     Setting("seg", "seg", "seg", _SEG, "mIoU", CostSpec("seg", num_classes=19), paper_predictor_mae=0.75,
             description="Cityscapes fine, 512x1024 crops, 25,000 iterations"),
     Setting("seg_4x", "seg-4x", "seg", _SEG, "mIoU", CostSpec("seg", num_classes=19), paper_predictor_mae=0.88,
             description="Cityscapes pre-resized to 256x512, 25,000 iterations"),
     Setting("det3d", "3ddet", "det3d", _det3d_metrics(), "car_3d_moderate", CostSpec("det", in_channels=64),
-            paper_predictor_mae=0.85, description="KITTI, PointPillars with the code's network as BEV backbone"),
+            paper_predictor_mae=0.85, train_samples=3_712,
+            description="KITTI, PointPillars with the code's network as BEV backbone",
+            published_renames=(("easy", "car_3d_easy"), ("moderate", "car_3d_moderate"), ("hard", "car_3d_hard"))),
     Setting("video", "video", "video", _TOP, "top1", CostSpec("video", num_classes=51, frames=8),
-            paper_predictor_mae=1.07, description="HMDB51 split 1, 100 epochs"),
+            paper_predictor_mae=1.07, train_samples=2_649, description="HMDB51 split 1, 100 epochs"),
     Setting("video_p", "video-p", "video", _TOP, "top1", CostSpec("video", num_classes=51, frames=8),
-            init_from="cls_a", paper_predictor_mae=1.26, description="as video, backbone from the same code's cls_a"),
+            init_from="cls_a", paper_predictor_mae=1.26, train_samples=2_649,
+            description="as video, backbone from the same code's cls_a"),
     Setting("nb201", "nas-bench-201", None, ("Acc",), "Acc", space="nb201",
             description="NAS-Bench-201 (ImageNet-16-120) as the NCP authors published it; imported only"),
 ):

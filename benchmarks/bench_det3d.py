@@ -1,32 +1,34 @@
-"""3D detection: KITTI evaluation time on a val-sized set, and PointPillars training step time.
+"""3D detection on the CPU: KITTI evaluation time on a val-sized set, and PointPillars training step time.
 
 Run: python benchmarks/bench_det3d.py [--quick] [--out results.json]
 
 - evaluation: 3,769 frames (KITTI val) of random scenes (cars, pedestrians, cyclists, vans,
   DontCare) and random detections (jittered copies of the objects plus clutter, ~30 per frame),
   all 3 classes x 3 views (2D, BEV, 3D) x 3 levels, both recall samplings;
-- training step: the full KITTI grid (496 x 432, 12,000 pillars of up to 100 points, batch 2 =
-  one GPU's share of 16 over 8), the median-FLOPs code of the seeded sample, on the CPU and, when
-  available, on CUDA (fp32 and bf16 autocast). ``--quick`` uses 500 frames and, on the CPU, the
-  toy grid (80 x 80).
+- training step on the CPU: the full KITTI grid (496 x 432, 12,000 pillars of up to 100 points,
+  batch 2 = one GPU's share of 16 over 8), the median-FLOPs code of the seeded sample.
+  ``--quick`` uses 500 frames and the toy grid (80 x 80).
+
+The CUDA step (fp32 / bf16 / fp16, the job's loss and clipping) is measured by
+benchmarks/gpu_suite.py (section det3d_steps), with the published median code.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 
 import numpy as np
 import torch
 
+from bench.config import parse
 from bench.cost import cost_batch
 from bench.space import sample_codes
 from tasks.det3d.detector import DetectorConfig, PointPillars
 from tasks.det3d.kitti import Objects
 from tasks.det3d.kitti_eval import evaluate
-from tasks.det3d.recipe import parse_detector, toy_detector_config
+from tasks.det3d.recipe import Det3dRecipe, toy_detector_config
 
 NAMES = np.array(["Car", "Pedestrian", "Cyclist", "Van", "DontCare"])
 SIZES = np.array([[3.9, 1.56, 1.6], [0.8, 1.73, 0.6], [1.76, 1.73, 0.6], [5.0, 2.0, 1.9], [1.0, 1.0, 1.0]])
@@ -68,14 +70,15 @@ def median_code() -> str:
 
 
 def kitti_config() -> DetectorConfig:
-    import yaml  # noqa: PLC0415  (only the benchmark reads the YAML directly)
     from pathlib import Path  # noqa: PLC0415
 
+    import yaml  # noqa: PLC0415  (only the benchmark reads the YAML directly)
+
     recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "task" / "det3d.yaml").read_text())
-    return parse_detector(recipe)
+    return parse(Det3dRecipe, recipe, "task").model
 
 
-def bench_step(config: DetectorConfig, code: str, device: torch.device, bf16: bool, steps: int, batch: int = 2) -> dict[str, float]:
+def bench_step(config: DetectorConfig, code: str, device: torch.device, steps: int, batch: int = 2) -> dict[str, float]:
     torch.manual_seed(0)
     model = PointPillars(code, config).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
@@ -84,15 +87,13 @@ def bench_step(config: DetectorConfig, code: str, device: torch.device, bf16: bo
     clouds = [torch.cat([torch.rand(20000, 3) * span + lo, torch.rand(20000, 1)], dim=1).to(device) for _ in range(batch)]
     gt = torch.tensor([[20.0, 0.0, -0.9, 3.9, 1.6, 1.56, 0.3], [15.0, 5.0, -0.9, 0.8, 0.6, 1.73, 1.0]], device=device)
     labels = torch.tensor([0, 1], device=device)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     times = []
     for _ in range(steps + 1):  # the first step warms up
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with autocast():
-            out = model(clouds)
-            loss = model.loss({k: v.float() for k, v in out.items()}, [gt] * batch, [labels] * batch)["loss"]
+        out = model(clouds)
+        loss = model.loss(out, [gt] * batch, [labels] * batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,15 +115,9 @@ def main() -> None:
     code = median_code()
     results["code"] = code
     cpu_config = toy_detector_config() if args.quick else kitti_config()
-    results["cpu_step"] = bench_step(cpu_config, code, torch.device("cpu"), False, steps=2)
+    results["cpu_step"] = bench_step(cpu_config, code, torch.device("cpu"), steps=2)
     results["cpu_grid"] = f"{cpu_config.grid.ny}x{cpu_config.grid.nx}"
     print(f"cpu step ({results['cpu_grid']}): {results['cpu_step']['seconds_per_step']:.2f} s")
-    if torch.cuda.is_available():
-        full = kitti_config()
-        results["cuda_device"] = torch.cuda.get_device_name()
-        for name, bf16 in (("cuda_step_fp32", False), ("cuda_step_bf16", True)):
-            results[name] = bench_step(full, code, torch.device("cuda"), bf16, steps=5 if args.quick else 20)
-            print(f"{name} (496x432): {results[name]['seconds_per_step'] * 1000:.1f} ms")
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(results, handle, indent=2)

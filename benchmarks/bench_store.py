@@ -29,7 +29,9 @@ import pyarrow as pa
 
 from bench.cost import cost
 from bench.space import sample_codes
-from bench.store import RunRecord, Store
+from bench.store import RunRecord, Store, resume_status
+from bench.store.compact import compact
+from bench.store.official import import_official
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
 ROWS: list[tuple[str, str, str]] = []
@@ -52,7 +54,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 
 def _commit_chunk(uri: str, codes: list[str], seeds: list[int]) -> int:
-    from tasks.api import CurvePoint
+    from bench.job import CurvePoint
 
     store = Store.open(uri, fsync=False)
     rng = np.random.default_rng(len(codes) * 1000 + seeds[0])
@@ -83,7 +85,7 @@ def resume_memory(store: Store, keys: list[tuple[str, str, int]]) -> tuple[float
     """
     tracemalloc.start()
     start = time.perf_counter()
-    status = store.resume_status(keys, max_attempts=3)
+    status = resume_status(store, keys, max_attempts=3)
     seconds = time.perf_counter() - start
     held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -114,14 +116,14 @@ def main() -> int:
     print("load one setting into a DataFrame (Store.open + load_setting + to_pandas):")
     (work / "src").mkdir()
     generated_pickle(work / "src", codes)
-    Store.open(str(work / "imported")).import_official(str(work / "src"))
+    import_official(Store.open(str(work / "imported")), str(work / "src"))
     med, best = timed(lambda: Store.open(str(work / "imported")).load_setting("cls_a").to_pandas(), args.repeats)
     row(f"load imported setting, {args.archs} rows", f"{med * 1e3:.1f} ms", f"(min {best * 1e3:.1f} ms; target <= 50 ms)")
     if SHARED.is_dir():
         shared = Store.open(str(work / "shared"))
-        med_i, best_i = timed(lambda: Store.open(str(work / f"shared-{time.perf_counter_ns()}")).import_official(str(SHARED)), 3)
+        med_i, best_i = timed(lambda: import_official(Store.open(str(work / f"shared-{time.perf_counter_ns()}")), str(SHARED)), 3)
         row("import all shared pickles (cls-50-1000, seg, video, nb201_sample)", f"{med_i:.2f} s", f"(min {best_i:.2f} s)")
-        shared.import_official(str(SHARED))
+        import_official(shared, str(SHARED))
         med, best = timed(lambda: Store.open(str(work / "shared")).load_setting("cls_a").to_pandas(), args.repeats)
         row("load shared cls-50-1000, 2507 rows", f"{med * 1e3:.1f} ms", f"(min {best * 1e3:.1f} ms)")
     else:
@@ -143,7 +145,7 @@ def main() -> int:
             f"({held:.1f} MiB of it is the answer; {seconds:.2f} s; committed at {rate:.0f} runs/s with "
             f"{args.workers} processes)")
     start = time.perf_counter()
-    report = store.compact()
+    report = compact(store)
     row(f"compact {report.commits_absorbed} commit files", f"{time.perf_counter() - start:.1f} s")
     seconds, peak, held, done = resume_memory(store, keys)
     row(f"resume, {done} finished (compacted)", f"{peak:.1f} MiB", f"({held:.1f} MiB of it is the answer; {seconds:.2f} s)")

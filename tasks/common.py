@@ -1,12 +1,11 @@
-"""Pieces the task modules share: top-level recipe keys, data preparation, manifests, top-k."""
+"""Pieces the task modules share: data preparation, dataset identity, manifests, top-k evaluation."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,61 +13,36 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from bench.errors import BenchError
-from tasks.api import JobSpec
+from bench.job import JobSpec
 from tasks.data.manifest import Manifest
 from tasks.engine.distributed import all_reduce_sum
-from tasks.engine.recipe import COMMON_SECTIONS
 from tasks.engine.sampler import shard_indices
-from tasks.toydata import SYNTHETIC_BANNER, ensure_toy
+from tasks.toydata import SYNTHETIC_BANNER, TOY_VERSION, ensure_toy, toy_scale
 
 log = logging.getLogger("tasks.train")
 MANIFEST_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
-IDENTITY_KEYS = ("setting", "task", "dataset")
 
 
-def check_top_level(config: Mapping[str, Any], task_keys: Iterable[str]) -> None:
-    """Every top-level recipe key must be known: a typo must not be silently ignored."""
-    valid = set(IDENTITY_KEYS) | set(COMMON_SECTIONS) | set(task_keys)
-    unknown = sorted(set(config) - valid)
-    if unknown:
-        raise BenchError(f"unknown top-level recipe key(s) {unknown}; valid keys are {sorted(valid)}")
-    missing = sorted(set(task_keys) - set(config))
-    if missing:
-        raise BenchError(f"recipe is missing key(s) {missing}")
+def toy_identity(dataset: str, root: str | Path | None = None, version: str = TOY_VERSION) -> str:
+    """The dataset identity of a generated toy set: ``synthetic:<dataset>-toy-v<version>``, with ``-x<scale>``
+    when ``root`` holds a scaled-up one (:func:`tasks.toydata.ensure_toy`).
 
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the samples come from.
-
-    ``kind``: ``real`` (your copy at ``spec.data_root``) or ``toy`` (generated there on demand);
-    ``manifest``: a manifest name (in ``data_manifests/``, or the toy root's ``manifests/``) or a path;
-    ``verify``: ``size`` (every file exists with its size; fast) or ``sha256`` (full content);
-    ``decode``: ``auto`` (on the device when it is a GPU), ``device`` or ``cpu``.
+    Example:
+        >>> toy_identity("imagenet")
+        'synthetic:imagenet-toy-v3'
     """
-
-    kind: str = "real"
-    manifest: str | None = None
-    verify: str = "size"
-    decode: str = "auto"
-
-    def __post_init__(self) -> None:
-        for key, value, valid in (
-            ("kind", self.kind, ("real", "toy")),
-            ("verify", self.verify, ("size", "sha256")),
-            ("decode", self.decode, ("auto", "device", "cpu")),
-        ):
-            if value not in valid:
-                raise BenchError(f"recipe key data.{key}={value!r} is invalid; valid values are {list(valid)}")
+    scale = toy_scale(root) if root is not None else 1
+    return f"synthetic:{dataset}-toy-v{version}" + (f"-x{scale}" if scale != 1 else "")
 
 
-def prepare_root(spec: JobSpec, kind: str, dataset: str) -> dict[str, Any]:
-    """Check (real) or generate (toy) the dataset root; returns info for the result.
+def prepare_root(spec: JobSpec) -> dict[str, Any]:
+    """Check (real) or generate (toy) the job's dataset root; returns info for the result.
 
     A toy run says loudly, on stderr and in the log, that its data is synthetic.
     """
-    root = Path(spec.data_root).expanduser()
-    if kind == "toy":
+    root = Path(spec.data.root).expanduser()
+    dataset = spec.recipe.dataset
+    if spec.data.synthetic:
         ensure_toy(dataset, root)
         print(SYNTHETIC_BANNER, file=sys.stderr, flush=True)
         log.warning("SYNTHETIC DATA: training on the generated toy %s under %s", dataset, root)
@@ -81,42 +55,38 @@ def prepare_root(spec: JobSpec, kind: str, dataset: str) -> dict[str, Any]:
     return {"synthetic_data": False}
 
 
-def manifest_path(spec: JobSpec, data: DataConfig) -> Path:
-    if data.manifest is None:
+def check_identity(spec: JobSpec, found: str) -> None:
+    """Refuse to train when the data on disk is not the dataset the job was planned for."""
+    if not spec.data.synthetic and found != spec.data.identity:
+        raise BenchError(
+            f"the {spec.recipe.dataset} data under {spec.data.root!r} is {found}, but this job was planned for "
+            f"{spec.data.identity}: the dataset changed since; plan the job again (rerun the command)"
+        )
+
+
+def manifest_path(root: str | Path, synthetic: bool, manifest: str | None) -> Path:
+    """Where manifest ``manifest`` is: a path, or a name in ``data_manifests/`` (the toy root's ``manifests/``)."""
+    if manifest is None:
         raise BenchError("recipe key data.manifest is not set; name a manifest (e.g. cls-50-1000) or give its path")
-    if data.manifest.endswith(".tsv") or "/" in data.manifest:
-        return Path(data.manifest).expanduser()
-    folder = Path(spec.data_root).expanduser() / "manifests" if data.kind == "toy" else MANIFEST_DIR
-    return folder / f"{data.manifest}.tsv"
+    if manifest.endswith(".tsv") or "/" in manifest:
+        return Path(manifest).expanduser()
+    folder = Path(root).expanduser() / "manifests" if synthetic else MANIFEST_DIR
+    return folder / f"{manifest}.tsv"
 
 
-def load_manifest(spec: JobSpec, data: DataConfig, expected_classes: int) -> tuple[Manifest, dict[str, Any]]:
-    """Prepare the root, read the manifest and verify the data against it (refusing any mismatch)."""
-    info = prepare_root(spec, data.kind, "imagenet")
-    path = manifest_path(spec, data)
+def read_manifest(root: str | Path, synthetic: bool, manifest: str | None) -> Manifest:
+    """The manifest a classification recipe names (a clear error naming how to create it when absent)."""
+    path = manifest_path(root, synthetic, manifest)
     if not path.is_file():
         raise BenchError(
             f"manifest {str(path)!r} does not exist; create it from your copy with "
-            f"`python -m tasks.manifest imagenet --root {spec.data_root}`"
+            f"`python -m tasks.manifest imagenet --root {root}`"
         )
-    manifest = Manifest.read(path)
-    if len(manifest.classes) != expected_classes:
-        raise BenchError(
-            f"manifest {manifest.name!r} has {len(manifest.classes)} classes but the recipe's num_classes is "
-            f"{expected_classes}; they must agree"
-        )
-    manifest.verify(spec.data_root, data.verify)
-    info.update(
-        manifest=manifest.name,
-        manifest_sha256=manifest.content_sha256,
-        train_samples=len(manifest.split("train")),
-        eval_samples=len(manifest.split("val")),
-    )
-    return manifest, info
+    return Manifest.read(path)
 
 
 def file_list_hash(root: str | Path, paths: Iterable[str]) -> str:
-    """sha256 over (path, size) of every file: the provenance of a dataset without a manifest."""
+    """sha256 over (path, size) of every file: the identity of a dataset without a manifest."""
     digest = hashlib.sha256()
     for rel in paths:
         digest.update(f"{rel}\t{(Path(root) / rel).stat().st_size}\n".encode())
@@ -142,16 +112,21 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     return [int(hit[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
 
 
-def evaluate_topk(task: Any, model: torch.nn.Module, env: Any, autocast: Any, batch_size: int) -> dict[str, float]:
+def eval_batch_size(spec: JobSpec, world_size: int) -> int:
+    """The recipe's ``eval.batch_size`` per device, or the training batch per device when it is 0."""
+    return spec.recipe.eval.batch_size or max(1, spec.recipe.runtime.batch_size // world_size)
+
+
+def evaluate_topk(task: Any, model: torch.nn.Module, env: Any, autocast: Any) -> dict[str, float]:
     """top1 and top5 (percent) of ``model`` on ``task.val_set``, each rank scoring its shard.
 
-    ``task`` is a classification-style :class:`~tasks.engine.loop.TrainTask` (``val_set``,
+    ``task`` is a classification-style :class:`~tasks.engine.loop.TrainTask` (``spec``, ``val_set``,
     ``collate``, ``prepare_batch``); counts are summed across the job's ranks.
     """
     loader = DataLoader(
         Subset(task.val_set, shard_indices(len(task.val_set), env.rank, env.world_size)),
-        batch_size=max(1, batch_size),
-        num_workers=task.spec.config["runtime"].get("workers", 0),
+        batch_size=eval_batch_size(task.spec, env.world_size),
+        num_workers=task.spec.recipe.runtime.workers,
         collate_fn=task.collate,
     )
     counts = torch.zeros(3, dtype=torch.float64, device=env.device)  # top1 hits, top5 hits, samples

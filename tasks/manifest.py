@@ -6,8 +6,12 @@ Command line::
     python -m tasks.manifest imagenet --root /data/imagenet
     # one custom subset
     python -m tasks.manifest imagenet --root /data/imagenet --name my-20-500 --classes 20 --per-class 500
+    # HMDB51: decode every clip of split 1 once and record its decodable frames (data_manifests/hmdb51-split1.tsv)
+    python -m tasks.manifest hmdb51 --root /data/hmdb51 [--split 1 2 3] [--workers 8]
     # check a copy against a manifest (size only, or full content with --mode sha256)
     python -m tasks.manifest verify data_manifests/cls-50-1000.tsv --root /data/imagenet
+
+Errors in the input print one ``error:`` line naming the file and what is wrong, and exit with 2.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from tasks.data.hmdb51 import DEFAULT_SPLITS_DIR, make_hmdb51_manifests
 from tasks.data.imagenet import scan_imagenet
-from tasks.data.manifest import STANDARD_SUBSETS, Manifest, select_imagenet_subset
+from tasks.data.manifest import MANIFEST_DIR, STANDARD_SUBSETS, Manifest, select_imagenet_subset
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+DEFAULT_DIR = MANIFEST_DIR
 STANDARD_MIN_CLASS_IMAGES = 1000  # one threshold for all three subsets, so that they nest
 
 
@@ -53,6 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--per-class", type=int)
     make.add_argument("--min-class-images", type=int, default=STANDARD_MIN_CLASS_IMAGES)
     make.add_argument("--no-file-hashes", action="store_true", help="skip per-file sha256 (faster; size checks only)")
+    video = sub.add_parser("hmdb51", help="count every HMDB51 clip's decodable frames and write the split manifests")
+    video.add_argument("--root", required=True, help="HMDB51 root holding the class folders and the split files")
+    video.add_argument("--out", default=str(DEFAULT_DIR), help="output directory (default: data_manifests/)")
+    video.add_argument("--split", type=int, nargs="+", choices=(1, 2, 3), default=[1],
+                       help="official splits (default 1)")
+    video.add_argument("--videos-dir", default="",
+                       help="folder of the class folders, relative to the root (default: the root)")
+    video.add_argument("--splits-dir", default=DEFAULT_SPLITS_DIR,
+                       help=f"folder of the split files (default {DEFAULT_SPLITS_DIR})")
+    video.add_argument("--workers", type=int, default=1, help="processes decoding clips in parallel")
+    video.add_argument("--no-file-hashes", action="store_true", help="skip per-file sha256 (faster; size checks only)")
     check = sub.add_parser("verify", help="check a dataset copy against a manifest")
     check.add_argument("manifest")
     check.add_argument("--root", required=True)
@@ -64,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             manifest.verify(args.root, args.mode)
             print(f"OK: {len(manifest.entries)} files of {manifest.name} match (mode {args.mode})")
             return 0
+        if args.command == "hmdb51":
+            return _write_hmdb51(args)
         if args.name:
             if args.classes is None or args.per_class is None:
                 raise BenchError("--name needs --classes and --per-class")
@@ -77,6 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an --out directory that cannot be written; the message names the path
+        print(f"error: {exc.strerror or exc}: {exc.filename!r}" if exc.filename else f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _write_hmdb51(args: argparse.Namespace) -> int:
+    report = make_hmdb51_manifests(args.root, tuple(args.split), args.videos_dir, args.splits_dir,
+                                   not args.no_file_hashes, max(1, args.workers))
+    for manifest in report.manifests:
+        path = manifest.write(Path(args.out) / f"{manifest.name}.tsv")
+        short = sum(1 for e in manifest.entries if e.frames < 64)  # the paper's recipe drops them
+        print(f"wrote {path} ({len(manifest.split('train'))} train, {len(manifest.split('test'))} test clips, "
+              f"{short} under 64 decodable frames; content_sha256 {manifest.content_sha256[:16]})")
+    if report.header_mismatches:
+        mismatches = list(report.header_mismatches.items())
+        examples = ", ".join(f"{p} (header {h}, decodes {d})" for p, (d, h) in mismatches[:3])
+        print(f"note: {len(report.header_mismatches)} clip(s) decode another number of frames than their header "
+              f"claims, e.g. {examples}; the manifest records the decodable frames")
     return 0
 
 

@@ -2,10 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import HEADS, build_network
+from bench.nn.backbone import Fusion
+from bench.registry import Registry
 from bench.space import sample_codes
 
 SMALLEST = ArchCode.from_list([8, 8] + [1, 1, 8] + [1, 1, 1, 8, 8] + [1] * 4 + [8] * 3 + [1] * 5 + [8] * 4 + [8])
@@ -31,7 +34,7 @@ def test_forward_and_backward(head, name):
     torch.manual_seed(0)
     code = CODES[name]
     shape, expected = CASES[head]
-    net = build_network(code, head, num_classes=7)
+    net = build_network(code, head, num_classes=7 if HEADS.get(head).has_classifier else None)
     out = net(torch.randn(shape))
     assert tuple(out.shape) == expected(code)
     out.float().pow(2).mean().backward()
@@ -61,3 +64,29 @@ def test_unknown_head_and_bad_class_count_are_refused():
         build_network(SMALLEST, "lstm")
     with pytest.raises(BenchError, match="num_classes=0"):
         build_network(SMALLEST, "cls", num_classes=0)
+    with pytest.raises(BenchError, match="head 'det' has no classifier; num_classes=999 does not apply"):
+        build_network(SMALLEST, "det", num_classes=999)
+
+
+def test_a_duplicate_registry_name_is_an_error():
+    registry = Registry("thing")
+    registry.register("a")(1)
+    with pytest.raises(BenchError, match="thing 'a' is already registered"):
+        registry.register("a")(2)
+    with registry.registered("b", 3):
+        assert registry.get("b") == 3 and registry.names() == ["a", "b"]
+    assert "b" not in registry
+
+
+def test_fusion_upsamples_the_lower_branch_by_nearest_neighbour():
+    # HRNet's fusion (SPEC section 2): the lower-resolution neighbour's 1x1 output is repeated 2x2
+    # (nearest), then summed. Computed here independently of F.interpolate.
+    torch.manual_seed(0)
+    fusion = Fusion([8, 16], [8, 16]).eval()
+    x0, x1 = torch.randn(1, 8, 6, 10), torch.randn(1, 16, 3, 5)
+    same, up = fusion.paths[0][0], fusion.paths[0][1]
+    lower = up(x1).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    expected = torch.relu(same(x0) + lower)
+    assert torch.allclose(fusion([x0, x1])[0], expected)
+    bilinear = F.interpolate(up(x1), size=(6, 10), mode="bilinear", align_corners=False)
+    assert not torch.allclose(torch.relu(same(x0) + bilinear), expected, atol=1e-3)  # the mode is visible here

@@ -16,8 +16,8 @@ from bench.errors import BenchError
 from bench.ncp.nb201 import PROJECTIONS
 from bench.ncp.predictor import PredictorConfig
 from bench.ncp.recipe import RECIPE_NAMES, PredictorRecipe, recipe_named
-from bench.ncp.splits import SPLITS
 from bench.ncp.search import STRATEGIES, SearchRequest
+from bench.ncp.splits import SPLITS
 
 MODES = ("search", "predictor_report", "evaluate")
 SPACES = ("nasbench_mr", "nb201")

@@ -17,7 +17,15 @@ from bench.code import ArchCode
 from bench.ncp.data import SettingTable
 from bench.ncp.nb201 import Nb201Search, ops_string
 from bench.ncp.predictor import Predictor
-from bench.ncp.report import compare_with_table, find_row, nearest, percentile, stored_entry, table_best_measured, truth_of
+from bench.ncp.report import (
+    compare_with_table,
+    find_row,
+    nearest,
+    percentile,
+    stored_entry,
+    table_best_measured,
+    truth_of,
+)
 from bench.ncp.search import SearchOutcome, SearchRequest, exact_cost
 
 TRUTH_KEYS = ("true", "percentile", "rank", "nearest", "table_best_measured")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bench.code import ArchCode
-from bench.errors import check_int
+from bench.errors import BenchError, check_int
 from bench.nn.backbone import FeatureInfo, MultiResolutionNet
 from bench.nn.heads import ClassificationHead, FusedMapHead, SegmentationHead, VideoHead
 from bench.registry import Registry
@@ -22,6 +22,9 @@ HEADS: Registry = Registry("head")
 
 class ClassificationNet(nn.Module):
     """(N, C, H, W) images -> (N, num_classes) logits."""
+
+    default_in_channels = 3
+    has_classifier = True
 
     def __init__(self, code: ArchCode, num_classes: int, in_channels: int = 3) -> None:
         super().__init__()
@@ -35,6 +38,9 @@ class ClassificationNet(nn.Module):
 class SegmentationNet(nn.Module):
     """(N, C, H, W) images -> (N, num_classes, H, W) logits."""
 
+    default_in_channels = 3
+    has_classifier = True
+
     def __init__(self, code: ArchCode, num_classes: int, in_channels: int = 3) -> None:
         super().__init__()
         self.backbone = MultiResolutionNet(code, in_channels)
@@ -46,6 +52,9 @@ class SegmentationNet(nn.Module):
 
 class VideoNet(nn.Module):
     """(N, C, T, H, W) clips -> (N, num_classes) logits; frames share the 2D backbone."""
+
+    default_in_channels = 3
+    has_classifier = True
 
     def __init__(self, code: ArchCode, num_classes: int, in_channels: int = 3) -> None:
         super().__init__()
@@ -61,6 +70,9 @@ class VideoNet(nn.Module):
 class FusedMapNet(nn.Module):
     """(N, C, H, W) pseudo-image -> (N, o, H / 4, W / 4) fused map, for dense heads (3D detection)."""
 
+    default_in_channels = 64  # PointPillars' BEV pseudo-image
+    has_classifier = False
+
     def __init__(self, code: ArchCode, in_channels: int) -> None:
         super().__init__()
         self.backbone = MultiResolutionNet(code, in_channels)
@@ -74,20 +86,29 @@ class FusedMapNet(nn.Module):
 HEADS.register("cls")(ClassificationNet)
 HEADS.register("seg")(SegmentationNet)
 HEADS.register("video")(VideoNet)
-HEADS.register("det")(lambda code, num_classes, in_channels=64: FusedMapNet(code, in_channels))
+HEADS.register("det")(FusedMapNet)
 
-DEFAULT_IN_CHANNELS = {"cls": 3, "seg": 3, "video": 3, "det": 64}
+BENCHMARK_CLASSES = 50  # the published cost convention's classifier (SPEC section 3)
 
 
-def build_network(code: ArchCode | str, head: str = "cls", num_classes: int = 50, in_channels: int | None = None) -> nn.Module:
+def build_network(code: ArchCode | str, head: str = "cls", num_classes: int | None = None,
+                  in_channels: int | None = None) -> nn.Module:
     """Build the network of ``code`` with the named head.
+
+    ``num_classes`` is the classifier's width for heads that have one (default: the
+    benchmark's 50); ``det`` has none, and giving it a class count is an error rather than
+    silently ignored. ``in_channels`` defaults to the head's input (3, or 64 for ``det``).
 
     Example:
         >>> net = build_network("16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16", "cls", 10)
         >>> net(torch.zeros(2, 3, 64, 64)).shape
         torch.Size([2, 10])
     """
-    check_int("num_classes", num_classes, 1)
-    builder = HEADS.get(head)
-    channels = DEFAULT_IN_CHANNELS[head] if in_channels is None else in_channels
-    return builder(ArchCode.parse(code), num_classes, in_channels=channels)
+    network = HEADS.get(head)
+    channels = network.default_in_channels if in_channels is None else check_int("in_channels", in_channels, 1)
+    if not network.has_classifier:
+        if num_classes is not None:
+            raise BenchError(f"head {head!r} has no classifier; num_classes={num_classes!r} does not apply to it")
+        return network(ArchCode.parse(code), in_channels=channels)
+    classes = BENCHMARK_CLASSES if num_classes is None else check_int("num_classes", num_classes, 1)
+    return network(ArchCode.parse(code), classes, in_channels=channels)

@@ -42,14 +42,19 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def freeze_codes(path: Path = FROZEN_CODES, n: int = DEFAULT_NUM_CODES, seed: int = DEFAULT_SEED) -> str:
-    """Write ``n`` sampled codes to ``path`` and their sha256 beside it; return the hash."""
-    text = "".join(code.to_string() + "\n" for code in sample_codes(n, seed))
+def write_code_list(path: Path, codes: list[ArchCode], header: tuple[str, ...] = ()) -> str:
+    """Write ``codes`` (one official string a line, after ``# header`` lines) and their sha256 beside; return it."""
+    text = "".join(f"# {line}\n" for line in header) + "".join(code.to_string() + "\n" for code in codes)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
     hash_path(path).write_text(f"{digest}  {path.name}\n")
     return digest
+
+
+def freeze_codes(path: Path = FROZEN_CODES, n: int = DEFAULT_NUM_CODES, seed: int = DEFAULT_SEED) -> str:
+    """Write ``n`` sampled codes to ``path`` and their sha256 beside it; return the hash."""
+    return write_code_list(path, sample_codes(n, seed))
 
 
 def expected_sha256(path: Path) -> str:

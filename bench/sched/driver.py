@@ -18,7 +18,6 @@ a new, numbered, recorded attempt.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from collections import deque
@@ -26,12 +25,15 @@ from dataclasses import dataclass, replace
 
 import ray
 
+from bench.attempt import commit
 from bench.errors import BenchError, check_int
-from bench.sched.faults import NOT_RETRIED, classify_ray_exception, describe, kind_of_error_text
+from bench.faults import ENVIRONMENT, NOT_RETRIED, describe, is_disk_full, kind_of_error_text
+from bench.sched.faults import classify_ray_exception
 from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
-from bench.sched.worker import Finished, Started, commit, remote_attempt
-from bench.store import Store
+from bench.sched.worker import Finished, Started, remote_attempt
+from bench.settings import get_setting
+from bench.store import ResumeStatus, Store, resume_status
 
 CAPACITY_REFRESH_S = 30.0  # clusters grow and shrink (autoscaler, preemption): re-read their size this often
 DEPENDENCY_POLL_S = 5.0
@@ -45,7 +47,7 @@ class DriverOptions:
     timeout_s: float | None = None  # per attempt, from the moment it started on a worker
     max_in_flight: int | None = None  # None: what the cluster can run at once, plus a small buffer
     poll_s: float = 1.0
-    dependency_wait_s: float = 0.0  # video_p: how long to wait for a missing cls_a checkpoint
+    dependency_wait_s: float = 0.0  # a setting with init_from (video_p): how long to wait for its checkpoint
     retry_failed: bool = False  # rerun only failed jobs, each with a fresh budget of max_attempts
     max_consecutive_failures: int | None = 20  # that many failed attempts in a row, none succeeding: stop
 
@@ -74,14 +76,16 @@ class Attempt:
     last_error: str | None = None  # of the previous attempt, as stored
 
 
-def plan_attempts(store: Store, jobs: list[SweepJob], options: DriverOptions) -> tuple[list[Attempt], int, list]:
+def plan_attempts(status: ResumeStatus, jobs: list[SweepJob], options: DriverOptions) -> tuple[list[Attempt], int, list]:
     """Runnable attempts, the number already done, and failures whose budget is spent.
+
+    ``status`` is :func:`bench.store.resume_status` of the jobs' keys for the sweep's run identity.
 
     Example: with ``max_attempts=3``, a job with 1 failed attempt is rerun as
     attempt 2; one with 3 is reported, not run (``sweep=retry_failed`` gives
-    it 3 more).
+    it 3 more). Jobs another identity already succeeded on are refused before
+    anything runs (:func:`bench.training.refuse_mixing`).
     """
-    status = store.resume_status([job.key for job in jobs], options.max_attempts)
     attempts: list[Attempt] = []
     spent: list[tuple[SweepJob, str]] = []
     for job in jobs:
@@ -109,7 +113,7 @@ def cluster_capacity(per_job: dict[str, float]) -> int:
 
 
 class SweepAborted(BenchError):
-    """Too many attempts failed in a row: the environment is broken, not the jobs."""
+    """Too many attempts failed in a row, or the environment failed (a full disk): the jobs are not to blame."""
 
 
 class Driver:
@@ -127,6 +131,8 @@ class Driver:
         self.store = store
         self.template = template
         self.template_ref = ray.put(template)  # the recipe is shared by every job: sent once
+        self.init_from = get_setting(template.setting).init_from
+        self.data_kind = template.experiment.identity.data_kind
         self.resources = resources
         self.options = options
         self.progress = progress
@@ -184,8 +190,8 @@ class Driver:
         while self.queue and len(self.in_flight) < window:
             attempt = self.queue.popleft()
             init_checkpoint = None
-            if attempt.job.setting == "video_p":
-                init_checkpoint = self.store.find_checkpoint(attempt.job.arch_id, "cls_a", attempt.job.seed)
+            if self.init_from is not None:
+                init_checkpoint = self._init_checkpoint(attempt.job)
                 if init_checkpoint is None:
                     self._dependency_missing(attempt)
                     continue
@@ -195,6 +201,9 @@ class Driver:
                 self.template_ref, attempt.job, attempt.number, init_checkpoint, attempt.num_gpus
             )
             self.in_flight[gen] = attempt
+
+    def _init_checkpoint(self, job: SweepJob) -> str | None:
+        return self.store.find_checkpoint(job.arch_id, self.init_from, job.seed, data_kind=self.data_kind)
 
     def _dependency_missing(self, attempt: Attempt) -> None:
         now = time.monotonic()
@@ -206,11 +215,11 @@ class Driver:
         job = attempt.job
         error = describe(
             "dependency_missing",
-            f"video_p initialises from the same architecture's cls_a checkpoint, and the store "
-            f"{self.template.store_uri} has none for {job.arch_id} seed {job.seed}"
+            f"{job.setting} initialises from the same architecture's {self.init_from} checkpoint, and the store "
+            f"{self.template.store_uri} has none on {self.data_kind} data for {job.arch_id} seed {job.seed}"
             + (f" after waiting {self.options.dependency_wait_s:.0f}s" if self.options.dependency_wait_s else "")
-            + ". Run `python launch/run.py task=cls_a` over the same codes first, or set dependency_wait_s "
-            "to wait for a cls_a sweep running alongside",
+            + f". Run `python launch/run.py task={self.init_from}` over the same codes first (same data=), or set "
+            f"dependency_wait_s to wait for a {self.init_from} sweep running alongside",
         )
         self._record_failure(attempt, error)
         self._end_failed(attempt, error)
@@ -223,7 +232,7 @@ class Driver:
         still = []
         for attempt in self.waiting:
             job = attempt.job
-            if now >= attempt.wait_until or self.store.find_checkpoint(job.arch_id, "cls_a", job.seed):
+            if now >= attempt.wait_until or self._init_checkpoint(job):
                 self.queue.appendleft(attempt)  # _fill resolves it (again) right away
             else:
                 still.append(attempt)
@@ -260,7 +269,8 @@ class Driver:
             self.progress.running -= 1
             self.progress.finished_attempt(time.monotonic() - attempt.started, attempt.num_gpus)
         # It may have committed its success just before dying; the store decides.
-        if attempt.job.key in self.store.resume_status([attempt.job.key], attempt.limit).done:
+        identity = self.template.experiment.identity
+        if attempt.job.key in resume_status(self.store, [attempt.job.key], identity, attempt.limit).done:
             self.progress.succeeded += 1
             self._failures_in_a_row = 0
             return
@@ -268,24 +278,38 @@ class Driver:
         self._retry_or_fail(attempt, error)
 
     def _record_failure(self, attempt: Attempt, error: str) -> None:
-        now = dt.datetime.now(dt.timezone.utc)
-        spec = self.template.spec(attempt.job, (), None)
-        commit(self.template, spec, None, attempt.number, error, now, now)
+        """Commit a failed attempt the worker could not (a full disk stops the sweep, not the driver)."""
+        try:
+            commit(self.store, self.template.spec(attempt.job, (), None), None, attempt.number, error)
+        except OSError as err:  # a full disk must not take the driver down with a traceback
+            if not is_disk_full(err):
+                raise
+            self._abort_environment(attempt, describe("disk_full", f"{err} (writing to the store {self.store.uri})"))
+
+    def _abort_environment(self, attempt: Attempt, error: str) -> None:
+        raise SweepAborted(
+            f"{attempt.job.label()} attempt {attempt.number}: {error.splitlines()[0]}. Stopping the sweep: every "
+            "other job would fail the same way. No retry was used and no failure recorded for it: free space (or "
+            "fix the environment) and rerun the same command"
+        )
 
     def _retry_or_fail(self, attempt: Attempt, error: str) -> None:
         kind = kind_of_error_text(error)
+        if kind in ENVIRONMENT:
+            self._abort_environment(attempt, error)
         head = error.strip().splitlines()[0] if error.strip() else error
         tail = error.strip().splitlines()[-1] if error.strip() else error
         detail = head if head == tail else f"{head} ... {tail}"
         self._failures_in_a_row += 1
         limit = self.options.max_consecutive_failures
         if limit is not None and self._failures_in_a_row >= limit:
+            cause = ("the data or the recipe: " + detail.split(": ", 1)[-1] if kind == "bad_input" else
+                     "a problem of the environment, not of the jobs: " + detail)
             raise SweepAborted(
                 f"{self._failures_in_a_row} attempts in a row failed and none succeeded; the last, "
-                f"{attempt.job.label()} attempt {attempt.number}: {detail}. Stopping the sweep: this looks like "
-                "a problem of the environment, not of the jobs. Each attempt is in the store with its error and "
-                "log; fix the cause and rerun the same command (raise max_consecutive_failures if jobs are "
-                "expected to fail this often)"
+                f"{attempt.job.label()} attempt {attempt.number}. Stopping the sweep: this looks like {cause}. "
+                "Each attempt is in the store with its error and log; fix the cause and rerun the same command "
+                "(raise max_consecutive_failures if jobs are expected to fail this often)"
             )
         if kind not in NOT_RETRIED and attempt.number < attempt.limit:
             self.progress.retried += 1

@@ -1,9 +1,9 @@
 """The units a sweep schedules: one job per (architecture, setting, seed), and what they share.
 
 A :class:`SweepJob` is a few strings (it is queued by the thousand);
-everything the jobs of a sweep have in common (the resolved recipe, data
-root, store URI, provenance) is one :class:`JobTemplate`, ``ray.put`` once
-and passed to every attempt by reference.
+everything the jobs of a sweep have in common (the task type, typed recipe,
+data source, store URI) is one :class:`JobTemplate`, ``ray.put`` once and
+passed to every attempt by reference.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from bench.code import ArchCode
 from bench.cost import CostSpec, cost
 from bench.errors import BenchError
+from bench.experiment import Experiment
+from bench.job import JobSpec, work_dir_for
 from bench.settings import get_setting
-from tasks.api import JobSpec
 
 Key = tuple[str, str, int]
 """How the store names a job: (arch_id, setting, seed)."""
@@ -26,7 +27,7 @@ Key = tuple[str, str, int]
 class SweepJob:
     """One (architecture, setting, seed) to train."""
 
-    code: str  # official code string
+    code: str  # official code string (parsed into an ArchCode once, when its spec is built)
     arch_id: str
     setting: str
     seed: int
@@ -45,29 +46,30 @@ class SweepJob:
 
 @dataclass(frozen=True)
 class JobTemplate:
-    """What every job of one sweep shares; ``config`` is the resolved recipe (plain data)."""
+    """What every job of one sweep shares: the experiment (task type, typed recipe, data, variant),
+    the store and the work root (a job's work dir is :func:`bench.job.work_dir_for`)."""
 
-    setting: str
-    config: Mapping[str, Any]
-    data_root: str
+    experiment: Experiment
     store_uri: str
-    work_root: str  # work_dir of a job = <work_root>/<setting>/<arch_id>/seed<seed>
-    job_name: str | None = None  # None: the setting's training job; else a bench.sched.testing_jobs entry
-    provenance: Mapping[str, Any] = field(default_factory=dict)  # extra RunRecord fields (config hash, ...)
+    work_root: str
 
-    def work_dir(self, job: SweepJob) -> str:
-        return f"{self.work_root.rstrip('/')}/{job.setting}/{job.arch_id}/seed{job.seed}"
+    @property
+    def setting(self) -> str:
+        return self.experiment.setting
 
     def spec(self, job: SweepJob, devices: tuple[str, ...], init_checkpoint: str | None) -> JobSpec:
+        code = ArchCode.from_string(job.code)
+        exp = self.experiment
         return JobSpec(
-            code=job.code,
+            code=code,
             setting=job.setting,
             seed=job.seed,
-            config=self.config,
-            data_root=self.data_root,
-            work_dir=self.work_dir(job),
-            devices=devices,
+            recipe=exp.recipe,
+            data=exp.data,
+            work_dir=work_dir_for(self.work_root, job.setting, code, job.seed, exp.identity),
+            devices=devices or ("cpu",),
             init_checkpoint=init_checkpoint,
+            variant=exp.variant,
         )
 
 

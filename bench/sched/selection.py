@@ -1,4 +1,4 @@
-"""Which architectures a sweep trains: the frozen list, a file, a shard, a range, the smallest few.
+"""Which architectures a sweep trains: the frozen list, the published list, a file, a shard, a range, the smallest few.
 
 A selection is data (one frozen dataclass, filled from ``conf/sweep/*.yaml``)
 and :func:`select_codes` turns it into codes in one place. The steps compose
@@ -18,17 +18,23 @@ from bench.code import ArchCode
 from bench.cost import CostSpec, cost_batch
 from bench.errors import BenchError, check_int
 from bench.sched.codes import FROZEN_CODES, REPO_ROOT, expected_sha256, read_code_list
+from bench.sched.published import PUBLISHED_CODES
 
-SOURCES = ("frozen", "file", "retry_failed")
+SOURCES = ("frozen", "published", "imported", "file", "retry_failed")
+STORE_SOURCES = ("imported", "retry_failed")
+"""Sources whose codes come from the store: the sweep resolves them (:func:`bench.sched.sweep.sweep_jobs`)."""
 
 
 @dataclass(frozen=True)
 class Selection:
     """A sweep's choice of codes.
 
-    - ``source``: ``frozen`` (the hashed 2,500-code list), ``file`` (``codes_file``,
-      unchecked unless ``sha256`` is given) or ``retry_failed`` (the failed runs
-      already in the store; resolved by the driver, not here).
+    - ``source``: ``frozen`` (the hashed 2,500-code list), ``published`` (the hashed list of
+      the published benchmark's 2,507 codes, in published row order), ``imported`` (the
+      codes of the store's imported published tables, in the same order), ``file``
+      (``codes_file``, unchecked unless ``sha256`` is given) or ``retry_failed`` (the
+      failed runs already in the store). ``imported`` and ``retry_failed`` are resolved
+      against the store by the sweep, not here.
     - ``smallest``: keep only the N cheapest codes by classification GFLOPs
       (smoke runs: real benchmark codes that train in seconds on a CPU).
     - ``start``/``stop``: a Python-style slice of the list.
@@ -72,12 +78,13 @@ def resolve_path(path: str) -> Path:
 
 def source_codes(selection: Selection) -> list[ArchCode]:
     """The list a selection starts from (the frozen list is verified against its hash)."""
-    if selection.source == "frozen":
-        path = resolve_path(selection.codes_file) if selection.codes_file else FROZEN_CODES
+    if selection.source in ("frozen", "published"):
+        default = FROZEN_CODES if selection.source == "frozen" else PUBLISHED_CODES
+        path = resolve_path(selection.codes_file) if selection.codes_file else default
         return read_code_list(path, selection.sha256 or expected_sha256(path))
     if selection.source == "file":
         return read_code_list(resolve_path(selection.codes_file), selection.sha256)
-    raise BenchError(f"sweep source {selection.source!r} is resolved from the store by the driver, not from a file")
+    raise BenchError(f"sweep source {selection.source!r} is resolved from the store by the sweep, not from a file")
 
 
 def select_codes(selection: Selection, codes: list[ArchCode] | None = None) -> list[ArchCode]:

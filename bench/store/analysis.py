@@ -16,25 +16,34 @@ from bench.store.store import Store
 MIN_SHARED = 3  # fewer shared architectures than this give no meaningful rank correlation
 
 
-def main_metrics(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
+def _chosen(store: Store, settings: Iterable[str] | None) -> list[str]:
+    chosen = list(settings) if settings is not None else store.settings()
+    if not chosen:
+        raise BenchError(f"store {store.uri} holds no results (nothing imported or run); import the published "
+                         "benchmark (python launch/export.py import-official SRC --store ...) or run jobs first")
+    return chosen
+
+
+def main_metrics(store: Store, settings: Iterable[str] | None = None, data: str = "benchmark") -> pd.DataFrame:
     """Main metric per setting as columns, indexed by arch_id (NAS-Bench-MR settings only)."""
-    chosen = [s for s in (settings if settings is not None else store.settings()) if get_setting(s).space == "nasbench_mr"]
+    chosen = [s for s in _chosen(store, settings) if get_setting(s).space == "nasbench_mr"]
     series = {}
     for setting in chosen:
         metric = get_setting(setting).main_metric
-        table = store.load_setting(setting, columns=["arch_id", metric]).to_pandas()
+        table = store.load_setting(setting, columns=["arch_id", metric], data=data).to_pandas()
         series[setting] = table.set_index("arch_id")[metric]
     return pd.DataFrame(series)
 
 
-def correlate(store: Store, settings: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def correlate(store: Store, settings: Iterable[str] | None = None,
+              data: str = "benchmark") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Spearman rank correlation of the main metric between every pair of settings.
 
     Each pair uses the architectures both settings have a value for. Returns
     (correlation matrix, shared-architecture counts); pairs with fewer than
     ``MIN_SHARED`` shared architectures are NaN.
     """
-    wide = main_metrics(store, settings)
+    wide = main_metrics(store, settings, data)
     if wide.shape[1] < 2:
         raise BenchError(f"correlation needs at least two NAS-Bench-MR settings in the store; it has {list(wide.columns)}")
     names = list(wide.columns)
@@ -73,12 +82,12 @@ def plot_heatmap(corr: pd.DataFrame, path: str | Path) -> None:
     plt.close(fig)
 
 
-def stats(store: Store, settings: Iterable[str] | None = None) -> pd.DataFrame:
-    """Per setting: count, mean, std, min and max of the main metric (the paper's Table 6)."""
+def stats(store: Store, settings: Iterable[str] | None = None, data: str = "benchmark") -> pd.DataFrame:
+    """Per setting: count, mean, std, min and max of the main metric (the paper's Table 6), of view ``data``."""
     rows = []
-    for setting in (settings if settings is not None else store.settings()):
+    for setting in _chosen(store, settings):
         metric = get_setting(setting).main_metric
-        values = store.load_setting(setting, columns=[metric])[metric].to_numpy(zero_copy_only=False)
+        values = store.load_setting(setting, columns=[metric], data=data)[metric].to_numpy(zero_copy_only=False)
         values = values[~np.isnan(values.astype(float))].astype(float)
         rows.append({"setting": setting, "metric": metric, "count": len(values),
                      "mean": values.mean() if len(values) else np.nan,

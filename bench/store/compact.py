@@ -21,20 +21,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.store import layout
+from bench.store.commits import latest_status
 from bench.store.fs import StoreError, walk_files
 from bench.store.results import architecture_columns, measured_results
 from bench.store.schema import ARCHITECTURES, RUN_KEY_COLUMNS
+from bench.store.store import Store
 
-if TYPE_CHECKING:
-    from bench.store.store import Store
-
-LONG_TABLES = ("runs", "metrics", "curves", "artifacts")
 STALE_TMP_S = 3600.0
 
 
@@ -55,7 +52,15 @@ class CompactionReport:
                 f"{', '.join(self.settings)}; rows {self.rows}; {self.parts_removed} old parts removed")
 
 
+class CompactionRaced(StoreError):
+    """Another compaction published a snapshot while this one was working; nothing was lost."""
+
+
 def _write_part(store: Store, table: pa.Table, name: str, setting: str | None) -> str:
+    if setting is not None and name in layout.KEYED_TABLES and "setting" in table.schema.names:
+        # The partition value lives in the path only: readers of a hive-partitioned directory
+        # (pandas, pyarrow.dataset, DuckDB) refuse a column that is also a partition key.
+        table = table.drop_columns(["setting"])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     data = sink.getvalue().to_pybytes()
@@ -72,12 +77,46 @@ def _without_attempts(table: pa.Table, keys: set[tuple]) -> pa.Table:
 
 
 def compact(store: Store) -> CompactionReport:
-    """Merge every pending commit into the compacted tables; returns what was done."""
-    from bench.store.store import _latest_status
+    """Merge every pending commit into the compacted tables; returns what was done.
 
+    A concurrent compaction that publishes first makes this one start over on the new
+    snapshot (once); losing twice is reported as :class:`CompactionRaced`, never as a
+    missing file.
+    """
+    for attempt in range(2):
+        start = store.snapshot()["version"]
+        try:
+            return _compact_once(store)
+        except (FileNotFoundError, CompactionRaced):
+            latest = store.snapshot()["version"]
+            if latest == start and attempt == 0:
+                raise  # not a race: a file vanished for another reason
+            if attempt == 1:
+                raise CompactionRaced(
+                    f"another compaction published snapshot {latest} first (twice); nothing was lost: "
+                    f"run compact again once the other one is done") from None
+    raise AssertionError("unreachable")
+
+
+def _complete_claims(store: Store) -> None:
+    """Publish a snapshot whose version was claimed by a compaction that died before publishing it.
+
+    The claim holds the whole snapshot (its parts were written before it), so publishing it is
+    finishing that compaction's work; until then readers simply see the previous snapshot.
+    """
+    names = walk_files(store.fs, layout.SNAPSHOTS)
+    published = {parsed[0] for p in names if (parsed := layout.parse_snapshot(p)) is not None}
+    for path in names:
+        if path.endswith(".claim") and int(path.rsplit("/", 1)[1].split(".")[0]) not in published:
+            body = store.fs.read(path)
+            store.fs.write_new(layout.snapshot_path(json.loads(body)["version"], layout.sha16(body)), body)
+
+
+def _compact_once(store: Store) -> CompactionReport:
+    _complete_claims(store)
     snapshot = store.snapshot()
     listed = store.commit_names()
-    pending = store._pending(snapshot, None)
+    pending = store.pending_commits(snapshot, None)
     if not pending:
         _remove_leftovers(store, snapshot, [], listed)
         return CompactionReport(snapshot["version"], [], {}, 0, 0)
@@ -90,25 +129,27 @@ def compact(store: Store) -> CompactionReport:
         new = store.read_commits([n for n in pending if n.setting == setting])
         replaced = set(zip(*(new["runs"][c].to_pylist() for c in RUN_KEY_COLUMNS)))
         merged = {}
-        for table in LONG_TABLES:
-            old = [_without_attempts(t, replaced) for t in store._read_parts(store.snapshot_parts(snapshot, table, setting))]
+        for table in layout.KEYED_TABLES:
+            old = [_without_attempts(t, replaced) for t in store.read_parts(store.snapshot_parts(snapshot, table, setting))]
             merged[table] = pa.concat_tables([*old, new[table]], promote_options="permissive")
-        merged["runs"] = _latest_status(merged["runs"])
+        merged["runs"] = latest_status(merged["runs"])
         merged["results"] = measured_results(setting, merged["runs"], merged["metrics"])
         for table, content in merged.items():
             files.append(_write_part(store, content, table, setting))
             rows[table] = rows.get(table, 0) + content.num_rows
         codes.update(merged["runs"]["code"].to_pylist())
-    for part in store._read_parts(store.snapshot_parts(snapshot, "architectures")):
+    for part in store.read_parts(store.snapshot_parts(snapshot, "architectures")):
         codes.update(part["code"].to_pylist())
     architectures = pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
     files.append(_write_part(store, architectures, "architectures", None))
     version = snapshot["version"] + 1
     body = json.dumps({"version": version, "created_at": datetime.now(timezone.utc).isoformat(),
                        "files": sorted(files)}, indent=1).encode()
-    if any(layout.parse_snapshot(p)[0] == version for p in walk_files(store.fs, layout.SNAPSHOTS)
-           if layout.parse_snapshot(p)) or not store.fs.write_new(layout.snapshot_path(version, layout.sha16(body)), body):
-        raise StoreError(f"another compaction published snapshot {version} first; run compact again (nothing was lost)")
+    # Claim the version with a create-if-absent of a name that does not depend on the content: two
+    # compactions must never both publish a snapshot n+1 (each would then delete commits only its own holds).
+    if not store.fs.write_new(layout.snapshot_claim_path(version), body):
+        raise CompactionRaced(f"another compaction published snapshot {version} first; run compact again (nothing was lost)")
+    store.fs.write_new(layout.snapshot_path(version, layout.sha16(body)), body)
     new_snapshot = json.loads(body)
     removed = _remove_leftovers(store, new_snapshot, snapshot["files"], listed)
     absorbed = sum(1 for n in listed if n.setting in touched)
@@ -123,9 +164,8 @@ def _remove_leftovers(store: Store, snapshot: dict, superseded: list[str], liste
     """
     held = set()
     for setting in {n.setting for n in listed}:
-        for table in store._read_parts(store.snapshot_parts(snapshot, "runs", setting),
-                                       ["arch_id", "setting", "seed", "attempt", "status"]):
-            held |= set(zip(*(table[c].to_pylist() for c in table.column_names)))
+        for batch in store.compacted_runs(snapshot, setting, ["arch_id", "setting", "seed", "attempt", "status"]):
+            held |= set(zip(*(c.to_pylist() for c in batch.columns)))
     for name in listed:
         final_held = any((*name.attempt_key, s) in held for s in ("succeeded", "failed"))
         if (*name.attempt_key, name.status) in held or final_held:

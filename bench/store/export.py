@@ -1,10 +1,16 @@
 """Exports: per-setting benchmark Parquet files with a manifest, and the authors' pickle layout.
 
 ``export_benchmark`` writes ``DIR/<setting>.parquet`` (one row per
-architecture: arch_id, code, the 27 code columns, params_m, gflops, the
-metrics under the paper's names, n_seeds, source, provenance),
-``DIR/<setting>.curves.parquet`` when the setting has learning curves, and
-``DIR/MANIFEST.json`` (row counts, sha256 per file, schema version, coverage).
+architecture: arch_id, code, the 27 code columns, params_m and gflops in the
+published classification convention, head_params_m and head_gflops for the
+setting's own network, the metrics under the paper's names, n_seeds,
+data_kind, provenance), ``DIR/<setting>.curves.parquet`` when the setting has
+learning curves, and ``DIR/MANIFEST.json`` (row counts, sha256 per file,
+schema version, which view and kinds of data, coverage).
+
+Which numbers: ``data="benchmark"`` (runs on real data, and published values
+of architectures not run here), ``"real"``, ``"imported"`` or ``"synthetic"``
+(runs on generated data, never benchmark numbers; the smoke sweep exports this).
 
 A setting is complete when every architecture with a run attempt in it has a
 succeeded run (imported settings are complete: they are what the authors
@@ -32,7 +38,7 @@ import pyarrow.parquet as pq
 from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError
 from bench.settings import get_setting
-from bench.store.official import DET3D_RENAMES
+from bench.store.results import VIEWS
 from bench.store.schema import SCHEMA_VERSION
 from bench.store.store import Store
 
@@ -61,12 +67,21 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def coverage(store: Store, setting: str, table: pa.Table, expected: set[str] | None) -> dict[str, Any]:
-    """Missing / failed / running architectures of ``setting`` (against its runs and ``expected``)."""
+def _group_runs(store: Store, setting: str, data: str, variant: str) -> list[dict[str, Any]]:
+    """The runs behind ``setting``'s rows in view ``data`` (none for imported rows)."""
+    if not get_setting(setting).trainable or data == "imported":
+        return []
+    kind = "synthetic" if data == "synthetic" else "real"
+    runs = store.load_runs(setting)
+    keep = pc.and_(pc.equal(runs["data_kind"], kind), pc.equal(runs["variant"], variant))
+    return runs.filter(keep).to_pylist()
+
+
+def coverage(runs: list[dict[str, Any]], table: pa.Table, expected: set[str] | None) -> dict[str, Any]:
+    """Missing / failed / running architectures of a setting (against its ``runs`` and ``expected``)."""
     have = set(table["arch_id"].to_pylist())
     failed, running = set(), set()
-    if setting != "nb201":
-        runs = store.load_runs(setting).select(["arch_id", "status"]).to_pylist()
+    if runs:
         attempted = {r["arch_id"] for r in runs}
         failed = {r["arch_id"] for r in runs if r["status"] == "failed"} - have
         running = attempted - have - failed
@@ -79,8 +94,8 @@ def coverage(store: Store, setting: str, table: pa.Table, expected: set[str] | N
     }
 
 
-def provenance_column(store: Store, setting: str, table: pa.Table) -> pa.Array:
-    """Per row: where its numbers come from (published file, or seeds, code versions and config of runs)."""
+def provenance_column(store: Store, setting: str, table: pa.Table, runs: list[dict[str, Any]]) -> pa.Array:
+    """Per row: where its numbers come from (published file, or seeds, code versions, config and data of runs)."""
     imported = store.imports().get(setting)
     note_imported = "imported"
     if imported is not None:
@@ -89,63 +104,101 @@ def provenance_column(store: Store, setting: str, table: pa.Table) -> pa.Array:
             note_imported = (f"imported from {meta[b'bench.source_file'].decode()} "
                              f"(sha256 {meta[b'bench.source_sha256'].decode()[:16]})")
     measured: dict[str, str] = {}
-    if setting != "nb201" and "measured" in table["source"].to_pylist():
-        runs = store.load_runs(setting).filter(pc.equal(pc.field("status"), "succeeded")).to_pylist()
-        by_arch: dict[str, list[dict]] = {}
-        for run in runs:
+    by_arch: dict[str, list[dict]] = {}
+    for run in runs:
+        if run["status"] == "succeeded":
             by_arch.setdefault(run["arch_id"], []).append(run)
-        for arch_id, arch_runs in by_arch.items():
-            seeds = sorted({r["seed"] for r in arch_runs})
-            shas = sorted({(r["git_sha"] or "unknown")[:12] for r in arch_runs})
-            configs = sorted({r["config_hash"] or "" for r in arch_runs})
-            measured[arch_id] = f"measured: seeds {seeds}; git {shas}; config {configs}"
-    return pa.array([measured.get(a, note_imported) if s == "measured" else note_imported
-                     for a, s in zip(table["arch_id"].to_pylist(), table["source"].to_pylist())], pa.string())
+    for arch_id, arch_runs in by_arch.items():
+        seeds = sorted({r["seed"] for r in arch_runs})
+        shas = sorted({(r["git_sha"] or "unknown")[:12] for r in arch_runs})
+        configs = sorted({r["config_hash"] or "" for r in arch_runs})
+        datasets = sorted({r["dataset_id"] or "" for r in arch_runs})
+        hosts = sorted({r["gpu_model"] or "cpu" for r in arch_runs})
+        measured[arch_id] = (f"{arch_runs[0]['data_kind']} runs: seeds {seeds}; git {shas}; config {configs}; "
+                             f"data {datasets}; hardware {hosts}")
+    return pa.array([note_imported if kind == "imported" else measured.get(a, kind)
+                     for a, kind in zip(table["arch_id"].to_pylist(), table["data_kind"].to_pylist())], pa.string())
 
 
 def export_benchmark(store: Store, out_dir: str | Path, settings: Iterable[str] | None = None,
-                     allow_incomplete: bool = False, expected_codes: Iterable[str] | None = None) -> ExportResult:
-    """Write the per-setting benchmark files and MANIFEST.json into ``out_dir``."""
+                     allow_incomplete: bool = False, expected_codes: Iterable[str] | None = None,
+                     data: str = "benchmark", variant: str = "") -> ExportResult:
+    """Write the per-setting files and MANIFEST.json of view ``data`` (and ``variant``) into ``out_dir``.
+
+    Raises :class:`~bench.errors.BenchError` when the store has nothing at all to export (the
+    output directory is then not created).
+    """
+    if data not in VIEWS:
+        raise BenchError(f"data={data!r} is invalid; valid views are {list(VIEWS)}")
+    chosen = list(settings) if settings is not None else store.settings()
+    if not chosen:
+        raise BenchError(f"store {store.uri} holds no results (nothing imported or run); import the published "
+                         "benchmark (python launch/export.py import-official SRC --store ...) or run jobs first")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    chosen = list(settings) if settings is not None else store.settings()
     expected = None if expected_codes is None else {ArchCode.parse(c).arch_id for c in expected_codes}
     manifest: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "created_at": datetime.now(timezone.utc).isoformat(),
-                                "store": store.uri, "settings": {}}
+                                "store": store.uri, "data": data, "variant": variant,
+                                "synthetic": data == "synthetic", "settings": {}}
     result = ExportResult(manifest)
     ids_per_setting: dict[str, set[str]] = {}
     for setting in chosen:
-        table = store.load_setting(setting)
+        table = store.load_setting(setting, data=data, variant=variant)
         if not table.num_rows:
-            result.refused[setting] = "the store has no rows for it (nothing imported or run)"
+            result.refused[setting] = f"the store has no {data} rows for it"
             continue
-        cover = coverage(store, setting, table, None if setting == "nb201" else expected)
+        info = get_setting(setting)
+        runs = _group_runs(store, setting, data, variant)
+        cover = coverage(runs, table, expected if info.space == "nasbench_mr" else None)
         if not cover["complete"] and not allow_incomplete:
             result.refused[setting] = (f"{cover['n_missing']} missing, {cover['n_failed']} failed and "
                                        f"{cover['n_running']} unfinished architectures; rerun them or pass --allow-incomplete")
             continue
-        table = table.drop_columns(["official_index"]).append_column("provenance", provenance_column(store, setting, table))
+        table = table.drop_columns(["official_index"]).append_column(
+            "provenance", provenance_column(store, setting, table, runs))
         name = f"{setting}.parquet"
+        kinds = table["data_kind"].to_pylist()
         entry = {"file": name, "rows": table.num_rows, "sha256": _write_atomic(out / name, _parquet_bytes(table)),
-                 "columns": table.schema.names, "main_metric": get_setting(setting).main_metric,
-                 "sources": {s: table["source"].to_pylist().count(s) for s in ("measured", "imported")}, **cover}
+                 "columns": table.schema.names, "main_metric": info.main_metric, "space": info.space,
+                 "data_kinds": {k: kinds.count(k) for k in sorted(set(kinds))}, **cover}
         result.written.append(out / name)
-        curves = store.load_curves(setting) if setting != "nb201" else None
+        curves = _group_curves(store, setting, runs) if runs else None
         if curves is not None and curves.num_rows:
             curves_name = f"{setting}.curves.parquet"
             entry["curves"] = {"file": curves_name, "rows": curves.num_rows,
                                "sha256": _write_atomic(out / curves_name, _parquet_bytes(curves))}
             result.written.append(out / curves_name)
         manifest["settings"][setting] = entry
-        if setting != "nb201":
-            ids_per_setting[setting] = set(table["arch_id"].to_pylist())
-    union = set().union(*ids_per_setting.values()) if ids_per_setting else set()
-    shared = set.intersection(*ids_per_setting.values()) if ids_per_setting else set()
-    manifest["coverage"] = {"architectures": len(union), "in_every_exported_setting": len(shared),
-                            "per_setting": {s: len(v) for s, v in ids_per_setting.items()}}
+        ids_per_setting[setting] = set(table["arch_id"].to_pylist())
+    manifest["coverage"] = coverage_by_space(ids_per_setting)
     manifest["refused"] = result.refused
     _write_atomic(out / "MANIFEST.json", json.dumps(manifest, indent=1).encode())
     return result
+
+
+def coverage_by_space(ids_per_setting: dict[str, set[str]]) -> dict[str, Any]:
+    """Architectures per exported setting, and per search space the union and those in every setting of it.
+
+    Settings of different spaces (NAS-Bench-MR codes, NAS-Bench-201 cells) share no architecture,
+    so the intersection is taken within a space; every exported setting is counted in one.
+    """
+    spaces: dict[str, dict[str, Any]] = {}
+    for setting, ids in ids_per_setting.items():
+        spaces.setdefault(get_setting(setting).space, {})[setting] = ids
+    return {
+        "per_setting": {s: len(v) for s, v in ids_per_setting.items()},
+        "spaces": {space: {"settings": sorted(members), "architectures": len(set().union(*members.values())),
+                           "in_every_exported_setting": len(set.intersection(*members.values()))}
+                   for space, members in spaces.items()},
+    }
+
+
+def _group_curves(store: Store, setting: str, runs: list[dict[str, Any]]) -> pa.Table:
+    """The curves of the succeeded runs behind a view (synthetic runs' curves never leak into real exports)."""
+    wanted = {(r["arch_id"], r["seed"], r["attempt"]) for r in runs if r["status"] == "succeeded"}
+    curves = store.load_curves(setting)
+    keys = zip(curves["arch_id"].to_pylist(), curves["seed"].to_pylist(), curves["attempt"].to_pylist())
+    return curves.filter(pa.array([k in wanted for k in keys], pa.bool_()))
 
 
 def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None = None) -> list[dict[str, Any]]:
@@ -158,11 +211,11 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
                                                          table["official_index"][i].as_py() or 0, i))
     columns = table.to_pydict()
     metric_names = [n for n in table.schema.names if n in get_setting(setting).metrics or n not in _NON_METRIC]
-    back = {v: k for k, v in DET3D_RENAMES.items()} if setting == "det3d" else {}
+    back = {ours: theirs for theirs, ours in get_setting(setting).published_renames}
     rows = []
     for i in order:
         row = {back.get(m, m): columns[m][i] for m in metric_names if columns[m][i] is not None}
-        if setting == "nb201":
+        if get_setting(setting).space == "nb201":
             row.update({"embedding": np.asarray(columns["embedding"][i], dtype=np.float32),
                         "Flops": columns["mflops"][i], "Params": columns["params_m"][i]})
             default = ["embedding", *(k for k in row if k not in ("embedding", "Flops", "Params")), "Flops", "Params"]
@@ -176,8 +229,8 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
     return rows
 
 
-_NON_METRIC = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "n_seeds", "source", "official_index",
-               "provenance", *FIELD_NAMES}
+_NON_METRIC = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops",
+               "n_seeds", "data_kind", "official_index", "provenance", *FIELD_NAMES}
 
 
 def _published_key_order(store: Store, setting: str) -> list[str] | None:

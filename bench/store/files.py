@@ -110,6 +110,23 @@ class VerifiedFiles:
         prefix = f"{layout.TABLES}/{table}/" + (f"setting={setting}/" if setting else "")
         return [(p, p.rsplit("part-", 1)[1][:16]) for p in snapshot["files"] if p.startswith(prefix)]
 
-    def _read_parts(self, parts: list[tuple[str, str]], columns: Sequence[str] | None = None) -> list[pa.Table]:
-        return [t for path, sha in parts if (t := self.read_table(path, sha, columns)) is not None]
-
+    def read_parts(self, parts: list[tuple[str, str]], columns: Sequence[str] | None = None) -> list[pa.Table]:
+        """Verified compacted parts; the ``setting`` partition value (kept in the path only, so that
+        pandas, pyarrow.dataset and DuckDB read a table directory as a hive-partitioned dataset)
+        comes back as a column where the part has none."""
+        out = []
+        for path, sha in parts:
+            wanted = None if columns is None else [c for c in columns if c != "setting"]
+            table = self.read_table(path, sha, wanted)
+            if table is None:
+                continue
+            keyed = path.split("/")[1] in layout.KEYED_TABLES
+            if keyed and "setting=" in path and "setting" not in table.schema.names and (columns is None or "setting" in columns):
+                value = path.split("setting=", 1)[1].split("/", 1)[0]
+                position = 1 if table.schema.names[:1] == ["arch_id"] else 0
+                table = table.add_column(position, pa.field("setting", pa.string(), nullable=False),
+                                         pa.array([value] * table.num_rows, pa.string()))
+            if columns is not None:
+                table = table.select(list(columns))
+            out.append(table)
+        return out

@@ -9,9 +9,19 @@ that no listing returns.
 
 Any other URI goes through fsspec (``s3://``, ``gs://``, ``memory://``, ...).
 Object stores make a single PUT visible atomically, so a whole-object write
-is the rename's equivalent there; create-if-absent is an existence check
-followed by the PUT, which is safe for the store because every file name is
+is the rename's equivalent there; create-if-absent is a conditional PUT
+(``If-None-Match: *``, fsspec's ``mode="create"``) where the back-end has one
+(S3 and S3-compatible servers such as MinIO), else an existence check followed
+by the PUT, which is still safe for the store because every file name is
 either content-addressed or deduplicated by key on read.
+
+Two things differ from fsspec's defaults, because several processes share a
+store: directory listings are never cached (s3fs and gcsfs cache them per
+process, which hid other processes' commits and snapshots), and an object
+store's bucket is never created implicitly (``makedirs`` on s3fs creates a
+missing bucket; a typo in a URI must be an error, not a new bucket).
+Credentials and endpoints come from the back-end's usual sources (environment
+variables, its config files, fsspec's configuration); see docs/store.md.
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ import fsspec
 from bench.errors import BenchError
 
 TMP_PREFIX = ".tmp-"
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+"""URI schemes of bucket-based object stores: no directories, and the bucket must already exist."""
+CLOUD_EXTRA = "pip install -e '.[cloud]'"
 
 
 class StoreError(BenchError):
@@ -50,13 +63,20 @@ class StoreFS:
         uri = str(uri)
         self.uri = uri
         self.local = "://" not in uri or uri.startswith("file://")
+        self.object_store = False
         if self.local:
             self.root = Path(uri.removeprefix("file://")).expanduser().resolve()
             self._fs = None
         else:
+            self.object_store = fsspec.utils.get_protocol(uri) in OBJECT_STORES
+            self._bucket_checked = False
             try:
-                self._fs, self.root_path = fsspec.core.url_to_fs(uri)
-            except (ImportError, ValueError) as err:
+                # Never cache listings: other processes commit and compact under us.
+                self._fs, self.root_path = fsspec.core.url_to_fs(uri, use_listings_cache=False)
+            except ImportError as err:
+                raise StoreError(f"cannot open store URI {uri!r}: {err}; the object-store back-ends "
+                                 f"(s3fs, gcsfs, adlfs) come with the cloud extra: {CLOUD_EXTRA}") from None
+            except ValueError as err:
                 raise StoreError(f"cannot open store URI {uri!r}: {err}") from None
 
     # ------------------------------------------------------------------ paths
@@ -71,10 +91,27 @@ class StoreFS:
 
     # ------------------------------------------------------------------ writes
     def makedirs(self, rel: str) -> None:
+        """Create a directory and its parents; on an object store (no directories) check the bucket exists."""
         if self.local:
             (self.root / rel).mkdir(parents=True, exist_ok=True)
+        elif self.object_store:
+            self._check_bucket()
         else:
             self._fs.makedirs(self._remote(rel), exist_ok=True)
+
+    def _check_bucket(self) -> None:
+        if self._bucket_checked:
+            return
+        bucket = self.root_path.split("/", 1)[0]
+        try:
+            found = self._fs.exists(bucket)
+        except (PermissionError, OSError) as err:
+            raise StoreError(f"cannot reach bucket {bucket!r} of store {self.uri!r}: {err}; check the endpoint and "
+                             "credentials (docs/store.md, 'Object stores')") from None
+        if not found:
+            raise StoreError(f"bucket {bucket!r} of store {self.uri!r} does not exist or these credentials cannot see "
+                             "it; create it first (the store never creates buckets)")
+        self._bucket_checked = True
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         """Write ``data`` so that readers see the old file, or the new one whole; never a part."""
@@ -99,9 +136,11 @@ class StoreFS:
     def write_new(self, rel: str, data: bytes) -> bool:
         """Create ``rel`` with ``data`` unless it exists; True if this call created it."""
         if not self.local:
-            if self._fs.exists(self._remote(rel)):
+            try:
+                # A conditional PUT where the back-end has one (S3: If-None-Match), else check-then-write.
+                self._fs.pipe_file(self._remote(rel), data, mode="create")
+            except FileExistsError:
                 return False
-            self._fs.pipe_file(self._remote(rel), data)
             return True
         target = self.root / rel
         tmp = self._write_tmp(target, data)
@@ -166,7 +205,8 @@ class StoreFS:
         try:
             if self.local:
                 return time.time() - os.stat(self.root / rel).st_mtime
-            modified = self._fs.info(self._remote(rel)).get("mtime") or self._fs.info(self._remote(rel)).get("LastModified")
+            info = self._fs.info(self._remote(rel))
+            modified = info.get("mtime") or info.get("LastModified")
             return time.time() - modified.timestamp() if hasattr(modified, "timestamp") else 0.0
         except (FileNotFoundError, TypeError, ValueError):
             return 0.0

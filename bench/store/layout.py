@@ -24,10 +24,17 @@ LOGS = "logs"
 
 _COMMIT = re.compile(
     r"^commits/(?P<setting>[a-z0-9_]+)/(?P<arch_id>[0-9a-f]{16})/"
-    r"s(?P<seed>\d+)\.a(?P<attempt>\d+)\.(?P<status>succeeded|failed|running)\.(?P<sha>[0-9a-f]{16})\.arrow$"
+    r"s(?P<seed>\d+)\.a(?P<attempt>\d+)\.(?:(?P<identity>[0-9a-f]{8})\.)?"
+    r"(?P<status>succeeded|failed|running)\.(?P<sha>[0-9a-f]{16})\.arrow$"
 )
+LEGACY_IDENTITY = "legacy"
+"""The identity of commits written before run identities existed (schema 1): never equal to a real tag."""
 _IMPORT = re.compile(r"^imports/(?P<setting>[a-z0-9_]+)\.(?P<sha>[0-9a-f]{16})\.parquet$")
 _SNAPSHOT = re.compile(r"^snapshots/(?P<version>\d{8})\.(?P<sha>[0-9a-f]{16})\.json$")
+
+KEYED_TABLES = ("runs", "metrics", "curves", "artifacts")
+"""Compacted tables whose rows carry the run key (arch_id, setting, seed, attempt); partitioned by setting,
+their ``setting`` lives in the partition path only."""
 
 # Of two commits for one attempt, the one that says more wins.
 STATUS_RANK = {"succeeded": 2, "failed": 1, "running": 0}
@@ -40,7 +47,7 @@ def sha16(data: bytes) -> str:
 
 @dataclass(frozen=True, order=True)
 class CommitName:
-    """A parsed commit file name: which attempt it holds, its status and checksum."""
+    """A parsed commit file name: which attempt it holds, the run identity's tag, its status and checksum."""
 
     setting: str
     arch_id: str
@@ -48,10 +55,11 @@ class CommitName:
     attempt: int
     status: str
     sha: str
+    identity: str = LEGACY_IDENTITY
 
     @property
     def path(self) -> str:
-        return commit_path(self.setting, self.arch_id, self.seed, self.attempt, self.status, self.sha)
+        return commit_path(self.setting, self.arch_id, self.seed, self.attempt, self.identity, self.status, self.sha)
 
     @property
     def attempt_key(self) -> tuple[str, str, int, int]:
@@ -63,15 +71,18 @@ class CommitName:
         if match is None:
             return None
         g = match.groupdict()
-        return cls(g["setting"], g["arch_id"], int(g["seed"]), int(g["attempt"]), g["status"], g["sha"])
+        return cls(g["setting"], g["arch_id"], int(g["seed"]), int(g["attempt"]), g["status"], g["sha"],
+                   g["identity"] or LEGACY_IDENTITY)
 
 
 def commit_dir(setting: str, arch_id: str) -> str:
     return f"{COMMITS}/{setting}/{arch_id}"
 
 
-def commit_path(setting: str, arch_id: str, seed: int, attempt: int, status: str, sha: str) -> str:
-    return f"{commit_dir(setting, arch_id)}/s{seed}.a{attempt}.{status}.{sha}.arrow"
+def commit_path(setting: str, arch_id: str, seed: int, attempt: int, identity: str, status: str, sha: str) -> str:
+    """``commits/<setting>/<arch_id>/s<seed>.a<attempt>.<identity tag>.<status>.<sha16>.arrow``."""
+    tag = "" if identity == LEGACY_IDENTITY else f"{identity}."
+    return f"{commit_dir(setting, arch_id)}/s{seed}.a{attempt}.{tag}{status}.{sha}.arrow"
 
 
 def import_path(setting: str, sha: str) -> str:
@@ -90,6 +101,11 @@ def table_part(table: str, setting: str | None, sha: str) -> str:
 
 def snapshot_path(version: int, sha: str) -> str:
     return f"{SNAPSHOTS}/{version:08d}.{sha}.json"
+
+
+def snapshot_claim_path(version: int) -> str:
+    """The file whose create-if-absent makes one compaction the only publisher of ``version``."""
+    return f"{SNAPSHOTS}/{version:08d}.claim"
 
 
 def parse_snapshot(path: str) -> tuple[int, str] | None:

@@ -8,8 +8,11 @@ Recognised files in a source directory (SPEC section 6):
   or ``nb201*.pkl`` -> setting ``nb201``.
 
 Every file is loaded and validated before anything is written, so a refused
-file (non-allow-listed global, bad code, conflicting duplicate) leaves the
-store untouched.
+file (non-allow-listed global, bad code, conflicting duplicate, a metric that
+is not a finite number) leaves the store untouched; call
+:func:`read_official_dir` before creating a store, so that a refused import
+creates nothing. Errors name the file, the row and its code, the key and the
+value, in one line.
 """
 
 from __future__ import annotations
@@ -24,21 +27,24 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from bench.code import FIELD_NAMES, ArchCode
-from bench.errors import BenchError, CodeError
+from bench.errors import BenchError, CodeError, DataError
 from bench.safe_pickle import load_untrusted
 from bench.settings import SETTINGS, get_setting
-from bench.store.results import architecture_columns, extra_metric_names
+from bench.store import layout
+from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
 from bench.store.schema import results_schema
+from bench.store.store import Store
+from bench.userfiles import read_user_bytes
 
 CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
 COST_KEYS = ("flops", "params")
-# The published 3ddet pickle names its car 3D AP levels bare.
-DET3D_RENAMES = {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
 NB201_EDGES, NB201_OPS = 6, 5
 NB201_KEYS = ("embedding", "Flops", "Params")
-NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "n_seeds", "source", "official_index",
+NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops", "n_seeds",
+               "data_kind", "official_index",
                *FIELD_NAMES}
 
 
@@ -62,7 +68,7 @@ class SettingImport:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
             text += f"; {self.duplicates_dropped} identical duplicate rows dropped"
-        if self.setting != "nb201":
+        if get_setting(self.setting).space == "nasbench_mr":
             text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
         if self.cost_computed:
             text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
@@ -76,7 +82,11 @@ class SettingImport:
 
 
 def find_official_files(src_dir: str | Path) -> tuple[dict[str, Path], list[Path]]:
-    """(setting -> published file, files that were not recognised) in ``src_dir``."""
+    """(setting -> published file, files that were not recognised) in ``src_dir``.
+
+    Hidden files (``.*``, and the ``._*`` AppleDouble files a Mac writes beside every file it
+    copies) are neither imported nor listed as ignored.
+    """
     root = Path(src_dir)
     if not root.is_dir():
         raise BenchError(f"source directory {str(root)!r} does not exist or is not a directory")
@@ -92,31 +102,74 @@ def find_official_files(src_dir: str | Path) -> tuple[dict[str, Path], list[Path
         if paths:
             chosen[setting] = paths[0]
     used = set(chosen.values())
-    ignored = sorted(p for p in root.rglob("*.pkl") if p not in used)
+    ignored = sorted(p for p in root.rglob("*.pkl") if p not in used and not _hidden(p.relative_to(root)))
     return chosen, ignored
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+@dataclass
+class OfficialSource:
+    """Every published file of a source directory, parsed and validated; nothing written yet."""
+
+    parsed: list[SettingImport]
+    ignored: list[Path]
+
+
+def read_official_dir(src_dir: str | Path) -> OfficialSource:
+    """Find, load and validate every published file in ``src_dir`` (refusing a folder with none).
+
+    Call it before creating or opening a store for writing: a refused import then creates nothing.
+
+    Example:
+        >>> read_official_dir("/nonexistent")
+        Traceback (most recent call last):
+        bench.errors.BenchError: source directory '/nonexistent' does not exist or is not a directory
+    """
+    chosen, ignored = find_official_files(src_dir)
+    if not chosen:
+        seen = f"; it holds {[str(p.relative_to(src_dir)) for p in ignored][:5]}" if ignored else ""
+        raise BenchError(
+            f"no published pickles in {str(src_dir)!r}{seen}; expected files such as cls-50-1000.pkl, "
+            f"seg/trainval.pkl or nb201*.pkl (names: {sorted(s.official_name for s in SETTINGS.values())})"
+        )
+    return OfficialSource([read_official(path, setting) for setting, path in chosen.items()], ignored)
 
 
 def read_official(path: str | Path, setting: str) -> SettingImport:
     """Load and validate one published pickle into the store's imported-table form."""
     path = Path(path)
-    data = path.read_bytes()
-    rows = load_untrusted(data) if data else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not rows:
-        raise BenchError(f"{path}: expected a non-empty list of dicts (one per architecture), got {type(rows).__name__}")
+    data = read_user_bytes(path, "published file")
+    rows = load_untrusted(data, name=str(path))
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        kind = type(rows).__name__
+        if isinstance(rows, list):
+            kind = "a list of non-dicts" if rows else "an empty list"
+        raise DataError(f"{path}: expected a non-empty list of dicts (one per architecture), got {kind}")
     digest = hashlib.sha256(data).hexdigest()
-    parsed = _read_nb201(path, digest, rows) if setting == "nb201" else _read_mr(path, digest, rows, setting)
+    space = get_setting(setting).space
+    parsed = _read_nb201(path, digest, rows, setting) if space == "nb201" else _read_mr(path, digest, rows, setting)
     parsed.source_keys = [str(k) for k in rows[0]]
     return parsed
 
 
-def _number(value: Any, where: str) -> float | None:
+def _number(value: Any, where: str, minimum: float | None = None) -> float | None:
+    """A published number as a float: finite (and >= ``minimum``), or None when absent."""
     if value is None:
         return None
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BenchError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers)")
-    return float(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers)")
+    number = float(value)
+    # isfinite first: NaN fails every comparison, so a bare ``number < minimum`` would let it through.
+    if not math.isfinite(number):
+        raise DataError(f"{where}={value!r} is not finite; valid values are finite numbers (or None when not measured)")
+    if minimum is not None and number < minimum:
+        raise DataError(f"{where}={value!r} is negative; valid values are >= {minimum}")
+    return number
 
 
 def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str]) -> dict[str, float | None]:
@@ -137,20 +190,24 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
 
 
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
-    renames = DET3D_RENAMES if setting == "det3d" else {}
+    renames = dict(get_setting(setting).published_renames)
     codes, metrics, published = [], [], []
     for index, row in enumerate(rows):
-        where = f"{path.name} row {index}"
+        where = f"{path} row {index}"
         try:
             code = ArchCode.from_row(row)
         except CodeError as err:
             raise CodeError(f"{where}: {err}") from None
+        except (TypeError, ValueError) as err:  # a code field of the wrong type (e.g. embedding=3)
+            raise CodeError(f"{where}: its code fields cannot be read ({type(err).__name__}: {err})") from None
         codes.append(code)
+        where = f"{where} (code {code.to_string()})"
         metrics.append(_metrics(row, where, (*CODE_KEYS, *COST_KEYS), renames))
         # A file without flops/params gets the closed form (None here, filled in below).
-        published.append((_number(row.get("params"), f"{where} params"), _number(row.get("flops"), f"{where} flops")))
+        published.append((_number(row.get("params"), f"{where} params", 0.0),
+                          _number(row.get("flops"), f"{where} flops", 0.0)))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
-    columns = architecture_columns([codes[i] for i in keep])
+    columns = {**architecture_columns([codes[i] for i in keep]), **head_cost_columns(setting, [codes[i] for i in keep])}
     mismatches = []
     computed_params, computed_gflops = columns["params_m"].to_pylist(), columns["gflops"].to_pylist()
     for j, i in enumerate(keep):
@@ -173,7 +230,10 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
 
 def nb201_ops(embedding: Any, where: str) -> list[int]:
     """Per-edge operation indices of a NAS-Bench-201 one-hot (6 edges x 5 ops)."""
-    onehot = np.asarray(embedding, dtype=np.float64)
+    try:
+        onehot = np.asarray(embedding, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise CodeError(f"{where}: embedding={embedding!r} is not a list of numbers ({err})") from None
     if onehot.shape != (NB201_EDGES * NB201_OPS,):
         raise CodeError(f"{where}: embedding has shape {onehot.shape}; valid is ({NB201_EDGES * NB201_OPS},) one-hot")
     per_edge = onehot.reshape(NB201_EDGES, NB201_OPS)
@@ -187,19 +247,20 @@ def nb201_arch_id(ops: list[int]) -> str:
     return hashlib.sha256(("nb201:" + "_".join(map(str, ops))).encode()).hexdigest()[:16]
 
 
-def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
+def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     ids, codes, onehots, metrics, published = [], [], [], [], []
     for index, row in enumerate(rows):
-        where = f"{path.name} row {index}"
+        where = f"{path} row {index}"
         missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
         if missing:
-            raise BenchError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Acc, Flops, Params")
+            raise DataError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Acc, Flops, Params")
         ops = nb201_ops(row["embedding"], where)
+        where = f"{where} (ops {'_'.join(map(str, ops))})"
         ids.append(nb201_arch_id(ops))
         codes.append("_".join(map(str, ops)))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
         metrics.append(_metrics(row, where, NB201_KEYS, {}))
-        published.append((_number(row["Params"], f"{where} Params"), _number(row["Flops"], f"{where} Flops")))
+        published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]
     columns = {
@@ -211,8 +272,8 @@ def _read_nb201(path: Path, digest: str, rows: list[dict]) -> SettingImport:
         "gflops": pa.array([None if m is None else m / 1e3 for m in mflops], pa.float64()),
         "mflops": pa.array(mflops, pa.float64()),
     }
-    table = _finish("nb201", columns, [metrics[i] for i in keep], keep)
-    return SettingImport("nb201", path, digest, table, {}, dropped)
+    table = _finish(setting, columns, [metrics[i] for i in keep], keep)
+    return SettingImport(setting, path, digest, table, {}, dropped)
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -224,7 +285,7 @@ def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: P
         if j == i:
             keep.append(i)
         elif json.dumps([metrics[i], published[i]], sort_keys=True) != json.dumps([metrics[j], published[j]], sort_keys=True):
-            raise BenchError(f"{path.name}: rows {j} and {i} are the same architecture {arch_id} with different results")
+            raise DataError(f"{path}: rows {j} and {i} are the same architecture {arch_id} with different results")
     return keep, len(ids) - len(keep)
 
 
@@ -233,33 +294,31 @@ def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], kee
     extras = extra_metric_names(setting, names)
     schema = results_schema(setting, extras)
     for name in schema.names:
-        if name in columns or name in ("n_seeds", "source", "official_index"):
+        if name in columns or name in ("n_seeds", "data_kind", "official_index"):
             continue
         columns[name] = pa.array([m.get(name) for m in metrics], pa.float64())
     columns["n_seeds"] = pa.nulls(len(keep), pa.int32())
-    columns["source"] = pa.array(["imported"] * len(keep), pa.string())
+    columns["data_kind"] = pa.array(["imported"] * len(keep), pa.string())
     columns["official_index"] = pa.array(keep, pa.int32())
     return pa.table([columns[n] for n in schema.names], schema=schema)
 
 
-def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
+def import_official(store: Store, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
     """Import every published file found in ``src_dir`` into ``store``; all validated before any write.
 
     Re-importing identical files is a no-op. A setting already imported from
     different content is refused unless ``replace``; the old table is then
     kept under ``imports/superseded/`` (nothing stored is ever deleted).
     """
-    import pyarrow.parquet as pq
+    return import_parsed(store, read_official_dir(src_dir).parsed, replace)
 
-    from bench.store import layout
 
-    chosen, _ignored = find_official_files(src_dir)
-    if not chosen:
-        raise BenchError(
-            f"no published pickles in {src_dir}; expected files such as cls-50-1000.pkl, seg/trainval.pkl "
-            f"or nb201*.pkl (names: {sorted(s.official_name for s in SETTINGS.values())})"
-        )
-    parsed = [read_official(path, setting) for setting, path in chosen.items()]
+def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = False) -> list[SettingImport]:
+    """Write tables that :func:`read_official_dir` validated into ``store`` (same rules as ``import_official``).
+
+    Each setting's table is one atomic file: if writing stops (a full disk), the ``OSError`` raised says
+    exactly which settings were written and which were not, and no setting is half-imported.
+    """
     existing = store.imports()
     payloads = []
     for item in parsed:
@@ -283,10 +342,17 @@ def import_official(store: Any, src_dir: str | Path, replace: bool = False) -> l
                 "pass replace=True (CLI: --replace) to supersede it (the old table is kept under imports/superseded/)"
             )
         payloads.append((item, old, sha, data))
+    written: list[str] = []
     for item, old, sha, data in payloads:
         if old is not None and old[1] == sha:
             continue
-        store.fs.write_new(layout.import_path(item.setting, sha), data)
-        if old is not None:
-            store.fs.move(old[0], f"{layout.IMPORTS}/superseded/{old[0].rsplit('/', 1)[1]}")
+        try:
+            store.fs.write_new(layout.import_path(item.setting, sha), data)
+            if old is not None:
+                store.fs.move(old[0], f"{layout.IMPORTS}/superseded/{old[0].rsplit('/', 1)[1]}")
+        except OSError as err:
+            left = [p[0].setting for p in payloads[payloads.index((item, old, sha, data)):]]
+            raise OSError(err.errno, f"{err.strerror or err} while importing {item.setting} into {store.uri}; "
+                                     f"imported: {written or 'nothing'}; not imported: {left}") from None
+        written.append(item.setting)
     return parsed

@@ -1,4 +1,4 @@
-"""Where a run came from: code version, package versions, host, GPU model, config hash.
+"""Where a run came from: code version, package versions, host, GPU model.
 
 Looked up once per process (cached): a job commits with the provenance of the
 process that ran it.
@@ -6,16 +6,13 @@ process that ran it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "pyarrow", "ray", "hydra-core", "av", "nasbench-mr")
 
@@ -60,13 +57,3 @@ def gpu_model(devices: Sequence[str]) -> str | None:
         return None
     index = int(cuda[0].split(":")[1]) if ":" in cuda[0] else 0
     return torch.cuda.get_device_name(index)
-
-
-def canonical_json(value: Mapping[str, Any]) -> str:
-    """Key-sorted, compact JSON; values JSON cannot express become their ``str``."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def config_hash(config_json: str) -> str:
-    """sha256 (16 hex digits) of a canonical config JSON: equal configs, equal hashes."""
-    return hashlib.sha256(config_json.encode()).hexdigest()[:16]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from bench.code import FIELD_NAMES
 from bench.errors import BenchError
 from bench.settings import get_setting, setting_names
-
-if TYPE_CHECKING:
-    from bench.store.store import Store
+from bench.store.store import Store
 
 JOIN_TYPES = ("inner", "left outer", "full outer")
 

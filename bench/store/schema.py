@@ -14,6 +14,11 @@ Tables (one row each of):
 - ``artifacts``: a checkpoint or log of a run (URI, size, sha256);
 - ``results``: the benchmark view of a setting, one row per architecture with
   the metrics under the paper's names as columns (see :func:`results_schema`).
+
+Version 2 added the run identity (``variant``, ``identity``, ``data_kind``,
+``dataset_id`` replacing ``dataset_hash``) and the results view's ``data_kind``
+(replacing ``source``) and task-head cost columns; files of version 1 are read
+with the new columns filled in (:func:`bench.store.commits.conform`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pyarrow as pa
 from bench.code import FIELD_NAMES
 from bench.settings import get_setting
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERSION_KEY = b"bench.schema_version"
 TABLE_KEY = b"bench.table"
 
@@ -70,7 +75,10 @@ RUN_FIELDS = _key_fields() + [
     pa.field("packages", pa.map_(pa.string(), pa.string())),
     pa.field("config_json", pa.string()),
     pa.field("config_hash", pa.string()),
-    pa.field("dataset_hash", pa.string()),
+    pa.field("dataset_id", pa.string()),
+    pa.field("variant", pa.string()),  # "" is the benchmark; else a user's label for a deliberate variant
+    pa.field("identity", pa.string()),  # 8 hex digits over (variant, dataset_id, config_hash)
+    pa.field("data_kind", pa.string()),  # real | synthetic
     pa.field("info_json", pa.string()),
 ]
 RUNS = _with_version(pa.schema(RUN_FIELDS), "runs")
@@ -111,22 +119,27 @@ COMMIT = _with_version(
 )
 """One committed run attempt: the run row with its metrics, curve and artifacts nested."""
 
-# Columns of the results view that are not metrics.
-RESULT_PREFIX = ["arch_id", "code", *FIELD_NAMES, "params_m", "gflops"]
-RESULT_SUFFIX = ["n_seeds", "source", "official_index"]
-NB201_PREFIX = ["arch_id", "code", "embedding", "params_m", "gflops", "mflops"]
+DATA_KINDS = ("real", "imported", "synthetic")
+"""Where a number comes from: this project's runs on real data, the authors' published files, or runs on
+generated (toy) data, which are never benchmark numbers."""
+
+HEAD_COST_COLUMNS = ("head_params_m", "head_gflops")
+"""The setting's own network (its task head: ``Setting.cost``) counted at the benchmark's 128 x 128 input,
+beside ``params_m`` / ``gflops``, which are always the published classification convention."""
 
 
 def results_schema(setting: str, extra_metrics: tuple[str, ...] = ()) -> pa.Schema:
     """The benchmark view of ``setting``: one row per architecture, metrics as columns.
 
-    ``source`` is ``"measured"`` (aggregated from this store's runs, mean over
-    seeds) or ``"imported"`` (the authors' published value; no runs behind it).
+    ``data_kind`` is ``"real"`` (aggregated from this store's runs on real data, mean
+    over seeds), ``"imported"`` (the authors' published value; no runs behind it) or
+    ``"synthetic"`` (runs on generated data: never benchmark numbers).
     ``official_index`` is the row's position in the published pickle (null for
     measured rows), so an export back to the pickle layout keeps the order.
     """
-    metrics = [pa.field(m, pa.float64()) for m in (*get_setting(setting).metrics, *extra_metrics)]
-    if get_setting(setting).space == "nb201":
+    info = get_setting(setting)
+    metrics = [pa.field(m, pa.float64()) for m in (*info.metrics, *extra_metrics)]
+    if info.space == "nb201":
         prefix = [
             pa.field("arch_id", pa.string(), nullable=False),
             pa.field("code", pa.string(), nullable=False),
@@ -136,10 +149,10 @@ def results_schema(setting: str, extra_metrics: tuple[str, ...] = ()) -> pa.Sche
             pa.field("mflops", pa.float64()),
         ]
     else:
-        prefix = list(ARCHITECTURES)
+        prefix = list(ARCHITECTURES) + [pa.field(name, pa.float64()) for name in HEAD_COST_COLUMNS]
     suffix = [
         pa.field("n_seeds", pa.int32()),
-        pa.field("source", pa.string(), nullable=False),
+        pa.field("data_kind", pa.string(), nullable=False),
         pa.field("official_index", pa.int32()),
     ]
     return _with_version(pa.schema(prefix + metrics + suffix), f"results/{setting}")

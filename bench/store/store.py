@@ -1,21 +1,26 @@
-"""The results store: open it on a URI, commit runs, read settings, plan resumes.
+"""The results store: open it on a URI, commit runs, read settings and runs.
 
 Write path: :meth:`Store.commit_run` writes one immutable Arrow IPC file per
-run attempt (temporary name, fsync, atomic rename), named by its key, status
-and checksum. Read path: the newest snapshot's compacted tables, plus imported
-settings, plus the commit files not yet compacted, deduplicated by attempt.
-A file whose bytes do not match the checksum in its name is moved to
-``quarantine/`` and reported (a :class:`StoreWarning` and ``store.quarantined``);
-it is never read.
+run attempt (temporary name, fsync, atomic rename), named by its key, run
+identity, status and checksum. Read path: the newest snapshot's compacted
+tables, plus imported settings, plus the commit files not yet compacted,
+deduplicated by attempt. A file whose bytes do not match the checksum in its
+name is moved to ``quarantine/`` and reported (a :class:`StoreWarning` and
+``store.quarantined``); it is never read.
+
+What the store does beyond reading and writing lives beside it as functions
+of a store: :func:`bench.store.resume.resume_status`,
+:func:`bench.store.compact.compact`, :func:`bench.store.verify.verify`,
+:func:`bench.store.query.join_settings`, :func:`bench.store.official.import_official`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,19 +29,13 @@ from pyarrow import ipc
 
 from bench.settings import get_setting, setting_names
 from bench.store import layout
-from bench.store.commits import empty_tables, split_commits
+from bench.store.commits import empty_tables, latest_status, split_commits
 from bench.store.files import StoreWarning, VerifiedFiles  # noqa: F401 (StoreWarning: part of the API)
 from bench.store.fs import StoreError, StoreFS, walk_files
 from bench.store.layout import CommitName
-from bench.store.record import RunKey, RunRecord
-from bench.store.results import combine, measured_results
-from bench.store.resume import ResumeStatus
+from bench.store.record import RunRecord, StoredIdentity
+from bench.store.results import VIEWS, combine, measured_results
 from bench.store.schema import SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from bench.store.compact import CompactionReport
-    from bench.store.official import SettingImport
-    from bench.store.verify import VerifyReport
 
 Filters = pc.Expression | list | None
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +56,14 @@ def _retry_vanished(method: F) -> F:
         raise AssertionError("unreachable")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _trainable(setting: str) -> str:
+    """``setting`` if it has runs (a trainable setting), else an error naming the valid ones."""
+    if not get_setting(setting).trainable:
+        raise StoreError(f"setting {setting!r} is imported only and has no runs; settings with runs are "
+                         f"{setting_names(trainable=True)}")
+    return setting
 
 
 class Store(VerifiedFiles):
@@ -133,8 +140,8 @@ class Store(VerifiedFiles):
         with ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         data = sink.getvalue().to_pybytes()
-        path = layout.commit_path(record.setting, record.arch_id, record.seed, record.attempt, record.status,
-                                  layout.sha16(data))
+        path = layout.commit_path(record.setting, record.arch_id, record.seed, record.attempt, record.identity,
+                                  record.status, layout.sha16(data))
         self.fs.write_new(path, data)
         return self.fs.full(path)
 
@@ -152,9 +159,8 @@ class Store(VerifiedFiles):
         tag = (snapshot["version"], setting)
         if self._compacted_finals is None or self._compacted_finals[0] != tag:
             finals = {}
-            for table in self._read_parts(self.snapshot_parts(snapshot, "runs", setting),
-                                          ["arch_id", "seed", "attempt", "status"]):
-                for arch_id, seed, attempt, status in zip(*(table[c].to_pylist() for c in table.column_names)):
+            for batch in self.compacted_runs(snapshot, setting, ["arch_id", "seed", "attempt", "status"]):
+                for arch_id, seed, attempt, status in zip(*(c.to_pylist() for c in batch.columns)):
                     if status != "running":
                         finals[(arch_id, seed, attempt)] = status
             self._compacted_finals = (tag, finals)
@@ -171,19 +177,87 @@ class Store(VerifiedFiles):
             merged = pa.concat_tables(tables, promote_options="permissive")
         return split_commits(merged.combine_chunks())
 
-    def _pending(self, snapshot: dict[str, Any], setting: str | None) -> list[CommitName]:
+    def pending_commits(self, snapshot: dict[str, Any], setting: str | None) -> list[CommitName]:
         """Commits (best one per attempt) whose attempt is not already in the snapshot's runs."""
         best = layout.best_commits(self.commit_names(setting))
         if not best:
             return []
         compacted = set()
-        for table in self._read_parts(self.snapshot_parts(snapshot, "runs", setting),
-                                      ["arch_id", "setting", "seed", "attempt", "status"]):
-            for row in zip(*(table[c].to_pylist() for c in ("arch_id", "setting", "seed", "attempt", "status"))):
-                compacted.add(row)
+        for name in sorted({n.setting for n in best.values()}):
+            for batch in self.compacted_runs(snapshot, name, ["arch_id", "setting", "seed", "attempt", "status"]):
+                compacted.update(zip(*(c.to_pylist() for c in batch.columns)))
         return [n for n in best.values()
                 if (n.arch_id, n.setting, n.seed, n.attempt, n.status) not in compacted
                 and not (n.status == "running" and any((*n.attempt_key, s) in compacted for s in ("succeeded", "failed")))]
+
+    def compacted_runs(self, snapshot: dict[str, Any], setting: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        """The snapshot's compacted runs of ``setting``, only ``columns``, in batches (bounded memory)."""
+        for path, sha in self.snapshot_parts(snapshot, "runs", setting):
+            wanted = [c for c in columns if c != "setting"]
+            for batch in self.iter_batches(path, sha, wanted):
+                if "setting" in columns:
+                    batch = pa.RecordBatch.from_arrays(
+                        [pa.array([setting] * batch.num_rows, pa.string()) if c == "setting" else batch.column(c)
+                         for c in columns], names=list(columns))
+                yield batch
+
+    # ------------------------------------------------------------------ identities and errors
+    def stored_identity(self, arch_id: str, setting: str, seed: int, attempt: int, tag: str) -> StoredIdentity | None:
+        """The identity (variant, data kind, recipe, dataset) a run of identity ``tag`` recorded, or None."""
+        columns = ["variant", "data_kind", "config_hash", "dataset_id", "config_json"]
+        for name in self.commit_names(setting, arch_id):
+            if (name.seed, name.attempt, name.identity) == (seed, attempt, tag):
+                commits = self.read_commits([name])["runs"]
+                if commits.num_rows:
+                    row = commits.select(columns).to_pylist()[0]
+                    return StoredIdentity(tag, **{k: v or "" for k, v in row.items()})
+        for batch in self.compacted_runs(self.snapshot(), setting, ["arch_id", "seed", "attempt", "identity", *columns]):
+            for row in batch.to_pylist():
+                if (row["arch_id"], row["seed"], row["attempt"], row["identity"]) == (arch_id, seed, attempt, tag):
+                    return StoredIdentity(tag, **{k: row[k] or "" for k in columns})
+        return None
+
+    def error_texts(self, snapshot: dict[str, Any], attempts: dict[tuple[str, str, int], int]) -> dict:
+        """The error text of the given failed attempt of each key (only those files are opened)."""
+        out: dict[tuple[str, str, int], str] = {}
+        by_setting: dict[str, dict[tuple[str, int, int], tuple[str, str, int]]] = {}
+        for key, attempt in attempts.items():
+            by_setting.setdefault(key[1], {})[(key[0], key[2], attempt)] = key
+        for setting, wanted in by_setting.items():
+            for arch_id, seed, attempt in wanted:
+                for name in self.commit_names(setting, arch_id):
+                    if (name.seed, name.attempt, name.status) == (seed, attempt, "failed"):
+                        table = self.read_table(name.path, name.sha, ["error"])
+                        if table is not None and len(table):
+                            out[wanted[(arch_id, seed, attempt)]] = table["error"][0].as_py() or ""
+            remaining = {k: v for k, v in wanted.items() if v not in out}
+            if remaining:
+                for batch in self.compacted_runs(snapshot, setting, ["arch_id", "seed", "attempt", "status", "error"]):
+                    for arch_id, seed, attempt, status, error in zip(*(c.to_pylist() for c in batch.columns)):
+                        key = remaining.get((arch_id, seed, attempt))
+                        if key is not None and status == "failed":
+                            out[key] = error or ""
+        for key in attempts:
+            out.setdefault(key, "(error text unavailable: its file was quarantined)")
+        return out
+
+    def data_kinds(self, setting: str | None = None) -> set[str]:
+        """Which kinds of numbers the store holds (``real``, ``synthetic``, ``imported``), for one setting or all.
+
+        Reads file names, the compacted runs' ``data_kind`` column and one commit file per
+        distinct run identity.
+        """
+        kinds = {"imported"} if (set(self.imports()) if setting is None else {setting} & set(self.imports())) else set()
+        names = self.commit_names(setting)
+        examples = {n.identity: n for n in names if n.status != "running"}
+        for name in examples.values():
+            runs = self.read_commits([name])["runs"]
+            kinds.update(v for v in runs["data_kind"].to_pylist() if v)
+        snapshot = self.snapshot()
+        for name in ([setting] if setting is not None else setting_names(trainable=True)):
+            for batch in self.compacted_runs(snapshot, name, ["data_kind"]):
+                kinds.update(v for v in batch.column(0).to_pylist() if v)
+        return kinds
 
     # ------------------------------------------------------------------ long tables
     def _load_tables(self, tables: Sequence[str], setting: str | None) -> dict[str, pa.Table]:
@@ -194,13 +268,13 @@ class Store(VerifiedFiles):
         """
         for _ in range(READ_RETRIES):
             snapshot = self.snapshot()
-            pending = self.read_commits(self._pending(snapshot, setting))
+            pending = self.read_commits(self.pending_commits(snapshot, setting))
             out = {}
             for table in tables:
-                parts = self._read_parts(self.snapshot_parts(snapshot, table, setting))
+                parts = self.read_parts(self.snapshot_parts(snapshot, table, setting))
                 merged = pa.concat_tables([*parts, pending[table]], promote_options="permissive") if parts else pending[table]
                 if table == "runs" and len(merged):
-                    merged = _latest_status(merged)  # a running marker and its final record are one attempt
+                    merged = latest_status(merged)  # a running marker and its final record are one attempt
                 out[table] = merged
             if self.snapshot()["version"] == snapshot["version"]:
                 return out
@@ -223,7 +297,11 @@ class Store(VerifiedFiles):
 
     @_retry_vanished
     def load_curves(self, setting: str, arch_id: str | None = None) -> pa.Table:
-        """Every evaluation during training (step, step_unit, metric, value) of ``setting``'s runs."""
+        """Every evaluation during training (step, step_unit, metric, value) of ``setting``'s runs.
+
+        Curves of every run attempt, whatever its identity: join with :meth:`load_runs` on
+        (arch_id, seed, attempt) for ``data_kind``, ``variant`` and status.
+        """
         curves = self._load_long("curves", _trainable(setting))
         return curves if arch_id is None else curves.filter(pc.equal(curves["arch_id"], arch_id))
 
@@ -235,13 +313,19 @@ class Store(VerifiedFiles):
     # ------------------------------------------------------------------ the benchmark view
     @_retry_vanished
     def load_setting(self, setting: str, columns: Sequence[str] | None = None, filters: Filters = None,
-                     source: str | None = None) -> pa.Table:
-        """One row per architecture of ``setting``: arch_id, code, code columns, cost, metrics, source.
+                     data: str = "benchmark", variant: str = "") -> pa.Table:
+        """One row per architecture of ``setting``: arch_id, code, code columns, cost, metrics, data_kind.
 
-        Measured rows (mean over seeds of this store's succeeded runs) win over
-        imported ones for the same architecture; ``source="measured"`` or
-        ``"imported"`` keeps only one kind. ``filters`` are pyarrow filters
-        (an Expression or DNF tuples such as ``[("top1", ">", 70)]``).
+        ``data`` picks which numbers (:data:`bench.store.results.VIEWS`):
+
+        - ``benchmark`` (default): this store's runs on real data (mean over seeds), and the
+          published (imported) values of architectures not measured here;
+        - ``real`` or ``imported``: only one of those;
+        - ``synthetic``: runs on generated (toy) data, which are never benchmark numbers.
+
+        ``variant`` selects a deliberate variant's runs (another recipe or dataset recorded with
+        ``variant=NAME``); "" is the benchmark. ``filters`` are pyarrow filters (an Expression or
+        DNF tuples such as ``[("top1", ">", 70)]``).
 
         Example:
             >>> import tempfile
@@ -249,13 +333,13 @@ class Store(VerifiedFiles):
             0
         """
         info = get_setting(setting)
-        if source not in (None, "measured", "imported"):
-            raise StoreError(f"source={source!r} is invalid; valid is None, 'measured' or 'imported'")
-        imported = self._load_import(setting) if source != "measured" else None
+        if data not in VIEWS:
+            raise StoreError(f"data={data!r} is invalid; valid are {list(VIEWS)}")
+        imported = self._load_import(setting) if data in ("benchmark", "imported") and not variant else None
         measured = None
-        if info.trainable and source != "imported":
-            measured = self._load_measured(setting)
-        table = combine(setting, measured, imported, source)
+        if info.trainable and data != "imported":
+            measured = self._load_measured(setting, "synthetic" if data == "synthetic" else "real", variant)
+        table = combine(setting, measured, imported)
         if filters is not None:
             expression = filters if isinstance(filters, pc.Expression) else pq.filters_to_expression(filters)
             table = table.filter(expression)
@@ -266,17 +350,18 @@ class Store(VerifiedFiles):
             table = table.select(list(columns))
         return table
 
-    def _load_measured(self, setting: str) -> pa.Table | None:
-        for _ in range(READ_RETRIES):
-            snapshot = self.snapshot()
-            if self._pending(snapshot, setting):
-                break
-            # Nothing pending: the compacted results part is current, read it as is (the fast path).
-            parts = self._read_parts(self.snapshot_parts(snapshot, "results", setting))
-            if self.snapshot()["version"] == snapshot["version"]:
-                return parts[0] if parts else None
+    def _load_measured(self, setting: str, data_kind: str, variant: str) -> pa.Table | None:
+        if (data_kind, variant) == ("real", ""):
+            for _ in range(READ_RETRIES):
+                snapshot = self.snapshot()
+                if self.pending_commits(snapshot, setting):
+                    break
+                # Nothing pending: the compacted results part is current, read it as is (the fast path).
+                parts = self.read_parts(self.snapshot_parts(snapshot, "results", setting))
+                if self.snapshot()["version"] == snapshot["version"]:
+                    return parts[0] if parts else None
         tables = self._load_tables(["runs", "metrics"], setting)
-        return measured_results(setting, tables["runs"], tables["metrics"])
+        return measured_results(setting, tables["runs"], tables["metrics"], data_kind, variant)
 
     def _load_import(self, setting: str) -> pa.Table | None:
         found = self.imports().get(setting)
@@ -307,7 +392,7 @@ class Store(VerifiedFiles):
         from bench.store.schema import ARCHITECTURES
 
         codes = set()
-        for part in self._read_parts(self.snapshot_parts(self.snapshot(), "architectures")):
+        for part in self.read_parts(self.snapshot_parts(self.snapshot(), "architectures")):
             codes.update(part["code"].to_pylist())
         codes.update(self._load_long("runs", None)["code"].to_pylist())
         for setting in self.imports():
@@ -315,72 +400,47 @@ class Store(VerifiedFiles):
                 codes.update(self._load_import(setting)["code"].to_pylist())
         return pa.table(architecture_columns(sorted(codes)), schema=ARCHITECTURES)
 
+    # ------------------------------------------------------------------ checkpoints and logs
     @_retry_vanished
-    def join(self, settings: Sequence[str], metrics: Sequence[str] | None = None, how: str = "inner") -> pa.Table:
-        """Settings joined on arch_id, metrics as ``<setting>.<metric>`` (see bench.store.query)."""
-        from bench.store.query import join_settings
-
-        return join_settings(self, settings, metrics, how)
-
-    # ------------------------------------------------------------------ maintenance
-    def verify(self) -> VerifyReport:
-        """Check every file against its checksum; damaged ones are quarantined (see bench.store.verify)."""
-        from bench.store.verify import verify
-
-        return verify(self)
-
-    def compact(self) -> CompactionReport:
-        """Fold pending commit files into the partitioned tables (see bench.store.compact)."""
-        from bench.store.compact import compact
-
-        return compact(self)
-
-    def import_official(self, src_dir: str, replace: bool = False) -> list[SettingImport]:
-        """Import the authors' published pickles found in ``src_dir`` (see bench.store.official)."""
-        from bench.store.official import import_official
-
-        return import_official(self, src_dir, replace)
-
-    # ------------------------------------------------------------------ scheduling helpers
-    @_retry_vanished
-    def resume_status(self, keys: Sequence[RunKey], max_attempts: int = 3) -> ResumeStatus:
-        """Which (arch_id, setting, seed) keys are done, failed (attempts, last error) or missing.
-
-        Reads file names and the compacted runs' key columns only, so the
-        driver's memory grows with the sweep's size, not with what runs hold.
-        """
-        from bench.store.resume_scan import scan_attempts
-
-        return scan_attempts(self, keys, max_attempts)
-
-    @_retry_vanished
-    def find_checkpoint(self, arch_id: str, setting: str, seed: int) -> str | None:
+    def find_checkpoint(self, arch_id: str, setting: str, seed: int, data_kind: str | None = None) -> str | None:
         """URI of the newest checkpoint of a succeeded run of (arch_id, setting, seed), or None.
 
-        Reads only this architecture's commit files, and the compacted
-        checkpoints once per snapshot: a scheduler may ask for every job.
+        ``data_kind`` (``real`` or ``synthetic``) limits it to runs on that kind of data: a job on
+        real data never starts from a checkpoint trained on generated data. Reads only this
+        architecture's commit files, and the compacted checkpoints once per snapshot: a
+        scheduler may ask for every job.
         """
         _trainable(setting)
         found: list[tuple[int, int, str]] = []  # (attempt, step, uri) of succeeded attempts
         snapshot = self.snapshot()
-        found += self._compacted_checkpoints(snapshot, setting).get((arch_id, seed), [])
+        for attempt, step, uri, kind in self._compacted_checkpoints(snapshot, setting).get((arch_id, seed), []):
+            if data_kind is None or kind == data_kind:
+                found.append((attempt, step, uri))
         names = [n for n in self.commit_names(setting, arch_id) if n.seed == seed and n.status == "succeeded"]
-        artifacts = self.read_commits(names)["artifacts"]
+        tables = self.read_commits(names)
+        kinds = dict(zip(tables["runs"]["attempt"].to_pylist(), tables["runs"]["data_kind"].to_pylist()))
+        artifacts = tables["artifacts"]
         for row in artifacts.filter(pc.equal(artifacts["kind"], "checkpoint")).to_pylist():
-            found.append((row["attempt"], -1 if row["step"] is None else row["step"], row["uri"]))
+            if data_kind is None or kinds.get(row["attempt"]) == data_kind:
+                found.append((row["attempt"], -1 if row["step"] is None else row["step"], row["uri"]))
         return max(found)[2] if found else None
 
     def _compacted_checkpoints(self, snapshot: dict[str, Any], setting: str) -> dict[tuple[str, int], list]:
         tag = (snapshot["version"], setting)
         if self._checkpoints is None or self._checkpoints[0] != tag:
-            succeeded = {k for k, status in self._finals(setting).items() if status == "succeeded"}
+            succeeded = {}
+            for batch in self.compacted_runs(snapshot, setting, ["arch_id", "seed", "attempt", "status", "data_kind"]):
+                for arch_id, seed, attempt, status, kind in zip(*(c.to_pylist() for c in batch.columns)):
+                    if status == "succeeded":
+                        succeeded[(arch_id, seed, attempt)] = kind
             table: dict[tuple[str, int], list] = {}
-            for part in self._read_parts(self.snapshot_parts(snapshot, "artifacts", setting),
-                                         ["arch_id", "seed", "attempt", "kind", "uri", "step"]):
+            for part in self.read_parts(self.snapshot_parts(snapshot, "artifacts", setting),
+                                        ["arch_id", "seed", "attempt", "kind", "uri", "step"]):
                 for row in part.filter(pc.equal(part["kind"], "checkpoint")).to_pylist():
-                    if (row["arch_id"], row["seed"], row["attempt"]) in succeeded:
+                    key = (row["arch_id"], row["seed"], row["attempt"])
+                    if key in succeeded:
                         step = -1 if row["step"] is None else row["step"]
-                        table.setdefault((row["arch_id"], row["seed"]), []).append((row["attempt"], step, row["uri"]))
+                        table.setdefault(key[:2], []).append((row["attempt"], step, row["uri"], succeeded[key]))
             self._checkpoints = (tag, table)
         return self._checkpoints[1]
 
@@ -390,24 +450,3 @@ class Store(VerifiedFiles):
         rel = layout.log_path(setting, arch_id, seed, attempt)
         self.fs.makedirs(rel.rsplit("/", 1)[0])
         return self.fs.full(rel)
-
-
-def _trainable(setting: str) -> str:
-    """``setting`` if it has runs (a trainable setting), else an error naming the valid ones."""
-    if not get_setting(setting).trainable:
-        raise StoreError(f"setting {setting!r} is imported only and has no runs; settings with runs are "
-                         f"{setting_names(trainable=True)}")
-    return setting
-
-
-def _latest_status(runs: pa.Table) -> pa.Table:
-    """One row per attempt, the highest status rank (succeeded > failed > running)."""
-    rank = pc.if_else(pc.equal(runs["status"], "succeeded"), 2, pc.if_else(pc.equal(runs["status"], "failed"), 1, 0))
-    ordered = runs.append_column("_rank", rank).sort_by([("_rank", "descending")])
-    keys = ["arch_id", "setting", "seed", "attempt"]
-    seen, keep = set(), []
-    for i, key in enumerate(zip(*(ordered[k].to_pylist() for k in keys))):
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    return ordered.take(keep).drop_columns(["_rank"]).sort_by([(k, "ascending") for k in keys])

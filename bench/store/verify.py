@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bench.store import layout
 from bench.store.fs import walk_files
-
-if TYPE_CHECKING:
-    from bench.store.store import Store
+from bench.store.store import Store
 
 
 @dataclass

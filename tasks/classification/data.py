@@ -22,13 +22,21 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
-from bench.errors import BenchError
-from tasks.data.image_ops import center_crop_box, normalize, random_resized_crop_box, resized_crop
+from bench.errors import BenchError, DataError, check_number
+from bench.userfiles import read_user_bytes
+from tasks.data.files import decoder_reason
+from tasks.data.image_ops import (
+    center_crop_box,
+    check_random_crop,
+    normalize,
+    random_resized_crop_box,
+    resized_crop,
+)
 from tasks.data.manifest import ManifestEntry
 
 
-class UnreadableImage(BenchError):
-    """An image listed in the manifest cannot be decoded."""
+class UnreadableImage(DataError):
+    """An image listed in the manifest cannot be read or decoded."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,8 @@ class AugmentConfig:
     eval_resize: int = 256
 
     def __post_init__(self) -> None:
-        if not (0 < self.scale[0] <= self.scale[1] <= 1):
-            raise BenchError(f"recipe key augment.scale={list(self.scale)} must satisfy 0 < min <= max <= 1")
+        check_random_crop("augment", self.scale, self.ratio)
+        check_number("recipe key augment.hflip", self.hflip, 0.0, 1.0)
         if self.eval_resize < self.crop_size:
             raise BenchError(f"augment.eval_resize={self.eval_resize} must be >= augment.crop_size={self.crop_size}")
 
@@ -51,9 +59,20 @@ class AugmentConfig:
 def decode_cpu(data: torch.Tensor, path: str) -> torch.Tensor:
     """Decode any JPEG/PNG bytes to uint8 RGB (some ImageNet "JPEG"s are PNG or CMYK)."""
     try:
-        return decode_image(data, mode=ImageReadMode.RGB)
-    except RuntimeError as exc:
-        raise UnreadableImage(f"image {path!r} cannot be decoded ({exc}); replace the file or rebuild the manifest") from None
+        image = decode_image(data, mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError) as exc:
+        raise UnreadableImage(
+            f"image {path!r} cannot be decoded ({decoder_reason(exc)}); replace the file or rebuild the manifest"
+        ) from None
+    if image.dtype != torch.uint8:  # a 16-bit PNG: keep the 8 high bits, as an 8-bit export would
+        image = (image.to(torch.int32) >> 8).to(torch.uint8)
+    return image
+
+
+def read_encoded(path: Path) -> torch.Tensor:
+    """The bytes of an image file as a uint8 tensor; an unreadable or empty file is an error naming it."""
+    data = read_user_bytes(path, "image", UnreadableImage, hint="replace the file or rebuild the manifest")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
 def augment(image: torch.Tensor, aug_seed: int | None, cfg: AugmentConfig) -> torch.Tensor:
@@ -84,13 +103,10 @@ class ImageFiles(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, ...]:
         index, aug_seed = key if isinstance(key, tuple) else (key, None)
         entry = self.entries[index]
-        try:
-            data = torch.frombuffer(bytearray((self.root / entry.path).read_bytes()), dtype=torch.uint8)
-        except OSError as exc:
-            raise UnreadableImage(f"image {str(self.root / entry.path)!r} cannot be read ({exc})") from None
+        data = read_encoded(self.root / entry.path)
         if self.decode_on_device:
             return data, entry.label, -1 if aug_seed is None else aug_seed, index
-        return augment(decode_cpu(data, entry.path), aug_seed, self.cfg), entry.label
+        return augment(decode_cpu(data, str(self.root / entry.path)), aug_seed, self.cfg), entry.label
 
 
 def collate_encoded(samples: list[tuple[Any, ...]]) -> tuple[list[torch.Tensor], torch.Tensor, list[int], list[int]]:

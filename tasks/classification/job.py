@@ -2,58 +2,51 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import BenchError
+from bench.job import JobResult, JobSpec, TaskType
 from bench.nn import build_network
-from tasks.api import JobResult, JobSpec
-from tasks.classification.data import AugmentConfig, ImageFiles, collate_encoded, decode_batch_on_device
-from tasks.common import DataConfig, check_top_level, evaluate_topk, load_manifest, resolve_decode
+from tasks.classification.data import ImageFiles, collate_encoded, decode_batch_on_device
+from tasks.classification.recipe import ClassificationRecipe
+from tasks.common import check_identity, evaluate_topk, prepare_root, read_manifest, resolve_decode, toy_identity
 from tasks.data.image_ops import normalize
 from tasks.engine.distributed import DistEnv
 from tasks.engine.job import run_job
 from tasks.engine.loop import TrainTask
-from tasks.engine.recipe import parse_section
-
-log = logging.getLogger("tasks.train")
-TASK_KEYS = ("num_classes", "data", "augment")
 
 
-@dataclass(frozen=True)
-class ClassificationRecipe:
-    num_classes: int
-    data: DataConfig
-    augment: AugmentConfig
-
-
-def parse_recipe(config: dict[str, Any]) -> ClassificationRecipe:
-    check_top_level(config, TASK_KEYS)
-    return ClassificationRecipe(
-        num_classes=config["num_classes"],
-        data=parse_section(DataConfig, config.get("data"), "data"),
-        augment=parse_section(AugmentConfig, config.get("augment"), "augment"),
-    )
+def data_identity(recipe: ClassificationRecipe, kind: str, root: str) -> str:
+    """``manifest:<content sha256>`` of the recipe's manifest (toy data: the generator's marker)."""
+    if kind == "toy":
+        return toy_identity(recipe.dataset, root)
+    return f"manifest:{read_manifest(root, False, recipe.data.manifest).content_sha256}"
 
 
 class ClassificationTask(TrainTask):
-    metric_names = ("top1", "top5")
-
     def __init__(self, spec: JobSpec, env: DistEnv) -> None:
         self.spec = spec
-        self.recipe = parse_recipe(dict(spec.config))
-        manifest, self.data_info = load_manifest(spec, self.recipe.data, expected_classes=self.recipe.num_classes)
-        self.decode_on_device = resolve_decode(self.recipe.data.decode, env.device) == "device"
+        recipe: ClassificationRecipe = spec.recipe
+        self.recipe = recipe
+        self.data_info = prepare_root(spec)
+        manifest = read_manifest(spec.data.root, spec.data.synthetic, recipe.data.manifest)
+        check_identity(spec, f"manifest:{manifest.content_sha256}")
+        if len(manifest.classes) != recipe.num_classes:
+            raise BenchError(f"manifest {manifest.name!r} has {len(manifest.classes)} classes but the recipe's "
+                             f"num_classes is {recipe.num_classes}; they must agree")
+        manifest.verify(spec.data.root, recipe.data.verify)
+        self.data_info.update(manifest=manifest.name, manifest_sha256=manifest.content_sha256,
+                              train_samples=len(manifest.split("train")), eval_samples=len(manifest.split("val")))
+        self.decode_on_device = resolve_decode(recipe.data.decode, env.device) == "device"
         self.train_entries = manifest.split("train")
         self.val_entries = manifest.split("val")
-        self.train_set = ImageFiles(spec.data_root, self.train_entries, self.recipe.augment, self.decode_on_device)
-        self.val_set = ImageFiles(spec.data_root, self.val_entries, self.recipe.augment, self.decode_on_device)
-        self.env = env
+        self.train_set = ImageFiles(spec.data.root, self.train_entries, recipe.augment, self.decode_on_device)
+        self.val_set = ImageFiles(spec.data.root, self.val_entries, recipe.augment, self.decode_on_device)
 
     def build_model(self) -> nn.Module:
         return build_network(self.spec.code, "cls", self.recipe.num_classes)
@@ -73,12 +66,10 @@ class ClassificationTask(TrainTask):
         return F.cross_entropy(outputs.float(), targets)
 
     def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
-        batch_size = self.spec.config["eval"].get("batch_size") or self.spec.config["runtime"]["batch_size"] // env.world_size
-        return evaluate_topk(self, model, env, autocast, batch_size)
+        return evaluate_topk(self, model, env, autocast)
 
     def info(self) -> dict[str, Any]:
-        return {**self.data_info, "dataset_hash": self.data_info["manifest_sha256"],
-                "decode": "device" if self.decode_on_device else "cpu"}
+        return {**self.data_info, "decode": "device" if self.decode_on_device else "cpu"}
 
 
 def make_task(spec: JobSpec, env: DistEnv) -> ClassificationTask:
@@ -86,5 +77,8 @@ def make_task(spec: JobSpec, env: DistEnv) -> ClassificationTask:
 
 
 def classification_job(spec: JobSpec) -> JobResult:
-    """The ``JobFn`` of cls_a, cls_b, cls_c and cls_10c."""
+    """The job of every classification setting (cls_a, cls_b, cls_c, cls_10c)."""
     return run_job(spec, make_task)
+
+
+TASK = TaskType("cls", ClassificationRecipe, classification_job, data_identity)

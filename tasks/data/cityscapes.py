@@ -3,7 +3,9 @@
 ``leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png`` with
 ``gtFine/{train,val}/<city>/<stem>_gtFine_labelIds.png``; label ids are mapped
 to the 19 evaluation classes ("train ids", cityscapesScripts' ``labels.py``),
-every other id to 255 (ignored in the loss and the metrics).
+every other id to 255 (ignored in the loss and the metrics). Hidden files and
+folders (``.*``, macOS ``._*``) are skipped. Label images are read as the ids
+they store (:func:`tasks.segmentation.data.read_label_png`), never as colours.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tasks.data.imagenet import DataLayoutError
+from tasks.data.files import DataLayoutError, visible
 
 IGNORE_INDEX = 255
 NUM_CLASSES = 19
@@ -42,6 +44,15 @@ def train_id_lut() -> torch.Tensor:
     return lut
 
 
+def _city_images(image_dir: Path) -> list[Path]:
+    """Every ``<city>/*_leftImg8bit.png`` file, sorted; hidden files and folders skipped."""
+    return sorted(
+        Path(city.path) / e.name
+        for city in visible(image_dir) if city.is_dir()
+        for e in visible(Path(city.path)) if e.is_file() and e.name.endswith(IMAGE_SUFFIX)
+    )
+
+
 @dataclass(frozen=True)
 class SegPair:
     image: str  # relative to the root
@@ -62,7 +73,7 @@ def scan_cityscapes(root: str | Path, split: str) -> list[SegPair]:
                 f"leftImg8bit/{split}/<city>/*{IMAGE_SUFFIX} and gtFine/{split}/<city>/*{LABEL_SUFFIX}"
             )
     pairs, unlabelled = [], []
-    for image in sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}")):
+    for image in _city_images(image_dir):
         city = image.parent.name
         stem = image.name[: -len(IMAGE_SUFFIX)]
         label = label_dir / city / f"{stem}{LABEL_SUFFIX}"

@@ -14,6 +14,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from bench.errors import BenchError, check_number
+
 # torchvision 0.29 deprecates its codecs for torchcodec (not a dependency); nvJPEG through
 # decode_jpeg(device="cuda") is still the GPU input path, so the per-call warning is noise.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
@@ -80,3 +82,16 @@ def normalize(batch: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN, std:
     m = torch.tensor(mean, device=batch.device).view(shape)
     s = torch.tensor(std, device=batch.device).view(shape)
     return (batch.float() / 255.0 - m) / s
+
+
+def check_random_crop(section: str, scale: tuple[float, float], ratio: tuple[float, float]) -> None:
+    """Refuse a random-resized-crop ``scale``/``ratio`` that is not finite and ordered (NaN passes ``<`` tests).
+
+    Example:
+        >>> check_random_crop("augment", (0.08, 1.0), (3 / 4, 4 / 3))
+    """
+    for key, pair, maximum in (("scale", scale, 1.0), ("ratio", ratio, None)):
+        low, high = (check_number(f"recipe key {section}.{key}[{i}]", v, 0.0, maximum) for i, v in enumerate(pair))
+        if not 0 < low <= high:
+            bound = " <= 1" if maximum else ""
+            raise BenchError(f"recipe key {section}.{key}={list(pair)} must satisfy 0 < min <= max{bound}")

@@ -64,7 +64,17 @@ def image_boxes(boxes: np.ndarray, calib: Calibration, image_hw: tuple[int, int]
 
 
 def alpha_of(boxes: np.ndarray) -> np.ndarray:
-    """Observation angle alpha of camera boxes (what a label's 4th field holds)."""
+    """(N, 7) camera boxes -> (N,) observation angle alpha in [-pi, pi) radians (a label's 4th field).
+
+    alpha = rotation_y - atan2(x, z): the heading seen from the camera, KITTI's label convention
+    (OpenPCDet writes -atan2(-y, x) + rotation_y from the lidar-frame centre, the same angle up
+    to the small lidar-camera offset). AOS compares it between detection and ground truth.
+
+    Example (the pedestrian of KITTI training label 000000: ry 0.01 at x 1.84, z 8.41; the file
+    says alpha -0.20, computed by the annotation tool from a slightly different centre):
+        >>> round(float(alpha_of(np.array([[1.84, 1.47, 8.41, 1.2, 1.89, 0.48, 0.01]]))[0]), 3)
+        -0.205
+    """
     return limit_period(boxes[:, 6] - np.arctan2(boxes[:, 0], boxes[:, 2]))
 
 

@@ -68,7 +68,9 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def to_kitti_objects(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
                      frame: KittiFrame) -> Objects:
-    """Lidar-frame detections -> KITTI detection objects (camera boxes, projected image boxes, alpha)."""
+    """(N, 7) lidar-frame detections with (N,) scores and class ids -> KITTI detection objects:
+    camera boxes, image boxes (projected corners clipped to the image) and alpha (:func:`boxes.alpha_of`,
+    the label convention, so AOS compares like with like)."""
     calib, image_hw = frame.calib(), frame.image_size()
     cam = lidar_to_camera(boxes.astype(np.float64), calib)
     n = len(cam)

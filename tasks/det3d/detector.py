@@ -17,7 +17,15 @@ from torch import nn
 from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.nn import build_network
-from tasks.det3d.anchors import AnchorSpec, anchor_class_index, assign_targets, decode, limit_period, make_anchors, nearest_bev
+from tasks.det3d.anchors import (
+    AnchorSpec,
+    anchor_class_index,
+    assign_targets,
+    decode,
+    limit_period,
+    make_anchors,
+    nearest_bev,
+)
 from tasks.det3d.losses import LossWeights, detection_losses
 from tasks.det3d.pillar_net import PillarFeatureNet
 from tasks.det3d.voxelize import PillarGrid, scatter_to_bev, voxelize_batch
@@ -84,7 +92,7 @@ class PointPillars(nn.Module):
         self.config = config
         grid = config.grid
         self.pillar_net = PillarFeatureNet(grid, config.pillar_channels)
-        self.backbone = build_network(code, "det", num_classes=1, in_channels=config.pillar_channels)
+        self.backbone = build_network(code, "det", in_channels=config.pillar_channels)
         channels = self.backbone.out_info.channels
         if config.head_stride == 2:
             # Standard PointPillars predicts at stride 2 (0.32 m anchor spacing, 248 x 216 on KITTI);

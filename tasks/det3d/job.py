@@ -1,160 +1,98 @@
-"""The det3d training job: ``JOBS["det3d"](spec) -> JobResult``.
+"""The det3d job: PointPillars on KITTI (or the toy set), an ordinary task of the shared engine.
 
-It reuses the project's engine pieces for devices and DDP (:mod:`tasks.engine.distributed`),
-checkpoint files (:mod:`tasks.engine.checkpoint`: atomic writes, identity-checked resume) and
-the resumable sample order (:mod:`tasks.engine.sampler`), but runs its own small epoch loop:
-PointPillars' recipe needs what the shared loop does not have (one-cycle learning rate with
-cycling AdamW beta1, gradient-norm clipping, variable-size point clouds, the last five epochs'
-checkpoints kept). Evaluation runs on rank 0 over the whole validation split.
+Only what is particular to 3D detection is here: variable-size point clouds (its collate and
+batch preparation), the detector's own loss, and evaluation on rank 0 over the whole
+validation split with the KITTI devkit's AP. Optimiser, one-cycle schedule, gradient
+clipping, checkpoints, resume, seeding and DDP are the engine's (:mod:`tasks.engine.loop`).
 """
 
 from __future__ import annotations
 
-import logging
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
+from torch import nn
 from torch.utils.data import DataLoader
 
-from bench.code import ArchCode
 from bench.errors import BenchError
-from tasks.api import CurvePoint, JobResult, JobSpec
+from bench.job import JobResult, JobSpec, TaskType
+from tasks.common import check_identity, file_list_hash
 from tasks.det3d.dataset import KittiDetectionSet, collate, to_kitti_objects
 from tasks.det3d.detector import DetectorConfig, PointPillars
+from tasks.det3d.kitti import read_split, validate_split
 from tasks.det3d.kitti_eval import evaluate
-from tasks.det3d.recipe import TrainConfig, check_sections, is_toy, one_cycle, parse_augment, parse_detector, parse_train
-from tasks.det3d.toy import ensure_toy_kitti
+from tasks.det3d.recipe import Det3dRecipe
+from tasks.det3d.toy import TOY_VERSION, ensure_toy_kitti
+from tasks.engine.distributed import DistEnv
+from tasks.engine.job import run_job
+from tasks.engine.loop import TrainTask
 from tasks.toydata import SYNTHETIC_BANNER
-from tasks.engine.checkpoint import FORMAT_VERSION, artifact_of, checkpoint_name, list_checkpoints, newest_checkpoint, save_atomic
-from tasks.engine.distributed import DistEnv, barrier, run_on_devices
-from tasks.engine.loop import config_hash
-from tasks.engine.sampler import ResumableBatchSampler
 
-log = logging.getLogger("tasks.det3d")
+FRAME_FILES = (("velodyne", ".bin"), ("label_2", ".txt"), ("calib", ".txt"), ("image_2", ".png"))
 
 
-def det3d_job(spec: JobSpec) -> JobResult:
-    """Train PointPillars with ``spec.code`` as its backbone on KITTI (or the toy set) and evaluate it."""
-    ArchCode.parse(spec.code)
-    config = spec.config
-    check_sections(config)
-    parse_detector(config), parse_augment(config), parse_train(config)  # fail before spawning ranks
-    if is_toy(config):
-        print(SYNTHETIC_BANNER, flush=True)
-        ensure_toy_kitti(spec.data_root)
-    return run_on_devices(_train_rank, spec.devices, (spec,))
+def _files_identity(root: str, recipe: Det3dRecipe) -> str:
+    ids = sorted(set(read_split(root, recipe.data.train_split)) | set(read_split(root, recipe.data.val_split)))
+    paths = [f"ImageSets/{s}.txt" for s in (recipe.data.train_split, recipe.data.val_split)]
+    paths += [f"training/{folder}/{i}{suffix}" for i in ids for folder, suffix in FRAME_FILES]
+    return f"files:{file_list_hash(root, paths)}"
 
 
-def _train_rank(env: DistEnv, spec: JobSpec) -> JobResult:
-    handler = None
-    if env.is_main:
-        Path(spec.work_dir).mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(Path(spec.work_dir) / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    try:
-        return _train(env, spec)
-    finally:
-        if handler is not None:
-            log.removeHandler(handler)
-            handler.close()
+def data_identity(recipe: Det3dRecipe, kind: str, root: str) -> str:
+    """``files:<sha256 of the split lists and every frame file's path and size>`` (toy: the generator's marker)."""
+    if kind == "toy":
+        return f"synthetic:kitti-toy-{TOY_VERSION.replace(' ', '-')}"
+    return _files_identity(root, recipe)
 
 
-def _train(env: DistEnv, spec: JobSpec) -> JobResult:
-    started = time.perf_counter()
-    config = spec.config
-    det_cfg, aug_cfg, cfg = parse_detector(config), parse_augment(config), parse_train(config)
-    data = config.get("data", {})
-    if cfg.batch_size % env.world_size:
-        raise BenchError(f"runtime.batch_size={cfg.batch_size} cannot be split over {env.world_size} devices")
-    work_dir = Path(spec.work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed % (2**32))
-
-    model = PointPillars(spec.code, det_cfg).to(env.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max / cfg.div_factor, betas=(cfg.moms[0], 0.999),
-                                  weight_decay=cfg.weight_decay)
-    identity = {"code": spec.code, "setting": spec.setting, "seed": spec.seed, "config_hash": config_hash(spec.config)}
-    state = newest_checkpoint(work_dir, identity)
-    start_epoch, curve, resumed_from = 0, [], None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = resumed_from = int(state["step"])
-        curve = list(state["curve"])
-        log.info("resuming det3d from epoch %d", start_epoch)
-    trained = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None) \
-        if env.distributed else model
-
-    train_set = KittiDetectionSet(spec.data_root, data.get("train_split", "train"), det_cfg.class_names,
-                                  det_cfg.point_range, aug_cfg)
-    steps_per_epoch = len(train_set) // cfg.batch_size
-    if steps_per_epoch < 1:
-        raise BenchError(f"runtime.batch_size={cfg.batch_size} exceeds the {len(train_set)} training frames")
-    total = cfg.epochs * steps_per_epoch
-    sampler = ResumableBatchSampler(len(train_set), cfg.batch_size, env.rank, env.world_size, spec.seed)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
-                        persistent_workers=cfg.workers > 0)
-    metrics = {p["metric"]: p["value"] for p in curve if p["step"] == (curve[-1]["step"] if curve else -1)}
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        sampler.set_epoch(epoch)
-        for step, batch in enumerate(loader):
-            loss = _train_step(trained, model, optimizer, batch, epoch * steps_per_epoch + step, total, cfg, env.device)
-        done = epoch + 1
-        if env.is_main:
-            log.info("epoch %d/%d loss %.4f", done, cfg.epochs, loss)
-        if done % cfg.eval_interval == 0 or done == cfg.epochs:
+class Det3dTask(TrainTask):
+    def __init__(self, spec: JobSpec, env: DistEnv) -> None:
+        self.spec = spec
+        recipe: Det3dRecipe = spec.recipe
+        self.recipe = recipe
+        if spec.data.synthetic:
             if env.is_main:
-                metrics = evaluate_split(model, spec.data_root, data.get("val_split", "val"), det_cfg, env.device)
-                curve.extend({"step": done, "metric": k, "value": float(v)} for k, v in metrics.items())
-                log.info("epoch %d: car_3d_moderate=%.2f", done, metrics.get("car_3d_moderate", float("nan")))
-        if env.is_main:
-            _save(work_dir, identity, done, model, optimizer, curve, cfg.keep_last)
-        barrier(env)
+                print(SYNTHETIC_BANNER, flush=True)
+            ensure_toy_kitti(spec.data.root)
+        elif not Path(spec.data.root).is_dir():
+            raise BenchError(f"kitti root {spec.data.root!r} does not exist; point data.roots.kitti at your copy "
+                             "(or run with data=toy for the generated tiny dataset)")
+        else:
+            check_identity(spec, _files_identity(spec.data.root, recipe))
+        for split in dict.fromkeys((recipe.data.train_split, recipe.data.val_split)):
+            # Every label and calibration file now (~1 ms a frame), not at the first evaluation 20 epochs in.
+            validate_split(spec.data.root, split)
+        model = recipe.model
+        self.train_set = KittiDetectionSet(spec.data.root, recipe.data.train_split, model.class_names,
+                                           model.point_range, recipe.augment)
+        self.model: PointPillars | None = None
 
-    artifacts = tuple(artifact_of(path, "checkpoint", step) for step, path in list_checkpoints(work_dir))
-    return JobResult(
-        metrics=dict(metrics),
-        curve=tuple(CurvePoint(p["step"], "epoch", p["metric"], p["value"]) for p in curve),
-        artifacts=artifacts,
-        wall_seconds=time.perf_counter() - started,
-        info={"resumed_from_epoch": resumed_from, "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-              "train_frames": len(train_set), "synthetic_data": is_toy(config), "head_stride": det_cfg.head_stride},
-    )
+    def build_model(self) -> nn.Module:
+        self.model = PointPillars(self.spec.code, self.recipe.model)
+        return self.model
 
+    def collate(self, samples: list[Any]) -> Any:
+        return collate(samples)
 
-def _train_step(trained: torch.nn.Module, model: PointPillars, optimizer: torch.optim.Optimizer, batch: dict[str, Any],
-                iteration: int, total: int, cfg: TrainConfig, device: torch.device) -> float:
-    lr, beta1 = one_cycle(iteration, total, cfg)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-        group["betas"] = (beta1, group["betas"][1])
-    outputs = trained([p.to(device, non_blocking=True) for p in batch["points"]])
-    losses = model.loss(outputs, [b.to(device) for b in batch["gt_boxes"]], [c.to(device) for c in batch["gt_classes"]])
-    optimizer.zero_grad(set_to_none=True)
-    losses["loss"].backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
-    value = float(losses["loss"].detach())
-    if not np.isfinite(value):
-        raise RuntimeError(f"training diverged: loss is {value} at iteration {iteration}")
-    return value
+    def prepare_batch(self, batch: Any, device: torch.device, train: bool) -> tuple[Any, Any]:
+        points = [p.to(device, non_blocking=True) for p in batch["points"]]
+        return points, ([b.to(device) for b in batch["gt_boxes"]], [c.to(device) for c in batch["gt_classes"]])
 
+    def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
+        boxes, classes = targets
+        # In fp32 like the other tasks' losses: box decoding (sin/cos) and focal terms lose too much in bf16/fp16.
+        return self.model.loss({k: v.float() for k, v in outputs.items()}, boxes, classes)["loss"]
 
-def _save(work_dir: Path, identity: dict[str, Any], epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-          curve: list[dict[str, Any]], keep_last: int) -> None:
-    state = {"format": FORMAT_VERSION, "identity": identity, "step": epoch, "unit": "epoch", "iteration": epoch,
-             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "curve": curve}
-    save_atomic(state, work_dir / checkpoint_name("epoch", epoch))
-    for _, path in list_checkpoints(work_dir)[:-keep_last]:  # the recipe keeps the last five epochs
-        path.unlink(missing_ok=True)
+    def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
+        if not env.is_main:
+            return {}  # the devkit's AP is not a sum over shards: rank 0 scores the whole split
+        return evaluate_split(model, self.spec.data.root, self.recipe.data.val_split, self.recipe.model, env.device)
+
+    def info(self) -> dict[str, Any]:
+        return {"synthetic_data": self.spec.data.synthetic, "train_frames": len(self.train_set),
+                "head_stride": self.recipe.model.head_stride}
 
 
 @torch.no_grad()
@@ -173,3 +111,15 @@ def evaluate_split(model: PointPillars, root: str, split: str, det_cfg: Detector
             detections.append(to_kitti_objects(det.boxes.cpu().numpy(), det.scores.cpu().numpy(), det.labels.cpu().numpy(),
                                                det_cfg.class_names, frame))
     return evaluate(ground_truth, detections, classes=det_cfg.class_names, loose=True)
+
+
+def make_task(spec: JobSpec, env: DistEnv) -> Det3dTask:
+    return Det3dTask(spec, env)
+
+
+def det3d_job(spec: JobSpec) -> JobResult:
+    """The job of the det3d setting."""
+    return run_job(spec, make_task)
+
+
+TASK = TaskType("det3d", Det3dRecipe, det3d_job, data_identity)

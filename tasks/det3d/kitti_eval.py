@@ -10,12 +10,20 @@ OpenPCDet and mmdetection3d:
 - detections whose image box is lower than the level's minimum height are ignored (of any
   class, as the devkit does: such a detection can absorb a ground truth without counting);
 - DontCare regions: an unmatched detection whose image box lies over a DontCare box
-  (intersection / detection area > the class threshold) is not a false positive. DontCare
-  labels carry no 3D extent (-1 sizes, -1000 location), so this only ever applies to the
-  image-box view: exactly what the devkit computes for BEV and 3D;
-- class IoU thresholds 0.7 (car), 0.5 (pedestrian, cyclist);
+  (intersection / detection area > the pass's image-box threshold) is not a false positive.
+  DontCare labels carry no 3D extent (-1 sizes, -1000 location), so this only ever applies to
+  the image-box view: exactly what the devkit computes for BEV and 3D;
+- IoU thresholds per view and class, in two passes (the Python port's ``min_overlaps`` array,
+  [2 passes, 3 views, classes], in ``get_official_eval_result``): the main pass uses 0.7 (car)
+  and 0.5 (pedestrian, cyclist) everywhere; the second ("loose") pass keeps the image boxes at
+  0.7 / 0.5 / 0.5 and loosens only BEV and 3D to 0.5 / 0.25 / 0.25;
 - 41 score thresholds chosen on the true-positive scores, interpolated precision, then AP over
-  40 recall positions (1/40 ... 1, the official metric since 2019) or 11 (0, 0.1, ... 1).
+  40 recall positions (1/40 ... 1, the official metric since 2019) or 11 (0, 0.1, ... 1);
+- AOS (average orientation similarity) on the image-box matching: each true positive adds
+  (1 + cos(alpha_gt - alpha_det)) / 2, divided by the detections kept (true + false
+  positives) at each score threshold, then interpolated and averaged like precision. As the
+  devkit, it is skipped (NaN here) when the detections carry no alpha (the first detection
+  reads -10, KITTI's "no value") or there is no detection at all.
 
 The per-ground-truth greedy matching is sequential within a frame; here it runs for all
 frames and all 41 thresholds at once (frames padded to the same number of boxes).
@@ -35,7 +43,13 @@ from tasks.det3d.rotated_iou import image_box_overlap, paired_camera_iou
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 NEIGHBOUR = {"Car": "Van", "Pedestrian": "Person_sitting"}
 MIN_OVERLAP = {"Car": 0.7, "Pedestrian": 0.5, "Cyclist": 0.5}
-LOOSE_OVERLAP = {"Car": 0.5, "Pedestrian": 0.25, "Cyclist": 0.25}  # OpenPCDet's second report
+LOOSE_OVERLAP = {"Car": 0.5, "Pedestrian": 0.25, "Cyclist": 0.25}
+# (key suffix, threshold per view): the devkit's two rows of min_overlaps; only BEV and 3D are loosened.
+PASSES = (
+    ("", {"image": MIN_OVERLAP, "bev": MIN_OVERLAP, "3d": MIN_OVERLAP}),
+    ("_loose", {"image": MIN_OVERLAP, "bev": LOOSE_OVERLAP, "3d": LOOSE_OVERLAP}),
+)
+NO_ALPHA = -10.0  # KITTI's value for "alpha not given"
 LEVELS = ("easy", "moderate", "hard")
 MIN_HEIGHT = (40.0, 25.0, 25.0)
 MAX_OCCLUSION = (0, 1, 2)
@@ -56,18 +70,24 @@ class _ClassData:
     det_is_class: np.ndarray  # (I, D) the detection is of the evaluated class
     gt_is_class: np.ndarray  # (I, G) True for the class itself, False for its neighbour class
     gt_ignored_by_level: np.ndarray  # (L, I, G) fails the difficulty level
-    dc_hit: np.ndarray  # (I, D) image box over a DontCare region (intersection / own area > threshold)
+    dc_overlap: np.ndarray  # (I, D) largest intersection / own image-box area over the frame's DontCare boxes
+    gt_alpha: np.ndarray  # (I, G) observation angle (radians)
+    det_alpha: np.ndarray  # (I, D)
 
 
 def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], classes: Sequence[str] = CLASSES,
              views: Sequence[str] = VIEWS, loose: bool = False) -> dict[str, float]:
-    """KITTI AP (percent) for every class, view and level, with 40 and 11 recall positions.
+    """KITTI AP and AOS (percent) for every class, view and level, with 40 and 11 recall positions.
 
     Keys are ``<class>_<view>_<level>`` (40 recall positions) and the same with ``_r11``,
-    e.g. ``car_3d_moderate`` and ``car_3d_moderate_r11``. A class without any counted ground
-    truth at a level gets NaN (AP is undefined there). With ``loose``, the same again at the
-    looser IoU thresholds OpenPCDet also reports (0.5 car, 0.25 pedestrian / cyclist), suffixed
-    ``_loose`` (e.g. ``car_bev_moderate_loose``).
+    e.g. ``car_3d_moderate`` and ``car_3d_moderate_r11``; the image-box view is ``2d`` and,
+    with it, AOS is ``<class>_aos_<level>`` (``car_aos_moderate``, ``car_aos_moderate_r11``).
+    A class without any counted ground truth at a level gets NaN (AP is undefined there), and
+    so does AOS when the detections carry no alpha. With ``loose``, the devkit's second pass
+    again, suffixed ``_loose`` (e.g. ``car_bev_moderate_loose``, ``car_bev_moderate_r11_loose``):
+    BEV and 3D at IoU 0.5 (car) / 0.25 (pedestrian, cyclist), image boxes (hence AOS) at the
+    main thresholds, as in the devkit. ``Objects`` are camera-frame labels (``kitti.Objects``);
+    raises :class:`BenchError` for unpaired frame lists, an unknown class or view.
 
     Example:
         >>> from tasks.det3d.kitti import Objects
@@ -92,6 +112,7 @@ def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], cla
             raise BenchError(f"unknown view {view!r}; valid views are {list(VIEWS)}")
     gt_flat = _concat(ground_truth)
     det_flat = _concat(detections)
+    with_alpha = _detections_carry_alpha(detections)
     results: dict[str, float] = {}
     for cls in classes:
         if cls not in MIN_OVERLAP:
@@ -99,17 +120,35 @@ def evaluate(ground_truth: Sequence[Objects], detections: Sequence[Objects], cla
         data = _class_data(cls, ground_truth, detections, gt_flat, det_flat)
         for view in views:
             overlaps = _overlaps(view, data, gt_flat, det_flat)
-            for thresholds, suffix in ((MIN_OVERLAP, ""),) + (((LOOSE_OVERLAP, "_loose"),) if loose else ()):
+            for suffix, thresholds in PASSES[: 2 if loose else 1]:
                 for level_index, level in enumerate(LEVELS):
-                    ap40, ap11 = _average_precision(data, overlaps, level_index, thresholds[cls], view == "image")
                     key = f"{cls.lower()}_{'2d' if view == 'image' else view}_{level}"
-                    results[key + suffix] = ap40
-                    results[f"{key}_r11{suffix}"] = ap11
+                    precision, aos = _precision_curves(data, overlaps, level_index, thresholds[view][cls], view == "image")
+                    results[key + suffix], results[f"{key}_r11{suffix}"] = _average(precision)
+                    if view == "image":
+                        aos_key = f"{cls.lower()}_aos_{level}"
+                        results[aos_key + suffix], results[f"{aos_key}_r11{suffix}"] = _average(aos if with_alpha else None)
     return results
 
 
+def _detections_carry_alpha(detections: Sequence[Objects]) -> bool:
+    """The devkit's test: the first frame with detections has a first alpha other than -10
+    (no detection at all: no AOS either, as in the devkit)."""
+    for frame in detections:
+        if len(frame):
+            return float(frame.alpha[0]) != NO_ALPHA
+    return False
+
+
+def _average(curve: np.ndarray | None) -> tuple[float, float]:
+    """(mean over the 40 recall positions 1/40 ... 1, mean over the 11 positions 0, 0.1 ... 1) in percent."""
+    if curve is None:
+        return float("nan"), float("nan")
+    return float(curve[1:].sum() / (SAMPLE_POINTS - 1) * 100.0), float(curve[::4].sum() / 11 * 100.0)
+
+
 def _concat(frames: Sequence[Objects]) -> dict[str, np.ndarray]:
-    keys = ("names", "truncated", "occluded", "bbox", "boxes", "score")
+    keys = ("names", "truncated", "occluded", "alpha", "bbox", "boxes", "score")
     if not frames:
         raise BenchError("no frames to evaluate")
     return {k: np.concatenate([np.asarray(getattr(f, k)) for f in frames]) for k in keys}
@@ -152,13 +191,12 @@ def _class_data(cls: str, gts: Sequence[Objects], dets: Sequence[Objects], gt_fl
     is_class = gt_ok & (lower(_take(gt_flat["names"].astype(str), g)) == cls.lower())
 
     det_box = _take(det_flat["bbox"], d)
-    dc_hit = np.zeros(det_index.shape, dtype=bool)
+    dc_overlap = np.zeros(det_index.shape)
     for i, frame in enumerate(gts):
         dc = frame.bbox[np.char.lower(frame.names.astype(str)) == "dontcare"]
         n = len(det_sel[i])
         if len(dc) and n:
-            over = image_box_overlap(det_box[i, :n], dc, over_first=True)
-            dc_hit[i, :n] = (over > MIN_OVERLAP[cls]).any(axis=1)
+            dc_overlap[i, :n] = image_box_overlap(det_box[i, :n], dc, over_first=True).max(axis=1)
     return _ClassData(
         det_index=det_index,
         gt_index=gt_index,
@@ -167,7 +205,9 @@ def _class_data(cls: str, gts: Sequence[Objects], dets: Sequence[Objects], gt_fl
         det_height=np.where(det_ok, np.abs(det_box[..., 3] - det_box[..., 1]), 0.0),
         gt_is_class=is_class,
         gt_ignored_by_level=by_level,
-        dc_hit=dc_hit,
+        dc_overlap=dc_overlap,
+        gt_alpha=np.where(gt_ok, _take(gt_flat["alpha"], g), 0.0),
+        det_alpha=np.where(det_ok, _take(det_flat["alpha"], d), 0.0),
     )
 
 
@@ -231,13 +271,16 @@ def _recall_thresholds(tp_scores: np.ndarray, num_gt: int) -> np.ndarray:
 
 
 def _counts_at_thresholds(overlaps: np.ndarray, scores: np.ndarray, gt_code: np.ndarray, det_code: np.ndarray,
-                          dc_hit: np.ndarray, thresholds: np.ndarray, min_overlap: float) -> np.ndarray:
-    """(T, 3) true positives, false positives and misses when keeping detections scoring >= each threshold."""
+                          dc_hit: np.ndarray, alphas: tuple[np.ndarray, np.ndarray] | None, thresholds: np.ndarray,
+                          min_overlap: float) -> np.ndarray:
+    """(T, 4) true positives, false positives, misses and summed orientation similarity of the true
+    positives (0 without ``alphas``) when keeping detections scoring >= each threshold."""
     t_count = len(thresholds)
     low_score = scores[None] < thresholds[:, None, None]  # (T, I, D)
     assigned = np.zeros(low_score.shape, dtype=bool)
     tp = np.zeros(t_count, dtype=np.int64)
     fn = np.zeros(t_count, dtype=np.int64)
+    similarity = np.zeros(t_count)
     for g in range(gt_code.shape[1]):
         rows = np.nonzero(gt_code[:, g] != -1)[0]
         if not len(rows):
@@ -254,33 +297,42 @@ def _counts_at_thresholds(overlaps: np.ndarray, scores: np.ndarray, gt_code: np.
         has = has_counted | ignored.any(axis=2)
         code_g = gt_code[rows, g][None]
         fn += (~has & (code_g == 0)).sum(axis=1)
-        tp += (has & (code_g == 0) & has_counted).sum(axis=1)
+        true_positive = has & (code_g == 0) & has_counted  # (T, R)
+        tp += true_positive.sum(axis=1)
+        if alphas is not None:
+            gt_alpha, det_alpha = alphas
+            delta = gt_alpha[rows, g][None] - det_alpha[rows[None, :], pick]  # the devkit's gt - det order
+            similarity += np.where(true_positive, (1.0 + np.cos(delta)) / 2.0, 0.0).sum(axis=1)
         t_idx, r_idx = np.nonzero(has)
         assigned[t_idx, rows[r_idx], pick[t_idx, r_idx]] = True
     fp = (~assigned & (det_code == 0)[None] & ~low_score & ~dc_hit[None]).sum(axis=(1, 2))
-    return np.stack([tp, fp, fn], axis=1)
+    return np.stack([tp, fp, fn, similarity], axis=1).astype(float)
 
 
-def _average_precision(data: _ClassData, overlaps: np.ndarray, level: int, min_overlap: float,
-                       use_dontcare: bool) -> tuple[float, float]:
+def _precision_curves(data: _ClassData, overlaps: np.ndarray, level: int, min_overlap: float,
+                      image_view: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Interpolated precision and (image view only) AOS at the 41 sampled score thresholds; (None, None)
+    when the level has no counted ground truth."""
     gt_code, det_code = _ignore_codes(data, level)
     num_gt = int((gt_code == 0).sum())
     if num_gt == 0:
-        return float("nan"), float("nan")
+        return None, None
     tp_scores = _true_positive_scores(overlaps, data.scores, gt_code, det_code, min_overlap)
     thresholds = _recall_thresholds(tp_scores, num_gt)
-    counts = np.zeros((len(thresholds), 3), dtype=np.int64)
-    dc_hit = data.dc_hit if use_dontcare else np.zeros_like(data.dc_hit)
+    counts = np.zeros((len(thresholds), 4))
+    # DontCare boxes have no 3D extent: only the image view sees them, at that pass's image threshold.
+    dc_hit = data.dc_overlap > min_overlap if image_view else np.zeros(data.dc_overlap.shape, dtype=bool)
     frames = len(gt_code)
     chunk = max(1, _CELLS_PER_CHUNK // max(1, len(thresholds) * overlaps.shape[1]))
     for start in range(0, frames, chunk):
         sl = slice(start, start + chunk)
-        counts += _counts_at_thresholds(overlaps[sl], data.scores[sl], gt_code[sl], det_code[sl], dc_hit[sl],
+        alphas = (data.gt_alpha[sl], data.det_alpha[sl]) if image_view else None
+        counts += _counts_at_thresholds(overlaps[sl], data.scores[sl], gt_code[sl], det_code[sl], dc_hit[sl], alphas,
                                         thresholds, min_overlap)
-    tp, fp = counts[:, 0].astype(float), counts[:, 1].astype(float)
-    precision = np.zeros(SAMPLE_POINTS)
-    precision[: len(thresholds)] = tp / np.maximum(tp + fp, 1.0)
-    precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolated: best precision at >= recall
-    ap40 = precision[1:].sum() / (SAMPLE_POINTS - 1) * 100.0
-    ap11 = precision[::4].sum() / 11 * 100.0
-    return float(ap40), float(ap11)
+    kept = np.maximum(counts[:, 0] + counts[:, 1], 1.0)  # true + false positives
+    curves = []
+    for numerator in (counts[:, 0], counts[:, 3]):
+        curve = np.zeros(SAMPLE_POINTS)
+        curve[: len(thresholds)] = numerator / kept
+        curves.append(np.maximum.accumulate(curve[::-1])[::-1])  # interpolated: best value at >= recall
+    return curves[0], curves[1] if image_view else None

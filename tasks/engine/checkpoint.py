@@ -22,10 +22,10 @@ import fsspec
 import torch
 
 from bench.errors import BenchError
-from tasks.api import Artifact
+from bench.job import Artifact
 
 _NAME = re.compile(r"^ckpt-(epoch|iter)-(\d{8})\.pt$")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one format for every task (det3d included), identity with the run identity tag
 
 
 def checkpoint_name(unit: str, step: int) -> str:
@@ -102,11 +102,12 @@ def newest_checkpoint(work_dir: Path, identity: dict[str, Any]) -> dict[str, Any
     return state
 
 
-def prune(work_dir: Path, keep_steps: Iterable[int]) -> None:
-    """Delete resume checkpoints that are neither kept for good nor the newest."""
+def prune(work_dir: Path, keep_steps: Iterable[int], keep_last: int = 1) -> None:
+    """Delete checkpoints that are neither kept for good (``keep_steps``) nor among the ``keep_last`` newest."""
     found = list_checkpoints(work_dir)
     keep = set(keep_steps)
-    for step, path in found[:-1]:
+    # max(0, ...): with fewer files than keep_last, a negative slice end would delete all but the newest few
+    for step, path in found[: max(0, len(found) - keep_last)]:
         if step not in keep:
             path.unlink(missing_ok=True)
 
@@ -120,6 +121,6 @@ def sha256_of(path: Path) -> str:
 
 
 def artifact_of(path: Path, kind: str, step: int | None = None) -> Artifact:
-    """An :class:`~tasks.api.Artifact` for a local file (absolute path as its URI)."""
+    """An :class:`~bench.job.Artifact` for a local file (absolute path as its URI)."""
     path = path.resolve()
     return Artifact(kind=kind, uri=str(path), size=path.stat().st_size, sha256=sha256_of(path), step=step)

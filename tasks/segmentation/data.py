@@ -18,18 +18,22 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_png
 from torchvision.transforms.v2 import functional as TF
 
-from bench.errors import BenchError
+from bench.errors import BenchError, DataError, check_number
+from bench.userfiles import read_user_bytes
 from tasks.data.cityscapes import IGNORE_INDEX, SegPair, train_id_lut
+from tasks.data.files import decoder_reason
 
 
-class UnreadableImage(BenchError):
-    """An image or label file cannot be decoded."""
+class UnreadableImage(DataError):
+    """An image or label file cannot be read or decoded, or is not what its name says."""
 
 
 @dataclass(frozen=True)
@@ -44,16 +48,64 @@ class SegAugmentConfig:
     photometric: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 < self.ratio_range[0] <= self.ratio_range[1]:
+        low, high = (check_number(f"recipe key augment.ratio_range[{i}]", v, 0.0)
+                     for i, v in enumerate(self.ratio_range))
+        if not 0 < low <= high:
             raise BenchError(f"recipe key augment.ratio_range={list(self.ratio_range)} must satisfy 0 < min <= max")
+        check_number("recipe key augment.cat_max_ratio", self.cat_max_ratio, 0.0, 1.0)
+        check_number("recipe key augment.hflip", self.hflip, 0.0, 1.0)
 
 
 def read_png(path: Path, mode: ImageReadMode) -> torch.Tensor:
+    """A PNG photo as uint8 ``(C, H, W)`` in ``mode`` (RGB for the frames; a 16-bit PNG keeps its high 8 bits)."""
+    data = read_user_bytes(path, "file", UnreadableImage)
     try:
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        return decode_png(data, mode=mode)
-    except (OSError, RuntimeError) as exc:
-        raise UnreadableImage(f"file {str(path)!r} cannot be read as a PNG ({exc})") from None
+        image = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode)
+    except (RuntimeError, ValueError) as exc:
+        raise UnreadableImage(f"file {str(path)!r} cannot be read as a PNG ({decoder_reason(exc)})") from None
+    return image if image.dtype == torch.uint8 else (image.to(torch.int32) >> 8).to(torch.uint8)
+
+
+# PIL modes that store one index per pixel: grey (L), palette (P: the index, not its colour), 16/32-bit
+# grey. A colour mode has no single index per pixel: converting it to grey invents ids.
+LABEL_MODES = ("L", "P", "I;16", "I;16B", "I;16L", "I")
+
+
+def read_label_png(path: Path) -> torch.Tensor:
+    """A label-id PNG as the ids it STORES, uint8 ``(H, W)``, whatever the mode it was saved in.
+
+    A palette ('P') image gives its indices (a colour-to-grey conversion would turn the ids into
+    luminances); an RGB/RGBA image, a non-PNG file or ids above 255 are errors naming the file.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> f = Path(tempfile.mkdtemp()) / "x_gtFine_labelIds.png"
+        >>> image = Image.fromarray(np.array([[7, 26]], dtype=np.uint8), mode="P")
+        >>> image.putpalette([0, 0, 0] * 7 + [128, 64, 128] + [0, 0, 0] * 18 + [0, 0, 142] + [0, 0, 0] * 229)
+        >>> image.save(f)
+        >>> read_label_png(f).tolist()
+        [[7, 26]]
+    """
+    try:
+        with Image.open(path) as image:
+            image_format, mode = image.format, image.mode
+            if image_format == "PNG" and mode in LABEL_MODES:
+                ids = np.asarray(image)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise UnreadableImage(f"label file {str(path)!r} cannot be read as a PNG ({decoder_reason(exc)})") from None
+    if image_format != "PNG":
+        raise UnreadableImage(f"label file {str(path)!r} is a {image_format} file, not a PNG; label ids must be "
+                              "stored losslessly as PNG")
+    if mode not in LABEL_MODES:
+        raise UnreadableImage(
+            f"label file {str(path)!r} is a {mode} image; label ids must be stored one per pixel (PIL modes "
+            f"{', '.join(LABEL_MODES)}), not as colours: save the labelIds image, not a colour rendering"
+        )
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > 255):
+        raise UnreadableImage(f"label file {str(path)!r} holds ids from {int(ids.min())} to {int(ids.max())}; "
+                              "valid label ids are 0..255")
+    return torch.from_numpy(ids.astype(np.uint8))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], nearest: bool) -> torch.Tensor:
@@ -104,9 +156,10 @@ class CityscapesPairs(Dataset):
         index, aug_seed = key if isinstance(key, tuple) else (key, None)
         pair = self.pairs[index]
         image = read_png(self.root / pair.image, ImageReadMode.RGB)
-        label_ids = read_png(self.root / pair.label, ImageReadMode.GRAY)[0]
+        label_ids = read_label_png(self.root / pair.label)
         if label_ids.shape != image.shape[-2:]:
-            raise UnreadableImage(f"label {pair.label!r} is {tuple(label_ids.shape)} but its image is {tuple(image.shape[-2:])}")
+            raise UnreadableImage(f"label {str(self.root / pair.label)!r} is {tuple(label_ids.shape)} (H, W) but its "
+                                  f"image {pair.image!r} is {tuple(image.shape[-2:])}; they must have one size")
         label = self.lut[label_ids.long()]
         if aug_seed is None:
             return image, label

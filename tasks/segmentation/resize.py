@@ -20,14 +20,14 @@ from torchvision.io import ImageReadMode, encode_png
 
 from bench.errors import BenchError
 from tasks.data.cityscapes import scan_cityscapes
-from tasks.segmentation.data import read_png
+from tasks.segmentation.data import read_label_png, read_png
 
 
 def _resize_to(path: Path, out: Path, size: tuple[int, int], is_label: bool) -> None:
     if out.exists():
         return
-    mode = ImageReadMode.GRAY if is_label else ImageReadMode.RGB
-    x = read_png(path, mode)[None].float()
+    # Labels are read as the ids they store (a palette PNG's indices, not its colours' grey levels).
+    x = (read_label_png(path)[None] if is_label else read_png(path, ImageReadMode.RGB))[None].float()
     if is_label:
         y = F.interpolate(x, size=size, mode="nearest")
     else:

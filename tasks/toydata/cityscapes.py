@@ -63,20 +63,25 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     path.write_bytes(encode_png(tensor.contiguous()).numpy().tobytes())
 
 
-def generate(root: Path, size: tuple[int, int], seed: int) -> None:
+def generate(root: Path, size: tuple[int, int], seed: int, scale: int = 1) -> None:
     rng = np.random.default_rng(seed)
     for split, cities in SPLITS.items():
         for city in cities:
-            for i in range(PER_CITY[split]):
+            for i in range(PER_CITY[split] * scale):
                 stem = f"{city}_{i:06d}_000019"
                 image, ids = scene(size, rng)
                 _write_png(root / "leftImg8bit" / split / city / f"{stem}{IMAGE_SUFFIX}", image)
                 _write_png(root / "gtFine" / split / city / f"{stem}{LABEL_SUFFIX}", ids)
 
 
-def generate_full(root: Path) -> None:
-    generate(root, FULL_SIZE, seed=2024)
+def generate_full(root: Path, scale: int = 1) -> None:
+    generate(root, FULL_SIZE, seed=2024, scale=scale)
 
 
-def generate_4x(root: Path) -> None:
-    generate(root, SMALL_SIZE, seed=2025)
+def generate_4x(root: Path, scale: int = 1) -> None:
+    generate(root, SMALL_SIZE, seed=2025, scale=scale)
+
+
+def split_sizes(scale: int = 1) -> dict[str, int]:
+    """Images per split of the toy set at ``scale`` (what ``data.expected_train`` / ``expected_val`` must say)."""
+    return {split: PER_CITY[split] * scale * len(cities) for split, cities in SPLITS.items()}

@@ -5,7 +5,8 @@ background: a square moving right, a disk moving left, a wide bar moving down, a
 tall bar moving up. Shape and motion both tell the class, and neither changes
 under colour jitter or grayscale. Each class also has a short
 clip (6 frames) that the toy recipe's ``min_frames: 8`` must drop, and an unused
-(id 0) clip.
+(id 0) clip. The split-1 manifest (decodable frame counts) is written to
+``<root>/manifests/hmdb51-split1.tsv``, where a ``data=toy`` job finds it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from tasks.data.hmdb51 import make_hmdb51_manifests, manifest_path
 
 CLASSES = ("move_down", "move_left", "move_right", "move_up")
 SIZE = (48, 64)  # height, width (even, for yuv420p)
@@ -67,14 +70,18 @@ def write_avi(path: Path, frames: np.ndarray, fps: int = 30) -> None:
             container.mux(packet)
 
 
-def generate(root: Path) -> None:
+def generate(root: Path, scale: int = 1) -> None:
+    """Write the clips, split-1 files and manifest under ``root`` (``scale`` times the train/test clips)."""
     rng = np.random.default_rng(77)
     (root / SPLITS_DIR).mkdir(parents=True, exist_ok=True)
     for label, name in enumerate(CLASSES):
         lines = []
-        plan = [("1", FRAMES)] * TRAIN_PER_CLASS + [("2", FRAMES)] * TEST_PER_CLASS + [("1", 6), ("0", FRAMES)]
+        plan = [("1", FRAMES)] * (TRAIN_PER_CLASS * scale) + [("2", FRAMES)] * (TEST_PER_CLASS * scale)
+        plan += [("1", 6), ("0", FRAMES)]
         for i, (split_id, length) in enumerate(plan):
             clip = f"{name}_clip{i:02d}.avi"
             write_avi(root / name / clip, frames_of(label, length, rng))
             lines.append(f"{clip} {split_id} ")  # the official files end lines with a space
         (root / SPLITS_DIR / f"{name}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    (manifest,) = make_hmdb51_manifests(root, (1,), "", SPLITS_DIR).manifests
+    manifest.write(manifest_path(root, "toy", 1))

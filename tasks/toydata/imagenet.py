@@ -60,7 +60,7 @@ def _write_jpeg(path: Path, image: np.ndarray) -> None:
     path.write_bytes(data.numpy().tobytes())
 
 
-def _write_devkit(root: Path, val_labels: list[int]) -> None:
+def _write_devkit(root: Path, val_labels: list[int], train_per_class: int) -> None:
     from scipy import io as sio
 
     devkit = root / DEVKIT
@@ -68,25 +68,26 @@ def _write_devkit(root: Path, val_labels: list[int]) -> None:
     fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]
     synsets = np.zeros((NUM_CLASSES + 1,), dtype=[(f, "O") for f in fields])
     for k, wnid in enumerate(WNIDS):
-        synsets[k] = (k + 1, wnid, f"toy class {k}", "generated", 0, np.zeros((0,)), 0, TRAIN_PER_CLASS)
+        synsets[k] = (k + 1, wnid, f"toy class {k}", "generated", 0, np.zeros((0,)), 0, train_per_class)
     # A non-leaf synset, as in the real meta.mat: readers must skip it.
     synsets[NUM_CLASSES] = (NUM_CLASSES + 1, "n99999999", "toy root", "generated", NUM_CLASSES, np.arange(1, NUM_CLASSES + 1), 1, 0)
     sio.savemat(str(devkit / META), {"synsets": synsets})
     (devkit / GROUND_TRUTH).write_text("".join(f"{label + 1}\n" for label in val_labels))
 
 
-def generate(root: Path) -> None:
-    """Write the toy ImageNet and its manifests under ``root``."""
+def generate(root: Path, scale: int = 1) -> None:
+    """Write the toy ImageNet and its manifests under ``root`` (``scale`` times the images per class)."""
     rng = np.random.default_rng(1234)
     for label, wnid in enumerate(WNIDS):
-        for i in range(TRAIN_PER_CLASS):
+        for i in range(TRAIN_PER_CLASS * scale):
             _write_jpeg(root / "train" / wnid / f"{wnid}_{i}.JPEG", draw(label, rng))
-    val_labels = [k for k in range(NUM_CLASSES) for _ in range(VAL_PER_CLASS)]
+    val_labels = [k for k in range(NUM_CLASSES) for _ in range(VAL_PER_CLASS * scale)]
     rng.shuffle(val_labels)  # the real flat val interleaves classes too
     for i, label in enumerate(val_labels, start=1):
         _write_jpeg(root / "val" / f"ILSVRC2012_val_{i:08d}.JPEG", draw(label, rng))
-    _write_devkit(root, [int(v) for v in val_labels])
+    _write_devkit(root, [int(v) for v in val_labels], TRAIN_PER_CLASS * scale)
     layout = scan_imagenet(root)
     for name, (classes, per_class) in TOY_SUBSETS.items():
-        manifest = select_imagenet_subset(layout, name, classes, per_class, seed=0, min_class_images=TRAIN_PER_CLASS)
+        manifest = select_imagenet_subset(layout, name, classes, per_class * scale, seed=0,
+                                          min_class_images=TRAIN_PER_CLASS * scale)
         manifest.write(root / "manifests" / f"{name}.tsv")

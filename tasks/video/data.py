@@ -12,15 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from bench.errors import BenchError
-from tasks.data.hmdb51 import Clip, UnreadableVideo
-from tasks.data.image_ops import center_crop_box, random_resized_crop_box
+from bench.errors import BenchError, check_number
+from tasks.data.hmdb51 import AV_ERRORS, Clip, UnreadableVideo, open_video
+from tasks.data.image_ops import center_crop_box, check_random_crop, random_resized_crop_box
 
 
 @dataclass(frozen=True)
@@ -47,28 +46,40 @@ class VideoAugmentConfig:
     grayscale: float = 0.3
 
     def __post_init__(self) -> None:
+        check_random_crop("augment", self.scale, self.ratio)
+        for key, maximum in (("hflip", 1.0), ("brightness", None), ("contrast", None), ("saturation", None),
+                             ("hue", 0.5), ("grayscale", 1.0)):
+            check_number(f"recipe key augment.{key}", getattr(self, key), 0.0, maximum)
         if self.crop_size > self.resize_shorter:
             raise BenchError(f"augment.crop_size={self.crop_size} must be <= augment.resize_shorter={self.resize_shorter}")
 
 
-def decode_frames(path: Path, indices: list[int]) -> torch.Tensor:
-    """The frames at ``indices`` (sorted, distinct) as uint8 (T, 3, H, W)."""
+def decode_frames(path: Path, indices: list[int], recorded: int | None = None) -> torch.Tensor:
+    """The frames at ``indices`` (sorted, distinct) as uint8 (T, 3, H, W); ``recorded`` is the manifest's
+    decodable-frame count, quoted when the file no longer delivers what the manifest promised."""
     wanted = set(indices)
     last = max(indices)
     frames = []
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for i, frame in enumerate(container.decode(stream)):
-                if i in wanted:
+    decoded_count = 0
+    with open_video(path) as (_, decoded):
+        try:
+            for frame in decoded:
+                if decoded_count in wanted:
                     frames.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
-                if i >= last:
+                decoded_count += 1
+                if decoded_count > last:
                     break
-    except (av.error.FFmpegError, OSError) as exc:
-        raise UnreadableVideo(f"video {str(path)!r} cannot be decoded ({exc})") from None
+        except AV_ERRORS as exc:
+            if len(frames) != len(indices):
+                raise UnreadableVideo(
+                    f"video {str(path)!r} cannot be decoded after frame {decoded_count} ({' '.join(str(exc).split())})"
+                ) from None
     if len(frames) != len(indices):
-        raise UnreadableVideo(f"video {str(path)!r} has only {len(frames)} decodable frames of the {len(indices)} needed")
+        since = f", but the manifest records {recorded} decodable frames: the file changed since" if recorded else ""
+        raise UnreadableVideo(
+            f"video {str(path)!r} decodes {len(frames)} of the {len(indices)} frames needed (frames {indices[0]}.."
+            f"{last}){since}; recreate the manifest with `python -m tasks.manifest hmdb51`"
+        )
     return torch.stack(frames).permute(0, 3, 1, 2)
 
 
@@ -84,6 +95,14 @@ class VideoClips(Dataset):
     """Index with ``(index, aug_seed)`` to train, ``index`` to evaluate; returns ``(uint8 (3, T, H, W), label)``."""
 
     def __init__(self, root: str | Path, clips: tuple[Clip, ...], clip: ClipConfig, cfg: VideoAugmentConfig) -> None:
+        short = [c for c in clips if c.frames < clip.span]
+        if short:
+            # Windows are drawn within the decodable frames only; a shorter clip would fail at a random epoch.
+            raise BenchError(
+                f"{len(short)} clip(s) have fewer decodable frames than the {clip.span} a clip of "
+                f"clip.num_frames={clip.num_frames} every clip.interval={clip.interval} spans, e.g. "
+                f"{short[0].path} ({short[0].frames}); drop them with data.min_frames >= {clip.span}"
+            )
         self.root = Path(root)
         self.clips = clips
         self.clip = clip
@@ -105,7 +124,7 @@ class VideoClips(Dataset):
         room = clip.frames - self.clip.span
         start = int(float(torch.rand(1, generator=g)) * (room + 1)) if g is not None else room // 2
         indices = [start + i * self.clip.interval for i in range(self.clip.num_frames)]
-        frames = _resize_shorter(decode_frames(self.root / clip.path, indices), self.cfg.resize_shorter)
+        frames = _resize_shorter(decode_frames(self.root / clip.path, indices, clip.frames), self.cfg.resize_shorter)
         h, w = frames.shape[-2:]
         size = (self.cfg.crop_size, self.cfg.crop_size)
         if g is None:

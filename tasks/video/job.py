@@ -1,77 +1,53 @@
-"""The video job: HMDB51 split 1, top1/top5; video_p starts from the same code's cls_a backbone."""
+"""The video job: HMDB51 split 1, top1/top5; video_p starts from the same code's cls_a backbone (the engine's)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.code import ArchCode
 from bench.errors import BenchError
+from bench.job import JobResult, JobSpec, TaskType
 from bench.nn import build_network
-from tasks.api import JobResult, JobSpec
-from tasks.common import check_top_level, evaluate_topk, file_list_hash, prepare_root
-from tasks.data.hmdb51 import read_split
+from tasks.common import check_identity, evaluate_topk, prepare_root, toy_identity
+from tasks.data.hmdb51 import HMDBSplit, load_hmdb51
 from tasks.data.image_ops import normalize
-from tasks.engine.checkpoint import load_checkpoint
 from tasks.engine.distributed import DistEnv
 from tasks.engine.job import run_job
 from tasks.engine.loop import TrainTask
-from tasks.engine.recipe import parse_section
-from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
-
-TASK_KEYS = ("num_classes", "data", "clip", "augment", "init")
+from tasks.video.data import VideoClips
+from tasks.video.recipe import VideoRecipe
 
 
-@dataclass(frozen=True)
-class VideoDataConfig:
-    """``videos_dir``: folder of the class folders, relative to the root ("" = the root itself);
-    ``splits_dir``: folder of the official split files; clips shorter than ``min_frames`` are dropped."""
-
-    kind: str = "real"
-    split: int = 1
-    videos_dir: str = ""
-    splits_dir: str = "testTrainMulti_7030_splits"
-    min_frames: int = 64
+def _split(recipe: VideoRecipe, kind: str, root: str) -> HMDBSplit:
+    """The split's clips from the HMDB51 manifest (decodable frame counts, made once by
+    ``python -m tasks.manifest hmdb51``): no clip is opened at job start."""
+    data = recipe.data
+    return load_hmdb51(root, kind, data.split, data.min_frames, data.videos_dir, data.splits_dir)
 
 
-@dataclass(frozen=True)
-class InitConfig:
-    """``from_setting``: a setting whose checkpoint of the SAME code initialises the 2D backbone
-    (video_p: cls_a), null for random initialisation; ``require_final``: refuse a checkpoint taken
-    before that job finished."""
-
-    from_setting: str | None = None
-    require_final: bool = True
+def data_identity(recipe: VideoRecipe, kind: str, root: str) -> str:
+    """``manifest:<content sha256>`` of the split's HMDB51 manifest (toy data: the generator's marker)."""
+    if kind == "toy":
+        return toy_identity(recipe.dataset, root)
+    return f"manifest:{_split(recipe, kind, root).manifest_sha256}"
 
 
 class VideoTask(TrainTask):
-    metric_names = ("top1", "top5")
-
     def __init__(self, spec: JobSpec, env: DistEnv) -> None:
-        config = dict(spec.config)
-        check_top_level(config, TASK_KEYS)
         self.spec = spec
-        self.num_classes = config["num_classes"]
-        self.data = parse_section(VideoDataConfig, config.get("data"), "data")
-        self.clip = parse_section(ClipConfig, config.get("clip"), "clip")
-        self.augment = parse_section(VideoAugmentConfig, config.get("augment"), "augment")
-        self.init = parse_section(InitConfig, config.get("init"), "init")
-        if self.clip.span > self.data.min_frames:
-            raise BenchError(
-                f"a clip of clip.num_frames={self.clip.num_frames} every clip.interval={self.clip.interval} spans "
-                f"{self.clip.span} frames, more than data.min_frames={self.data.min_frames} guarantees"
-            )
-        self.data_info = prepare_root(spec, self.data.kind, str(config.get("dataset", "hmdb51")))
-        split = read_split(spec.data_root, self.data.split, self.data.videos_dir, self.data.splits_dir, self.data.min_frames)
-        if len(split.classes) != self.num_classes:
-            raise BenchError(f"the split files name {len(split.classes)} classes but num_classes={self.num_classes}")
-        self.train_set = VideoClips(spec.data_root, split.train, self.clip, self.augment)
-        self.val_set = VideoClips(spec.data_root, split.test, self.clip, self.augment)
+        recipe: VideoRecipe = spec.recipe
+        self.recipe = recipe
+        self.data_info = prepare_root(spec)
+        split = _split(recipe, spec.data.kind, spec.data.root)
+        check_identity(spec, f"manifest:{split.manifest_sha256}")
+        if len(split.classes) != recipe.num_classes:
+            raise BenchError(f"the split files name {len(split.classes)} classes but num_classes={recipe.num_classes}")
+        self.train_set = VideoClips(spec.data.root, split.train, recipe.clip, recipe.augment)
+        self.val_set = VideoClips(spec.data.root, split.test, recipe.clip, recipe.augment)
         self.data_info.update(
             train_samples=len(split.train),
             eval_samples=len(split.test),
@@ -79,34 +55,10 @@ class VideoTask(TrainTask):
             listed_test=split.listed["test"],
             dropped_short_train=split.dropped["train"],
             dropped_short_test=split.dropped["test"],
-            dataset_hash=file_list_hash(spec.data_root, [c.path for c in split.train + split.test]),
         )
 
     def build_model(self) -> nn.Module:
-        return build_network(self.spec.code, "video", self.num_classes)
-
-    def init_weights(self, model: nn.Module) -> dict[str, Any]:
-        if self.init.from_setting is None:
-            return {}
-        uri = self.spec.init_checkpoint
-        if not uri:
-            raise BenchError(
-                f"{self.spec.setting} starts from the {self.init.from_setting} checkpoint of the same code "
-                f"({self.spec.code}, seed {self.spec.seed}), but none was given; train "
-                f"task={self.init.from_setting} first (it is found through the store) or pass init_checkpoint=URI"
-            )
-        state = load_checkpoint(uri)
-        identity = state.get("identity", {})
-        if identity.get("setting") != self.init.from_setting or ArchCode.parse(identity.get("code", "")).to_string() != self.spec.code:
-            raise BenchError(
-                f"init checkpoint {uri!r} is of setting {identity.get('setting')!r} and code {identity.get('code')!r}; "
-                f"{self.spec.setting} needs {self.init.from_setting!r} of code {self.spec.code}"
-            )
-        if self.init.require_final and not state.get("final", False):
-            raise BenchError(f"init checkpoint {uri!r} was taken at step {state.get('step')}, before its job finished")
-        backbone = {k[len("backbone."):]: v for k, v in state["model"].items() if k.startswith("backbone.")}
-        model.backbone.load_state_dict(backbone, strict=True)
-        return {"init_checkpoint": uri, "init_tensors": len(backbone), "init_step": int(state["step"])}
+        return build_network(self.spec.code, "video", self.recipe.num_classes)
 
     def prepare_batch(self, batch: Any, device: torch.device, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         clips, labels = batch
@@ -116,9 +68,7 @@ class VideoTask(TrainTask):
         return F.cross_entropy(outputs.float(), targets)
 
     def evaluate(self, model: nn.Module, env: DistEnv, autocast: Callable[[], Any]) -> dict[str, float]:
-        runtime = self.spec.config["runtime"]
-        batch_size = self.spec.config["eval"].get("batch_size") or runtime["batch_size"] // env.world_size
-        return evaluate_topk(self, model, env, autocast, batch_size)
+        return evaluate_topk(self, model, env, autocast)
 
     def info(self) -> dict[str, Any]:
         return dict(self.data_info)
@@ -129,5 +79,8 @@ def make_task(spec: JobSpec, env: DistEnv) -> VideoTask:
 
 
 def video_job(spec: JobSpec) -> JobResult:
-    """The ``JobFn`` of video and video_p."""
+    """The job of every video setting (video, video_p)."""
     return run_job(spec, make_task)
+
+
+TASK = TaskType("video", VideoRecipe, video_job, data_identity)

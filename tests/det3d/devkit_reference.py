@@ -1,5 +1,11 @@
 """A slow, line-by-line transcription of the KITTI devkit's evaluation (per frame, per detection),
-with overlaps from shapely polygons: the independent reference for ``tasks.det3d.kitti_eval``."""
+with overlaps from shapely polygons: the independent reference for ``tasks.det3d.kitti_eval``.
+
+Transcribed from the logic of the devkit's Python port (OpenPCDet
+``pcdet/datasets/kitti/kitti_object_eval_python/eval.py``: ``clean_data``,
+``compute_statistics_jit``, ``eval_class``, ``get_official_eval_result``), including its
+overlap table ``min_overlaps[pass, metric, class]`` and the orientation similarity (AOS).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,13 @@ import numpy as np
 import shapely
 
 MIN_HEIGHT, MAX_OCC, MAX_TRUNC = (40, 25, 25), (0, 1, 2), (0.15, 0.3, 0.5)
-MIN_OVERLAP = {"car": 0.7, "pedestrian": 0.5, "cyclist": 0.5}
+CLASS_INDEX = {"car": 0, "pedestrian": 1, "cyclist": 2}
+METRIC_INDEX = {"2d": 0, "bev": 1, "3d": 2}
+# min_overlaps[pass, metric (bbox, bev, 3d), class (car, pedestrian, cyclist)], as get_official_eval_result builds it.
+MIN_OVERLAPS = np.array([
+    [[0.7, 0.5, 0.5], [0.7, 0.5, 0.5], [0.7, 0.5, 0.5]],
+    [[0.7, 0.5, 0.5], [0.5, 0.25, 0.25], [0.5, 0.25, 0.25]],
+])
 
 
 def _poly(b):
@@ -59,7 +71,7 @@ def _stats(gt, det, ign_gt, ign_det, dc, view, min_ov, compute_fp, thresh=0.0):
     assigned = [False] * len(det)
     low = [compute_fp and det.score[j] < thresh for j in range(len(det))]
     tp = fp = fn = 0
-    scores = []
+    scores, deltas = [], []
     for i in range(len(gt)):
         if ign_gt[i] == -1:
             continue
@@ -81,12 +93,14 @@ def _stats(gt, det, ign_gt, ign_det, dc, view, min_ov, compute_fp, thresh=0.0):
         elif valid != -1e7:
             tp += 1
             scores.append(det.score[det_idx])
+            deltas.append(gt.alpha[i] - det.alpha[det_idx])
             assigned[det_idx] = True
+    similarity = -1.0
     if compute_fp:
         for j in range(len(det)):
             if not (assigned[j] or ign_det[j] == -1 or ign_det[j] == 1 or low[j]):
                 fp += 1
-        if view == "2d":  # DontCare labels have no 3D extent: only the image view can hit them
+        if view == "2d":  # the devkit tests DontCare regions in the bbox metric only, at that metric's threshold
             for box in dc:
                 for j in range(len(det)):
                     if assigned[j] or ign_det[j] in (-1, 1) or low[j]:
@@ -97,16 +111,30 @@ def _stats(gt, det, ign_gt, ign_det, dc, view, min_ov, compute_fp, thresh=0.0):
                     if iw > 0 and ih > 0 and iw * ih / area > min_ov:
                         assigned[j] = True
                         fp -= 1
-    return tp, fp, fn, scores
+        if tp > 0 or fp > 0:
+            similarity = sum((1.0 + np.cos(d)) / 2.0 for d in deltas)
+    return tp, fp, fn, scores, similarity
 
 
-def reference_ap(gts, dets, cls_name, view, level):
-    """(AP over 40 recall positions, AP over 11) for one class / view / level, the devkit's way."""
-    cls, min_ov = cls_name.lower(), MIN_OVERLAP[cls_name.lower()]
+def computes_aos(dets) -> bool:
+    """The devkit's switch: the first frame with detections has a first alpha other than -10."""
+    for d in dets:
+        if len(d):
+            return d.alpha[0] != -10
+    return False
+
+
+def reference_ap(gts, dets, cls_name, view, level, overlap_pass=0):
+    """(AP R40, AP R11, AOS R40, AOS R11) for one class / view / level / overlap pass, the devkit's way.
+
+    AOS is computed for the image view (``"2d"``) only, as the devkit does; else NaN.
+    """
+    cls = cls_name.lower()
+    min_ov = MIN_OVERLAPS[overlap_pass, METRIC_INDEX[view], CLASS_INDEX[cls]]
     cleaned = [_clean(g, d, cls, level) for g, d in zip(gts, dets)]
     n_gt = sum(c[3] for c in cleaned)
     if n_gt == 0:
-        return float("nan"), float("nan")
+        return (float("nan"),) * 4
     scores = []
     for (g, d), (ig, idt, dc, _) in zip(zip(gts, dets), cleaned):
         scores += _stats(g, d, ig, idt, dc, view, min_ov, False)[3]
@@ -119,13 +147,20 @@ def reference_ap(gts, dets, cls_name, view, level):
             continue
         thresholds.append(s)
         current += 1 / 40
-    precision = np.zeros(41)
+    precision, aos = np.zeros(41), np.zeros(41)
     for t, thr in enumerate(thresholds[:41]):
-        tp = fp = 0
+        tp = fp = similarity = 0
         for (g, d), (ig, idt, dc, _) in zip(zip(gts, dets), cleaned):
-            a, b, _, _ = _stats(g, d, ig, idt, dc, view, min_ov, True, thr)
+            a, b, _, _, sim = _stats(g, d, ig, idt, dc, view, min_ov, True, thr)
             tp, fp = tp + a, fp + b
+            if sim != -1:
+                similarity += sim
         precision[t] = tp / (tp + fp)
+        aos[t] = similarity / (tp + fp)
     for i in range(41):
         precision[i] = precision[i:].max()
-    return precision[1:].sum() / 40 * 100, precision[::4].sum() / 11 * 100
+        aos[i] = aos[i:].max()
+    with_aos = view == "2d" and computes_aos(dets)
+    aos40 = aos[1:].sum() / 40 * 100 if with_aos else float("nan")
+    aos11 = aos[::4].sum() / 11 * 100 if with_aos else float("nan")
+    return precision[1:].sum() / 40 * 100, precision[::4].sum() / 11 * 100, aos40, aos11

@@ -7,7 +7,7 @@ import numpy as np
 from tasks.det3d.kitti import Objects
 
 
-def objects(names, boxes, bbox=None, score=None, truncated=None, occluded=None) -> Objects:
+def objects(names, boxes, bbox=None, score=None, truncated=None, occluded=None, alpha=None) -> Objects:
     """Objects from camera boxes (x, y, z, l, h, w, ry); image boxes default to a tall box per object."""
     n = len(names)
     boxes = np.asarray(boxes, dtype=float).reshape(n, 7)
@@ -17,7 +17,7 @@ def objects(names, boxes, bbox=None, score=None, truncated=None, occluded=None) 
         names=np.array(names, dtype="<U16"),
         truncated=np.zeros(n) if truncated is None else np.asarray(truncated, float),
         occluded=np.zeros(n, dtype=np.int64) if occluded is None else np.asarray(occluded, np.int64),
-        alpha=np.zeros(n),
+        alpha=np.zeros(n) if alpha is None else np.asarray(alpha, float),
         bbox=np.asarray(bbox, float).reshape(n, 4),
         boxes=boxes,
         score=np.ones(n) if score is None else np.asarray(score, float),

@@ -8,30 +8,21 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from tasks.api import JOBS, JobSpec
+from bench.errors import DataError
+from bench.job import JobSpec
 from tasks.det3d.toy import TOY_VERSION, generate
+from tests.tasks.conftest import job_of, toy_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-CODE = "16_16-1_1_1_16-1_2_1_1_16_16-1_3_1_1_1_16_16_16-1_4_1_1_1_1_16_16_16_16-16"
 TINY = "8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8"
+COARSE = ("task.model.pillar_size=[0.64,0.64]", "task.model.max_pillars_train=1500", "task.model.max_pillars_test=1500",
+          "task.model.max_points=16")
 
 
-def toy_recipe(epochs: int) -> dict:
-    """The real recipe with the smoke layer on top, as ``data=toy`` composes it."""
-    recipe = yaml.safe_load((ROOT / "conf" / "task" / "det3d.yaml").read_text())
-    smoke = yaml.safe_load((ROOT / "conf" / "smoke" / "toy_det3d.yaml").read_text())
-    for section, values in smoke.items():
-        recipe[section] = {**recipe.get(section, {}), **values}
-    recipe["data"]["kind"] = "toy"
-    recipe["schedule"]["length"] = epochs
-    recipe["eval"]["interval"] = epochs
-    return recipe
-
-
-def _spec(tmp: Path, recipe: dict, data_root: Path, code: str = CODE) -> JobSpec:
-    return JobSpec(code=code, setting="det3d", seed=0, config=recipe, data_root=str(data_root), work_dir=str(tmp / "work"))
+def _spec(tmp: Path, epochs: int, *overrides: str) -> JobSpec:
+    """The toy det3d recipe (as ``data=toy`` composes it) on the toy set under ``tmp/kitti``."""
+    return toy_spec("det3d", tmp, tmp / "work", code=TINY,
+                    overrides=(f"task.schedule.length={epochs}", f"task.eval.interval={epochs}", *COARSE, *overrides))
 
 
 @pytest.mark.slow
@@ -43,13 +34,10 @@ def test_short_training_run_beats_zero_ap(tmp_path):
     torch.set_num_threads(2)
     data_root = generate(tmp_path / "kitti", train_frames=4, val_frames=1, class_mix=(1.0, 0.0, 0.0))
     (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")
-    recipe = toy_recipe(epochs=30)
-    recipe["model"].update(pillar_size=[0.64, 0.64], max_pillars_train=1500, max_pillars_test=1500, max_points=16)
-    recipe["augment"] = {"flip": False, "rotation": 0.0, "scaling": [1.0, 1.0], "translation_std": 0.0}
-    recipe["optim"]["lr"] = 0.01
-    recipe["runtime"]["batch_size"] = 2
-    recipe["data"]["val_split"] = "train"
-    result = JOBS.get("det3d")(_spec(tmp_path, recipe, data_root, code=TINY))
+    spec = _spec(tmp_path, 30, "task.augment.flip=false", "task.augment.rotation=0.0", "task.augment.scaling=[1.0,1.0]",
+                 "task.augment.translation_std=0.0", "task.optim.lr=0.01", "task.runtime.batch_size=2",
+                 "task.data.val_split=train")
+    result = job_of("det3d")(spec)
     assert result.info["synthetic_data"] is True
     assert set(result.metrics) >= {"car_3d_moderate", "car_bev_moderate_r11", "pedestrian_3d_hard", "car_bev_moderate_loose"}
     assert result.metrics["car_bev_moderate_loose"] > 10.0, result.metrics
@@ -58,16 +46,14 @@ def test_short_training_run_beats_zero_ap(tmp_path):
 
 def _run_job(spec: JobSpec) -> None:
     torch.set_num_threads(1)
-    JOBS.get("det3d")(spec)
+    job_of("det3d")(spec)
 
 
 @pytest.mark.slow
 def test_killed_job_resumes_from_its_checkpoint(tmp_path):
     data_root = generate(tmp_path / "kitti", train_frames=8, val_frames=2)
     (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")  # a smaller set than the default toy
-    recipe = toy_recipe(epochs=4)
-    recipe["model"].update(pillar_size=[0.64, 0.64], max_pillars_train=1500, max_pillars_test=1500, max_points=16)
-    spec = _spec(tmp_path, recipe, data_root, code=TINY)
+    spec = _spec(tmp_path, 4)
     process = mp.get_context("spawn").Process(target=_run_job, args=(spec,))
     process.start()
     first = tmp_path / "work" / "ckpt-epoch-00000001.pt"
@@ -77,9 +63,19 @@ def test_killed_job_resumes_from_its_checkpoint(tmp_path):
     process.kill()
     process.join()
     assert first.exists(), "no checkpoint appeared before the kill"
-    result = JOBS.get("det3d")(spec)
-    assert result.info["resumed_from_epoch"] >= 1
-    steps = sorted(a.step for a in result.artifacts)
+    result = job_of("det3d")(spec)
+    assert result.info["resumed_from_step"] >= 1
+    steps = sorted(a.step for a in result.artifacts if a.kind == "checkpoint")
     assert steps[-1] == 4 and len(steps) <= 5
     assert {p.step for p in result.curve} == {4}
 
+
+
+def test_a_malformed_validation_label_fails_the_job_before_any_training(tmp_path):
+    data_root = generate(tmp_path / "kitti", train_frames=2, val_frames=1)
+    (data_root / ".toy-complete").write_text(TOY_VERSION + "\n")
+    val_id = (data_root / "ImageSets" / "val.txt").read_text().split()[0]
+    (data_root / "training" / "label_2" / f"{val_id}.txt").write_text("Car 0.0 0 -1.5 10 20\n")  # 6 of 15 fields
+    with pytest.raises(DataError, match=f"{val_id}.txt"):
+        job_of("det3d")(_spec(tmp_path, 2))
+    assert not list((tmp_path / "work").glob("ckpt-*"))  # found before the first epoch, not 20 epochs in

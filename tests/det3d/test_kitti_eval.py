@@ -35,7 +35,7 @@ def test_detections_equal_to_ground_truth_give_100():
         rows += [[-20.0, 1.5, 20.0, 4.0, 1.5, 1.6, 0.0], [-1000] * 3 + [-1] * 3 + [-10]]
         frames.append(objects(names, rows))
     result = evaluate(frames, [g.select(np.arange(len(g) - 2)) for g in frames])
-    assert len(result) == 3 * 3 * 3 * 2
+    assert len(result) == 3 * 4 * 3 * 2  # classes x (2d, bev, 3d, aos) x levels x (R40, R11)
     assert all(v == pytest.approx(100.0) for v in result.values()), result
 
 
@@ -102,30 +102,118 @@ def test_neighbouring_class_absorbs_a_detection():
     assert _one_frame_eval(gt, det)["car_3d_moderate"] == pytest.approx(100.0)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_matches_a_line_by_line_devkit_transcription(seed):
+def _shifted_image_boxes(bbox: np.ndarray, iou: float) -> np.ndarray:
+    """``bbox`` moved right so that each keeps ``iou`` with its original (same size)."""
+    width = bbox[:, 2] - bbox[:, 0]
+    shift = width * (1 - iou) / (1 + iou)  # (w - s) h / ((w + s) h) = iou
+    return bbox + np.stack([shift, 0 * shift, shift, 0 * shift], axis=1)
+
+
+def test_loose_pass_loosens_bev_and_3d_but_not_image_boxes():
+    # Perfect 3D boxes whose image boxes overlap their ground truth at IoU 0.6: the devkit's second
+    # pass keeps image boxes at 0.7 for cars (0.6 fails) and loosens BEV and 3D to 0.5.
+    gt = _cars()
+    det = _cars(bbox=_shifted_image_boxes(gt.bbox, 0.6), score=np.linspace(1.0, 0.5, N))
+    result = _one_frame_eval(gt, det, loose=True)
+    assert result["car_2d_moderate"] == result["car_2d_moderate_loose"] == 0.0
+    assert result["car_aos_moderate_loose"] == 0.0  # AOS rides on the image-box matching
+    for view in ("bev", "3d"):
+        assert result[f"car_{view}_moderate"] == result[f"car_{view}_moderate_loose"] == pytest.approx(100.0)
+    for key in ("car_2d_moderate", "car_bev_moderate", "car_3d_moderate"):
+        ref40, ref11, _, _ = reference_ap([gt], [det], "Car", key.split("_")[1], 1, overlap_pass=1)
+        assert (result[key + "_loose"], result[key + "_r11_loose"]) == (pytest.approx(ref40), pytest.approx(ref11)), key
+
+
+def test_loose_pass_accepts_3d_boxes_between_0_5_and_0_7():
+    # Exact image boxes; 3D boxes moved 0.4 m across their 1.6 m width (ry 0: the width runs along
+    # camera z), so BEV and 3D IoU are 1.2 / 2.0 = 0.6: a miss at 0.7, a match at the loose 0.5.
+    gt = _cars()
+    moved = gt.boxes.copy()
+    moved[:, 2] += 0.4
+    det = objects(gt.names, moved, gt.bbox, np.linspace(1.0, 0.5, N))
+    result = _one_frame_eval(gt, det, loose=True)
+    assert result["car_bev_moderate"] == result["car_3d_moderate"] == 0.0
+    assert result["car_bev_moderate_loose"] == result["car_3d_moderate_loose"] == pytest.approx(100.0)
+    assert result["car_2d_moderate"] == result["car_2d_moderate_loose"] == pytest.approx(100.0)
+
+
+def test_dontcare_in_the_loose_pass_uses_the_image_threshold():
+    # A false positive covering a DontCare region with 60% of its own area: over 0.5 but not over the
+    # image threshold 0.7 the devkit keeps in both passes, so it stays a false positive in both.
+    dc_box = [880.0, 100, 1000, 200]
+    fp_box = [[928.0, 100, 1048.0, 200]]  # 72 of its 120 px width lie over the DontCare box
+    gt = objects(["Car"] * N + ["DontCare"], [car_row(i) for i in range(N)] + [[-1000] * 3 + [-1] * 3 + [-10]],
+                 bbox=np.concatenate([_cars().bbox, [dc_box]]))
+    det = objects(["Car"] * (N + 1), [car_row(i) for i in range(N)] + [[5.0, 1.5, 60.0, 4.0, 1.5, 1.6, 0.0]],
+                  bbox=np.concatenate([_cars().bbox, fp_box]), score=np.r_[np.linspace(1, 0.5, N), 2.0])
+    result = _one_frame_eval(gt, det, loose=True)
+    assert result["car_2d_moderate"] == result["car_2d_moderate_loose"] == pytest.approx(100 * 41 / 42)
+    ref = reference_ap([gt], [det], "Car", "2d", 1, overlap_pass=1)
+    assert result["car_2d_moderate_loose"] == pytest.approx(ref[0])
+
+
+@pytest.mark.parametrize(("turn", "expected"), [(0.0, 100.0), (np.pi / 2, 50.0), (np.pi, 0.0), (-np.pi / 3, 75.0)])
+def test_aos_is_precision_weighted_by_orientation_similarity(turn, expected):
+    gt = _cars(alpha=np.linspace(-3, 3, N))
+    det = _cars(alpha=gt.alpha + turn, score=np.linspace(1.0, 0.5, N))
+    result = _one_frame_eval(gt, det)
+    assert result["car_2d_moderate"] == pytest.approx(100.0)
+    assert result["car_aos_moderate"] == pytest.approx(expected)  # (1 + cos(turn)) / 2 at every recall
+    assert result["car_aos_moderate_r11"] == pytest.approx(expected)
+
+
+def test_aos_is_undefined_without_detection_alpha():
+    gt = _cars()
+    det = _cars(alpha=np.full(N, -10.0))  # KITTI's "no alpha": the devkit then skips AOS
+    result = _one_frame_eval(gt, det)
+    assert result["car_2d_moderate"] == pytest.approx(100.0)
+    assert np.isnan(result["car_aos_moderate"]) and np.isnan(result["car_aos_moderate_r11"])
+
+
+def _random_frames(seed: int, frames: int = 25):
     rng = np.random.default_rng(seed)
     gts, dets = [], []
-    names = ["Car", "Pedestrian", "Van", "DontCare", "Cyclist"]
-    for _ in range(25):
-        n = int(rng.integers(0, 6))
+    names = ["Car", "Pedestrian", "Van", "DontCare", "Cyclist", "Person_sitting"]
+    for _ in range(frames):
+        n = int(rng.integers(0, 7))
         nm = rng.choice(names, n)
         boxes = np.c_[rng.uniform(-8, 8, n), rng.uniform(1, 2, n), rng.uniform(10, 30, n), rng.uniform(1, 4, n),
                       rng.uniform(1, 2, n), rng.uniform(0.6, 2, n), rng.uniform(-3, 3, n)]
         y1 = rng.uniform(100, 150, n)
         bbox = np.c_[rng.uniform(0, 900, n), y1, rng.uniform(950, 1200, n), y1 + rng.uniform(20, 80, n)]
-        gts.append(objects(nm, boxes, bbox, truncated=rng.uniform(0, 0.6, n), occluded=rng.integers(0, 3, n)))
-        k = int(rng.integers(0, 8)) if n else 0
+        alpha = rng.uniform(-np.pi, np.pi, n)
+        gts.append(objects(nm, boxes, bbox, truncated=rng.uniform(0, 0.6, n), occluded=rng.integers(0, 3, n), alpha=alpha))
+        k = int(rng.integers(0, 9)) if n else 0
         pick = rng.integers(0, max(n, 1), k) if n else np.zeros(0, int)
-        jit = boxes[pick] + rng.normal(0, 0.2, (k, 7)) if n else np.zeros((0, 7))
-        dbox = bbox[pick] + rng.normal(0, 8, (k, 4)) if n else np.zeros((0, 4))
+        # Jitter wide enough that IoUs spread over both passes' thresholds (0.25 ... 0.7).
+        jit = boxes[pick] + rng.normal(0, 0.3, (k, 7)) if n else np.zeros((0, 7))
+        dbox = bbox[pick] + rng.normal(0, 10, (k, 4)) if n else np.zeros((0, 4))
+        dalpha = alpha[pick] + rng.normal(0, 0.8, k) if n else np.zeros(0)
         dets.append(objects(rng.choice(["Car", "Pedestrian", "Cyclist"], k) if n else np.array([], dtype=str), jit, dbox,
-                            score=rng.uniform(0, 1, k)))
-    ours = evaluate(gts, dets)
-    for cls in ("Car", "Pedestrian"):
+                            score=rng.uniform(0, 1, k), alpha=dalpha))
+    return gts, dets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_a_line_by_line_devkit_transcription(seed):
+    # Every key (3 classes x 2d / bev / 3d / aos x 3 levels x R40 / R11 x both passes) against the
+    # transcription: this is the regression guard of the strict keys as much as of the loose pass and AOS.
+    gts, dets = _random_frames(seed)
+    ours = evaluate(gts, dets, loose=True)
+    checked = 0
+    for cls in ("Car", "Pedestrian", "Cyclist"):
         for view in ("2d", "bev", "3d"):
             for level, name in enumerate(("easy", "moderate", "hard")):
-                ref40, ref11 = reference_ap(gts, dets, cls, view, level)
-                key = f"{cls.lower()}_{view}_{name}"
-                assert ours[key] == pytest.approx(ref40, nan_ok=True), key
-                assert ours[key + "_r11"] == pytest.approx(ref11, nan_ok=True), key
+                for overlap_pass, suffix in ((0, ""), (1, "_loose")):
+                    ap40, ap11, aos40, aos11 = reference_ap(gts, dets, cls, view, level, overlap_pass)
+                    key = f"{cls.lower()}_{view}_{name}"
+                    assert ours[key + suffix] == pytest.approx(ap40, abs=1e-9, nan_ok=True), key + suffix
+                    assert ours[f"{key}_r11{suffix}"] == pytest.approx(ap11, abs=1e-9, nan_ok=True), key + suffix
+                    checked += 2
+                    if view == "2d":
+                        aos_key = f"{cls.lower()}_aos_{name}"
+                        assert ours[aos_key + suffix] == pytest.approx(aos40, abs=1e-9, nan_ok=True), aos_key + suffix
+                        assert ours[f"{aos_key}_r11{suffix}"] == pytest.approx(aos11, abs=1e-9, nan_ok=True), aos_key + suffix
+                        checked += 2
+    assert checked == len(ours) == 144
+    assert any(0 < v < 100 for k, v in ours.items() if "aos" in k)  # the scenes exercise partial orientation agreement

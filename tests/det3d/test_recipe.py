@@ -1,53 +1,57 @@
-"""The det3d recipe: composes through Hydra like the other settings, validates, and its schedule."""
+"""The det3d recipe: composes through Hydra like the other settings, into the same typed recipe sections."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 
+from bench.config import config_hash, resolve
 from bench.errors import BenchError
-from tasks import build_job_spec
-from tasks.det3d.recipe import TrainConfig, check_sections, is_toy, one_cycle, parse_detector, parse_train
+from bench.experiment import parse_recipe
+from bench.training import parse_train
+from tasks import TASKS
+from tasks.det3d.recipe import Det3dRecipe
+from tasks.engine.optim import lr_at
+from tests.tasks.conftest import TINY, compose_train
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-CODE = "8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8"
 
-
-def _compose(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose("train", overrides=["task=det3d", f"code={CODE}", "store=unused-store", *overrides])
+def _experiment(overrides: list[str]):
+    return parse_train(compose_train(["task=det3d", f"code={TINY}", "store=unused-store", *overrides]), TASKS)[1]
 
 
 def test_real_recipe_is_the_paper_s(tmp_path):
-    spec = build_job_spec(_compose([f"data.roots.kitti={tmp_path}"]), CODE, 0, devices=["cpu"])
-    model, train = parse_detector(spec.config), parse_train(spec.config)
+    cfg = resolve(compose_train(["task=det3d", f"code={TINY}", "store=unused-store", f"data.roots.kitti={tmp_path}"]))
+    task, recipe = parse_recipe(cfg["task"], TASKS)
+    assert task.name == "det3d" and isinstance(recipe, Det3dRecipe)
+    model = recipe.model
     assert (model.grid.ny, model.grid.nx) == (496, 432) and model.max_pillars_train == 12000 and model.max_points == 100
-    assert (train.epochs, train.batch_size, train.lr_max, train.weight_decay, train.keep_last) == (80, 16, 2e-3, 1e-2, 5)
-    assert spec.data_root == str(tmp_path) and not is_toy(spec.config)
+    assert (recipe.schedule.length, recipe.runtime.batch_size, recipe.optim.lr, recipe.optim.weight_decay,
+            recipe.checkpoint.keep_last) == (80, 16, 2e-3, 1e-2, 5)
+    assert (recipe.optim.name, recipe.optim.grad_clip, recipe.schedule.policy) == ("adamw", 10.0, "onecycle")
+    with pytest.raises(BenchError, match="ImageSets/train.txt: file not found"):
+        _experiment([f"data.roots.kitti={tmp_path}"])  # real data is identified before anything trains
 
 
 def test_toy_layer_shrinks_the_recipe():
-    spec = build_job_spec(_compose(["data=toy"]), CODE, 0, devices=["cpu"])
-    assert is_toy(spec.config) and spec.data_root.endswith("kitti")
-    assert (parse_detector(spec.config).grid.nx, parse_train(spec.config).epochs) == (40, 30)
+    experiment = _experiment(["data=toy"])
+    assert experiment.data.synthetic and experiment.data.root.endswith("kitti")
+    assert (experiment.recipe.model.grid.nx, experiment.recipe.schedule.length) == (40, 30)
+    assert config_hash(experiment.recipe) != config_hash(_experiment(["data=toy", "task.schedule.length=31"]).recipe)
 
 
 def test_bad_recipes_fail_with_the_key_named():
-    spec = build_job_spec(_compose(["data=toy"]), CODE, 0, devices=["cpu"])
-    bad = {**spec.config, "model": {**spec.config["model"], "pillar_sise": [0.2, 0.2]}}
-    with pytest.raises(BenchError, match="pillar_sise"):
-        parse_detector(bad)
+    with pytest.raises(BenchError, match="unknown key task.model.pillar_sise"):
+        _experiment(["data=toy", "+task.model.pillar_sise=[0.2,0.2]"])
     with pytest.raises(BenchError, match="head_stride=3"):
-        parse_detector({**spec.config, "model": {**spec.config["model"], "head_stride": 3}})
-    with pytest.raises(BenchError, match="bogus"):
-        check_sections({**spec.config, "bogus": {}})
+        _experiment(["data=toy", "task.model.head_stride=3"])
+    with pytest.raises(BenchError, match="unknown key task.bogus"):
+        _experiment(["data=toy", "+task.bogus=1"])
+    with pytest.raises(BenchError, match="task.model.anchors\\[0\\].size"):
+        _experiment(["data=toy", "task.model.anchors.0.size=[1,2]"])
 
 
-def test_one_cycle_runs_from_2e4_up_to_2e3_and_down():
-    cfg = TrainConfig(epochs=80, batch_size=16, lr_max=2e-3, weight_decay=0.01)
-    lrs = [one_cycle(i, 1000, cfg)[0] for i in range(1001)]
+def test_the_engine_s_one_cycle_is_pointpillars_schedule():
+    schedule = _experiment(["data=toy"]).recipe.schedule
+    lrs, moms = zip(*(lr_at(i, 1000, 2e-3, schedule) for i in range(1001)))
     assert lrs[0] == pytest.approx(2e-4) and lrs[400] == pytest.approx(2e-3) and lrs[1000] == pytest.approx(2e-8)
     assert max(lrs) == pytest.approx(2e-3) and lrs.index(max(lrs)) == 400
-    assert one_cycle(0, 1000, cfg)[1] == pytest.approx(0.95) and one_cycle(400, 1000, cfg)[1] == pytest.approx(0.85)
+    assert moms[0] == pytest.approx(0.95) and moms[400] == pytest.approx(0.85)

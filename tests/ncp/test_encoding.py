@@ -5,9 +5,17 @@ import torch
 from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost_batch
 from bench.errors import BenchError
-from bench.ncp.encoding import MR_ENCODING, NB201_ENCODING, codes_to_array, decode_mr, encoding_for, nb201_argmax, nb201_ops
-from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.baselines import random_codes
+from bench.ncp.encoding import (
+    MR_ENCODING,
+    NB201_ENCODING,
+    codes_to_array,
+    decode_mr,
+    encoding_for,
+    nb201_argmax,
+    nb201_ops,
+)
+from bench.ncp.flops_poly import FlopsPolynomial
 from bench.space import sample_codes
 
 

@@ -13,6 +13,7 @@ from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame
 from bench.store import Store
+from bench.store.official import import_official
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["predictor.epochs=10", "predictor.members=1", "predictor.n_train=240", "predictor.n_val=60",
@@ -33,7 +34,7 @@ def store_uri(tmp_path_factory):
              "Params": r["params_m"]} for _, r in nb.iterrows()]
     (src / "nb201_sample.pkl").write_bytes(pickle.dumps(rows))
     uri = str(tmp_path_factory.mktemp("store") / "s")
-    Store.open(uri).import_official(str(src))
+    import_official(Store.open(uri), str(src))
     return uri
 
 

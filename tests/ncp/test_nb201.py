@@ -11,7 +11,6 @@ from bench.ncp.nb201 import ops_string, project_simplex, propagate_nb201
 from bench.ncp.predictor import train_predictor
 from bench.ncp.search import nb201_objective, search_nb201
 from bench.ncp.synthetic import tiny_config, tiny_nb201_objective
-
 from tests.ncp.helpers import shared_table
 
 ALL_CELLS = np.eye(5, dtype=np.float32)[np.array(list(itertools.product(range(5), repeat=6)))].reshape(-1, 30)

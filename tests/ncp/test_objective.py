@@ -4,13 +4,12 @@ import torch
 
 from bench.errors import BenchError
 from bench.ncp.baselines import random_codes
+from bench.ncp.data import SettingTable
 from bench.ncp.encoding import MR_ENCODING, NB201_ENCODING
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.objective import Head, SearchObjective
-from bench.ncp.data import SettingTable
-from bench.ncp.predictor import PredictorConfig
+from bench.ncp.predictor import PredictorConfig, train_predictor
 from bench.ncp.recipe import recipe_named
-from bench.ncp.predictor import train_predictor
 from bench.ncp.search import build_objective, nb201_objective
 from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame, tiny_config, tiny_predictor
 

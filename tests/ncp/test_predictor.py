@@ -11,7 +11,6 @@ from bench.ncp.predictor import Predictor, PredictorConfig, metric_groups, train
 from bench.ncp.recipe import AUTHORS, DEFAULT, recipe_named
 from bench.ncp.splits import authors_split
 from bench.ncp.synthetic import synthetic_frame, tiny_config
-
 from tests.ncp.helpers import shared_table
 
 FAST = tiny_config(epochs=30, members=1, n_train=400, n_val=100)

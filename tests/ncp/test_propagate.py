@@ -11,10 +11,10 @@ from bench.ncp.encoding import MR_ENCODING
 from bench.ncp.features import CodeFeatures
 from bench.ncp.model import MetricNet
 from bench.ncp.predictor import Predictor
-from bench.ncp.recipe import recipe_named
-from bench.ncp.splits import Split
 from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
+from bench.ncp.recipe import recipe_named
 from bench.ncp.search import build_objective, parse_starts
+from bench.ncp.splits import Split
 
 
 def relu_predictor(first_w, first_b, mid_w, last_w, last_b) -> Predictor:

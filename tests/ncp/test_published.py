@@ -8,7 +8,6 @@ from bench.ncp.predictor import train_predictor
 from bench.ncp.report import nearest
 from bench.ncp.search import SearchRequest, exact_cost, search_mr, search_nb201
 from bench.ncp.synthetic import tiny_config
-
 from tests.ncp.helpers import shared_table
 
 QUICK = tiny_config(20, members=1, n_train=2000, n_val=500)

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import ray
 
-from bench.sched.cluster import RayConnection
+from bench.config import parse
+from bench.sched.cluster import LOOPBACK, RayConnection, loopback_only
 from bench.sched.config import SweepRun
 from bench.sched.driver import DriverOptions
 from bench.sched.jobs import JobTemplate, Resources
 from bench.sched.selection import Selection
 from bench.sched.sweep import execute
+from bench.sched.testing_jobs import ScriptedOptions, scripted_experiment
 from bench.space import sample_codes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,8 +33,10 @@ def ray_cluster():
         return
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
-    ray.init(address=cluster.address, log_to_driver=False, namespace="nasbench-mr-tests")
+    with loopback_only():  # every node and the driver on 127.0.0.1, as a local run (test_cluster_network.py)
+        cluster = Cluster(initialize_head=True,
+                          head_node_args={"num_cpus": 2, "include_dashboard": False, "node_ip_address": LOOPBACK})
+        ray.init(address=cluster.address, log_to_driver=False, namespace="nasbench-mr-tests")
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -65,13 +69,11 @@ def scripted_run(
 ) -> SweepRun:
     """A sweep of the scripted test job over the first ``n`` frozen codes."""
     selection = Selection(name="test", source=source, stop=n if source == "frozen" else None)
+    options = parse(ScriptedOptions, test_job, "test_job")
     return SweepRun(
-        setting=setting,
         seeds=seeds,
         selection=selection,
-        template=JobTemplate(
-            setting, {"test_job": test_job}, str(store / "data"), str(store), str(store / "work"), job_name="scripted"
-        ),
+        template=JobTemplate(scripted_experiment(setting, options, str(store / "data")), str(store), str(store / "work")),
         resources=resources or Resources(gpus=0, cpus=1),
         options=DriverOptions(
             max_attempts=max_attempts,

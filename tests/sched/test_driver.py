@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from bench.faults import kind_of_error_text
 from bench.sched.driver import SweepAborted
-from bench.sched.faults import kind_of_error_text
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run
 
@@ -33,7 +33,8 @@ def test_sweep_fills_the_store_writes_logs_and_a_rerun_runs_nothing(local_ray, t
     store = Store.open(str(tmp_path / "store"))
     log = Path(store.log_uri(codes(4)[2].arch_id, "cls_a", 1, 1)).read_text()
     assert f"cls_a/{codes(4)[2].arch_id}/seed1 attempt 1" in log and "scripted job" in log
-    assert store.load_setting("cls_a").num_rows == 4
+    assert store.load_setting("cls_a", data="synthetic").num_rows == 4
+    assert store.load_setting("cls_a").num_rows == 0  # the scripted job's numbers are not benchmark numbers
     starts = len(ledger_lines(ledger))
 
     again, text = run_quietly(run)
@@ -92,7 +93,7 @@ def test_video_p_fails_clearly_without_cls_a_then_starts_from_its_checkpoint(loc
     ok = [r for r in runs_of(store, "video_p") if r["status"] == "succeeded"]
     for row in ok:
         init = json.loads(row["info_json"])["init_checkpoint"]
-        assert f"/cls_a/{row['arch_id']}/seed0/state.json" in init
+        assert f"/cls_a/{row['arch_id']}/s0-" in init and init.endswith("/state.json")
 
 
 def test_a_broken_environment_stops_the_sweep_instead_of_burning_every_budget(local_ray, tmp_path):
@@ -129,3 +130,24 @@ def test_video_p_waits_for_a_cls_a_sweep_running_alongside(local_ray, tmp_path):
     assert not waiter.is_alive()
     assert (result["progress"].succeeded, result["progress"].failed) == (2, 0)
     assert [r["attempt"] for r in runs_of(store, "video_p")] == [1, 1]
+
+
+def test_bad_input_is_recorded_once_not_retried_and_the_breaker_names_the_data(local_ray, tmp_path):
+    bad = codes(3)[0].arch_id
+    progress, text = run_quietly(scripted_run(tmp_path / "store", {"bad_input": [bad]}, n=3, max_attempts=3))
+    assert (progress.succeeded, progress.failed, progress.retried) == (2, 1, 0)
+    (row,) = [r for r in runs_of(tmp_path / "store") if r["arch_id"] == bad]
+    assert kind_of_error_text(row["error"]) == "bad_input" and "broken.jpg" in row["error"]
+    assert "\n" not in row["error"]  # the one line a person needs, not a traceback
+    every = [c.arch_id for c in codes(4)]
+    run = scripted_run(tmp_path / "store2", {"bad_input": every}, n=4, max_attempts=3, max_consecutive_failures=3)
+    with pytest.raises(SweepAborted, match="this looks like the data or the recipe: scripted bad input: image"):
+        run_quietly(run)
+
+
+def test_a_full_disk_stops_the_sweep_without_using_retries(local_ray, tmp_path):
+    full = codes(2)[1].arch_id
+    run = scripted_run(tmp_path / "store", {"disk_full": [full]}, n=2, max_attempts=3)
+    with pytest.raises(SweepAborted, match="No space left on device.*No retry was used"):
+        run_quietly(run)
+    assert not [r for r in runs_of(tmp_path / "store") if r["arch_id"] == full]  # nothing recorded against it

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 
-from bench.sched.faults import kind_of_error_text
+from bench.faults import kind_of_error_text
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run
 

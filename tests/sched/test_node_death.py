@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from bench.sched.faults import kind_of_error_text
+from bench.faults import kind_of_error_text
 from bench.sched.jobs import Resources
 from bench.store import Store
 from tests.sched.conftest import codes, ledger_lines, run_quietly, scripted_run

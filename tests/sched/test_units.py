@@ -9,9 +9,10 @@ import ray.exceptions
 
 from bench.cost import cost
 from bench.errors import BenchError
+from bench.faults import classify_job_exception, describe, kind_of_error_text
 from bench.sched.cluster import RayConnection
 from bench.sched.driver import DriverOptions
-from bench.sched.faults import classify_job_exception, classify_ray_exception, describe, kind_of_error_text
+from bench.sched.faults import classify_ray_exception
 from bench.sched.jobs import Resources, SweepJob
 from bench.sched.progress import Progress, format_duration
 from bench.space import sample_codes
@@ -94,8 +95,32 @@ def test_bad_driver_options_are_explained(kwargs, message):
 
 
 def test_ray_connection_validation():
-    with pytest.raises(BenchError, match="launcher.address"):
+    with pytest.raises(BenchError, match="ray.address"):
         RayConnection(address="myhost")
     with pytest.raises(BenchError, match="declares its own resources"):
         RayConnection(address="auto", num_gpus=8)
     assert RayConnection(address="ray://head:10001").address == "ray://head:10001"
+
+
+@pytest.mark.parametrize("error", [
+    OSError(28, "No space left on device"),
+    RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"),  # torch.save on a full disk
+    RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+])
+def test_every_symptom_of_a_full_disk_is_one_kind_that_stops_a_sweep(error):
+    from bench.faults import ENVIRONMENT, NOT_RETRIED
+
+    try:
+        raise RuntimeError("saving the checkpoint failed") from error  # also when it is the cause of another error
+    except RuntimeError as wrapped:
+        kind, message = classify_job_exception(wrapped)
+    assert kind == "disk_full" and kind in NOT_RETRIED and kind in ENVIRONMENT
+    assert "no space left" in message
+
+
+def test_a_user_error_from_a_loader_worker_is_bad_input_in_one_line():
+    from bench.errors import DataError
+
+    wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+                        "last):\n  File \"x.py\", line 1\nbench.errors.DataError: image '/d/a.JPEG' is empty (0 bytes)\n")
+    assert classify_job_exception(wrapped) == ("bad_input", "image '/d/a.JPEG' is empty (0 bytes)")

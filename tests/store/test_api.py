@@ -11,8 +11,10 @@ import pytest
 from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost
 from bench.errors import BenchError
-from bench.store import RunRecord, Store, StoreError
-from tasks.api import Artifact
+from bench.job import Artifact
+from bench.store import RunRecord, Store, StoreError, join_settings, resume_status
+from bench.store.compact import compact
+from bench.store.verify import verify
 from tests.store.helpers import CODES, failed, job_spec, succeeded
 
 
@@ -28,7 +30,7 @@ def test_commit_then_load_setting_has_code_columns_cost_and_mean_over_seeds(stor
     table = store.load_setting("cls_a").to_pandas().set_index("arch_id")
     code = ArchCode.from_string(CODES[0])
     row = table.loc[code.arch_id]
-    assert row["top1"] == pytest.approx(55.0) and row["n_seeds"] == 2 and row["source"] == "measured"
+    assert row["top1"] == pytest.approx(55.0) and row["n_seeds"] == 2 and row["data_kind"] == "real"
     assert [row[name] for name in FIELD_NAMES] == code.to_list()
     assert row["params_m"] == cost(code).params_m and row["gflops"] == cost(code).gflops
     assert len(table) == 2
@@ -46,9 +48,10 @@ def test_same_attempt_twice_is_one_row_and_conflicting_status_is_refused(store):
 def test_provenance_and_curves_are_kept(store):
     store.commit_run(succeeded(CODES[2]))
     run = store.load_runs("cls_a").to_pylist()[0]
-    assert run["host"] == "test-host" and run["git_sha"] == "0" * 40 and run["dataset_hash"] == "d" * 16
+    assert run["host"] == "test-host" and run["git_sha"] == "0" * 40 and run["dataset_id"] == "manifest:" + "d" * 64
     assert run["wall_seconds"] == 12.5 and run["gpu_hours"] == 0.0  # cpu devices: no GPU time
     assert '"lr":0.1' in run["config_json"] and len(run["config_hash"]) == 16
+    assert run["data_kind"] == "real" and run["variant"] == "" and len(run["identity"]) == 8
     curves = store.load_curves("cls_a", ArchCode.from_string(CODES[2]).arch_id)
     assert curves["step"].to_pylist() == [25, 50, 75, 100]
 
@@ -62,24 +65,25 @@ def test_resume_status_done_failed_missing_and_attempt_budget(store, compacted):
     store.commit_run(RunRecord.from_job(job_spec(CODES[2]), None, attempt=1, status="running"))
     keys = [(a, "cls_a", 0), (b, "cls_a", 0), (c, "cls_a", 0), (a, "cls_a", 5)]
     if compacted:
-        store.compact()
+        compact(store)
         assert store.commit_names() == []
         with pytest.raises(StoreError, match="already committed"):
             store.commit_run(succeeded(CODES[1], attempt=2))  # compacted attempts are still checked
-    status = store.resume_status(keys, max_attempts=3)
+    identity = job_spec(CODES[0]).identity
+    status = resume_status(store, keys, identity, max_attempts=3)
     assert status.done == {keys[0]}
     assert status.failed == {keys[1]: (2, "second")}
     assert status.missing == [keys[2], keys[3]] and status.running == {keys[2]}
     assert status.runnable == [keys[2], keys[3], keys[1]]
     assert status.next_attempt(keys[1]) == 3 and status.next_attempt(keys[3]) == 1
-    assert store.resume_status(keys, max_attempts=2).runnable == [keys[2], keys[3]]
+    assert resume_status(store, keys, identity, max_attempts=2).runnable == [keys[2], keys[3]]
 
 
 def test_failed_then_succeeded_is_done(store):
     store.commit_run(failed(CODES[3], attempt=1))
     store.commit_run(succeeded(CODES[3], attempt=2))
     key = (ArchCode.from_string(CODES[3]).arch_id, "cls_a", 0)
-    assert store.resume_status([key]).done == {key}
+    assert resume_status(store, [key], job_spec(CODES[3]).identity).done == {key}
 
 
 def test_find_checkpoint_newest_of_succeeded_run(store):
@@ -99,6 +103,9 @@ def test_log_uri_directory_exists(store, tmp_path):
     "change, message",
     [
         ({"setting": "cls_z"}, "unknown setting"),
+        ({"setting": "nb201"}, "imported only"),
+        ({"metrics": {"top1": float("inf")}}, "infinite"),
+        ({"metrics": {"top1": float("nan")}}, "finite main metric"),
         ({"seed": -1}, "seed=-1"),
         ({"attempt": 0}, "attempt=0"),
         ({"status": "done"}, "status='done'"),
@@ -134,11 +141,11 @@ def test_fsspec_memory_filesystem_store_commits_compacts_and_verifies():
     store.commit_run(succeeded(CODES[5]))  # idempotent there too
     store.commit_run(failed(CODES[6]))
     assert store.load_setting("cls_a")["top1"].to_pylist() == [50.0]
-    assert store.compact().commits_absorbed == 2 and store.commit_names() == []
+    assert compact(store).commits_absorbed == 2 and store.commit_names() == []
     assert store.load_runs("cls_a").num_rows == 2 and store.load_setting("cls_a").num_rows == 1
     key = (ArchCode.from_string(CODES[6]).arch_id, "cls_a", 0)
-    assert store.resume_status([key]).failed == {key: (1, "CUDA OOM")}
-    assert store.verify().ok
+    assert resume_status(store, [key], job_spec(CODES[6]).identity).failed == {key: (1, "CUDA OOM")}
+    assert verify(store).ok
     assert store.log_uri("0123456789abcdef", "seg", 0, 1).startswith("memory://")
 
 
@@ -146,14 +153,14 @@ def test_join_settings_on_arch_id(store):
     store.commit_run(succeeded(CODES[0], top1=10.0))
     store.commit_run(succeeded(CODES[1], top1=20.0))
     store.commit_run(succeeded(CODES[1], setting="cls_b", top1=30.0))
-    inner = store.join(["cls_a", "cls_b"], metrics=["top1"])
+    inner = join_settings(store, ["cls_a", "cls_b"], metrics=["top1"])
     assert inner["arch_id"].to_pylist() == [ArchCode.from_string(CODES[1]).arch_id]
     assert (inner["cls_a.top1"][0].as_py(), inner["cls_b.top1"][0].as_py()) == (20.0, 30.0)
     assert inner["c4_4"][0].as_py() == ArchCode.from_string(CODES[1]).stages[3].channels[3]
-    outer = store.join(["cls_a", "cls_b"], metrics=["top1"], how="left outer")
+    outer = join_settings(store, ["cls_a", "cls_b"], metrics=["top1"], how="left outer")
     assert outer.num_rows == 2 and outer["cls_b.top1"].null_count == 1
     with pytest.raises(BenchError, match="how="):
-        store.join(["cls_a"], how="cross")
+        join_settings(store, ["cls_a"], how="cross")
 
 
 def test_load_setting_filters_and_columns(store):
@@ -169,7 +176,7 @@ def test_load_setting_filters_and_columns(store):
 def test_find_checkpoint_after_compaction_and_newer_attempt(store):
     arch = ArchCode.from_string(CODES[6]).arch_id
     store.commit_run(succeeded(CODES[6], attempt=1))
-    store.compact()
+    compact(store)
     assert store.find_checkpoint(arch, "cls_a", 0) == "work/0/ep100.pt"
     store.commit_run(failed(CODES[6], seed=1))
     assert store.find_checkpoint(arch, "cls_a", 1) is None  # a failed run's checkpoints are not offered

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from bench.code import ArchCode
-from bench.store import Store, StoreWarning
-from bench.store import compact as compact_module
+from bench.store import Store, StoreWarning, resume_status
+from bench.store import compact as compact_module  # the module (not the function)
+from bench.store.compact import compact
+from bench.store.verify import verify
 from tests.store.helpers import CODES, succeeded
 from tests.store.workers import commit_and_hang_mid_write, commit_many, read_until
 
@@ -46,7 +48,7 @@ def test_many_processes_committing_while_compacting_lose_and_duplicate_nothing(t
         pending = pool.starmap_async(commit_many, [(uri, _jobs_for(w)) for w in range(N_WORKERS)])
         seen_rows, absorbed_while_writing = 0, 0
         while not pending.ready():
-            absorbed_while_writing += store.compact().commits_absorbed  # compaction races the writers
+            absorbed_while_writing += compact(store).commits_absorbed  # compaction races the writers
             table = store.load_setting("cls_a")
             ids = table["arch_id"].to_pylist()
             assert len(ids) == len(set(ids)), "a reader saw an architecture twice"
@@ -60,7 +62,7 @@ def test_many_processes_committing_while_compacting_lose_and_duplicate_nothing(t
     assert absorbed_while_writing > 0, "no compaction overlapped the writers; the test proved nothing"
     for final_compaction in (False, True):
         if final_compaction:
-            store.compact()
+            compact(store)
             assert store.commit_names() == []
         runs = store.load_runs("cls_a")
         attempts = Counter(zip(*(runs[c].to_pylist() for c in ("arch_id", "seed", "attempt"))))
@@ -91,11 +93,11 @@ def test_process_killed_mid_write_leaves_nothing_visible(tmp_path):
     assert store.commit_names() == [] and store.load_runs().num_rows == 0
     assert store.load_setting("cls_a").num_rows == 0
     key = (ArchCode.from_string(CODES[0]).arch_id, "cls_a", 0)
-    assert store.resume_status([key]).missing == [key]
+    assert resume_status(store, [key]).missing == [key]
     old = time.time() - 2 * compact_module.STALE_TMP_S
     os.utime(leftovers[0], (old, old))
     store.commit_run(succeeded(CODES[1]))
-    store.compact()
+    compact(store)
     assert not leftovers[0].exists()  # a stale temporary is cleaned up by compaction
 
 
@@ -118,18 +120,18 @@ def test_corrupted_commit_is_quarantined_and_reported_not_read(tmp_path):
     assert moved.exists() and "does not match" in Path(f"{moved}.reason.json").read_text()
     assert len(store.quarantined) == 1
     key = (ArchCode.from_string(CODES[1]).arch_id, "cls_a", 0)
-    assert store.resume_status([key]).missing == [key]  # it will be run again
+    assert resume_status(store, [key]).missing == [key]  # it will be run again
 
 
 def test_corrupted_compacted_part_is_quarantined_by_verify(tmp_path):
     store = Store.open(str(tmp_path / "store"))
     for code in CODES[:3]:
         store.commit_run(succeeded(code))
-    store.compact()
+    compact(store)
     part = next((tmp_path / "store" / "tables" / "results").rglob("part-*.parquet"))
     _flip_a_byte(part)
     with pytest.warns(StoreWarning):
-        report = store.verify()
+        report = verify(store)
     assert not report.ok and len(report.quarantined) == 1 and "results" in report.quarantined[0]
 
 
@@ -156,9 +158,47 @@ def test_compaction_interrupted_after_its_snapshot_duplicates_nothing(tmp_path, 
 
     monkeypatch.setattr(compact_module, "_remove_leftovers", crash)
     with pytest.raises(RuntimeError):
-        store.compact()
+        compact(store)
     monkeypatch.undo()
     assert len(store.commit_names()) == 5  # still on disk, and also in the snapshot
     assert store.load_runs().num_rows == 5 and store.load_setting("cls_a").num_rows == 5
-    store.compact()
+    compact(store)
     assert store.commit_names() == [] and store.load_runs().num_rows == 5
+
+
+def _compact_rounds(uri: str, rounds: int, out) -> None:
+    from bench.store.compact import CompactionRaced
+
+    store = Store.open(uri)
+    for _ in range(rounds):
+        try:
+            compact(store)
+            out.put("ok")
+        except CompactionRaced as err:
+            out.put(f"raced: {err}")
+        except Exception as err:  # noqa: BLE001 - anything else is the failure this test looks for
+            out.put(f"ERROR {type(err).__name__}: {err}")
+
+
+def test_concurrent_compactions_lose_nothing_and_a_loser_says_it_lost(tmp_path):
+    uri = str(tmp_path / "store")
+    store = Store.open(uri)
+    for i in range(8):
+        store.commit_run(succeeded(CODES[i], top1=float(i)))
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    workers = [context.Process(target=_compact_rounds, args=(uri, 3, out)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    writer = Store.open(uri)
+    for i in range(8, 16):  # commits keep arriving while the two compact
+        writer.commit_run(succeeded(CODES[i], top1=float(i)))
+    for worker in workers:
+        worker.join(timeout=120)
+    answers = [out.get(timeout=5) for _ in range(6)]
+    assert all(a == "ok" or a.startswith("raced: another compaction published snapshot") for a in answers), answers
+    compact(Store.open(uri))
+    view = Store.open(uri).load_setting("cls_a")
+    assert sorted(view["top1"].to_pylist()) == [float(i) for i in range(16)]
+    versions = [p.name for p in (tmp_path / "store" / "snapshots").iterdir() if p.suffix == ".json"]
+    assert len(versions) == len({v.split(".")[0] for v in versions})  # never two snapshots of one version

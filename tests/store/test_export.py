@@ -19,6 +19,7 @@ from bench.settings import get_setting
 from bench.store import Store
 from bench.store.analysis import correlate, stats
 from bench.store.export import export_benchmark
+from bench.store.official import import_official
 from tests.store.helpers import CODES, SHARED, failed, succeeded
 from tests.store.official_fixtures import mr_rows, write_published_dir
 
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 def imported(tmp_path) -> Store:
     write_published_dir(tmp_path / "src", ("cls_a", "seg", "det3d"))
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"))
     return store
 
 
@@ -47,7 +48,12 @@ def test_export_writes_the_documented_columns_and_a_checkable_manifest(imported,
         if setting != "nb201":
             assert list(table.columns[:31]) == ["arch_id", "code", *FIELD_NAMES, "params_m", "gflops"]
             assert table["provenance"].str.startswith("imported from").all()
-    assert manifest["coverage"]["in_every_exported_setting"] == 30
+    spaces = manifest["coverage"]["spaces"]
+    assert spaces["nasbench_mr"]["in_every_exported_setting"] == 30
+    assert spaces["nb201"]["settings"] == ["nb201"] and spaces["nb201"]["in_every_exported_setting"] > 0
+    assert set(manifest["coverage"]["per_setting"]) == {"cls_a", "seg", "det3d", "nb201"}  # nb201 is counted too
+    assert manifest["data"] == "benchmark" and manifest["synthetic"] is False
+    assert all(entry["data_kinds"] == {"imported": entry["rows"]} for entry in manifest["settings"].values())
     det3d = pd.read_parquet(tmp_path / "out" / "det3d.parquet")
     assert list(det3d["car_3d_moderate"]) == [r["moderate"] for r in mr_rows("det3d")]
 
@@ -67,7 +73,7 @@ def test_setting_with_failed_or_missing_architectures_is_refused_or_flagged(tmp_
     expected = export_benchmark(store, tmp_path / "d", expected_codes=CODES[:3])
     assert "1 missing" in expected.refused["cls_a"]
     provenance = pd.read_parquet(tmp_path / "c" / "cls_a.parquet")["provenance"]
-    assert provenance.str.contains("measured: seeds \\[0\\]").all()
+    assert provenance.str.contains("real runs: seeds \\[0\\]").all()
 
 
 def _generated_store(tmp_path: Path) -> Store:
@@ -84,7 +90,7 @@ def _generated_store(tmp_path: Path) -> Store:
                     row[key] = float(rng.uniform(0, 100))
         (src / f"{name}.pkl").write_bytes(pickle.dumps(rows[keep]))
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(src))
+    import_official(store, str(src))
     return store
 
 
@@ -114,7 +120,7 @@ def test_correlations_equal_a_direct_scipy_computation_over_shared_architectures
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"published reference pickles not found at {SHARED} (../shared)")
 def test_correlations_on_the_shared_settings_equal_scipy(tmp_path):
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(SHARED))
+    import_official(store, str(SHARED))
     _check_against_scipy(store)
 
 

@@ -17,7 +17,7 @@ from bench.settings import get_setting, setting_names
 SETTINGS = setting_names(space="nasbench_mr")
 from bench.store import Store
 from bench.store.export import export_pickles
-from bench.store.official import nb201_arch_id
+from bench.store.official import import_official, nb201_arch_id
 from tests.store.helpers import SHARED
 from tests.store.official_fixtures import N_ROWS, mr_rows, write_published_dir
 
@@ -37,12 +37,12 @@ def test_every_official_name_in_both_layouts_imports_and_exports_back_identicall
     nested = ("cls_b", "seg_4x", "video_p")
     paths = write_published_dir(tmp_path / "src", SETTINGS, nested)
     store = Store.open(str(tmp_path / "store"))
-    reports = {r.setting: r for r in store.import_official(str(tmp_path / "src"))}
+    reports = {r.setting: r for r in import_official(store, str(tmp_path / "src"))}
     assert store.settings() == [*SETTINGS, "nb201"]
     assert all(not r.cost_mismatches for r in reports.values())
     seg = store.load_setting("seg").to_pandas()
     rows = load_untrusted(paths["seg"])
-    assert list(seg["mIoU"]) == [r["mIoU"] for r in rows] and set(seg["source"]) == {"imported"}
+    assert list(seg["mIoU"]) == [r["mIoU"] for r in rows] and set(seg["data_kind"]) == {"imported"}
     assert list(seg["arch_id"]) == [ArchCode.from_row(r).arch_id for r in rows]
     assert store.load_runs().num_rows == 0  # imported rows have no runs behind them
     export_pickles(store, tmp_path / "back")
@@ -54,7 +54,7 @@ def test_every_official_name_in_both_layouts_imports_and_exports_back_identicall
 def test_det3d_bare_levels_become_car_3d_names_and_other_keys_are_kept(tmp_path):
     write_published_dir(tmp_path / "src", ("det3d",))
     store = Store.open(str(tmp_path / "store"))
-    (report,) = [r for r in store.import_official(str(tmp_path / "src")) if r.setting == "det3d"]
+    (report,) = [r for r in import_official(store, str(tmp_path / "src")) if r.setting == "det3d"]
     assert report.renamed == {"easy": "car_3d_easy", "moderate": "car_3d_moderate", "hard": "car_3d_hard"}
     table = store.load_setting("det3d")
     assert table["car_3d_moderate"].to_pylist() == [r["moderate"] for r in mr_rows("det3d")]
@@ -65,7 +65,7 @@ def test_det3d_bare_levels_become_car_3d_names_and_other_keys_are_kept(tmp_path)
 def test_nb201_ids_hash_the_argmax_ops_and_keep_the_one_hot(tmp_path):
     paths = write_published_dir(tmp_path / "src", ())
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"))
     table = store.load_setting("nb201")
     first = load_untrusted(paths["nb201"])[0]
     ops = first["embedding"].reshape(6, 5).argmax(axis=1).tolist()
@@ -87,7 +87,7 @@ def test_malicious_pickle_is_refused_and_nothing_is_written(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     store = Store.open(str(tmp_path / "store"))
     with pytest.raises(UnsafePickleError, match="posix.system|os.system"):
-        store.import_official(str(tmp_path / "src"))
+        import_official(store, str(tmp_path / "src"))
     assert not (tmp_path / "PWNED").exists()
     assert store.settings() == [] and store.imports() == {}
 
@@ -109,7 +109,7 @@ def test_bad_published_rows_are_refused_naming_the_row(tmp_path, damage, error, 
     (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(rows))
     store = Store.open(str(tmp_path / "store"))
     with pytest.raises(error, match=message):
-        store.import_official(str(tmp_path / "src"))
+        import_official(store, str(tmp_path / "src"))
     assert store.imports() == {}
 
 
@@ -120,7 +120,7 @@ def test_missing_cost_columns_are_computed_and_nested_metrics_flattened(tmp_path
         row["cyclist"] = {"bev": {"hard": 12.5}}
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
-    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
     assert report.cost_computed == N_ROWS and report.cost_mismatches == []
     assert report.table["gflops"].to_pylist() == [cost(ArchCode.from_row(r)).gflops for r in rows]
     assert report.table["cyclist_bev_hard"].to_pylist() == [12.5] * N_ROWS
@@ -132,7 +132,7 @@ def test_identical_duplicates_dropped_and_cost_mismatch_reported(tmp_path):
     rows[5]["params"] += 0.5
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(rows))
-    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
     assert report.duplicates_dropped == 1 and report.table.num_rows == N_ROWS
     assert [m["arch_id"] for m in report.cost_mismatches] == [ArchCode.from_row(rows[5]).arch_id]
 
@@ -140,16 +140,16 @@ def test_identical_duplicates_dropped_and_cost_mismatch_reported(tmp_path):
 def test_reimport_is_a_no_op_and_different_content_needs_replace(tmp_path):
     paths = write_published_dir(tmp_path / "src", ("seg",))
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"))
     before = store.imports()
-    store.import_official(str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"))
     assert store.imports() == before
     rows = load_untrusted(paths["seg"])
     rows[0]["mIoU"] = 1.0
     paths["seg"].write_bytes(pickle.dumps(rows))
     with pytest.raises(BenchError, match="replace=True"):
-        store.import_official(str(tmp_path / "src"))
-    store.import_official(str(tmp_path / "src"), replace=True)
+        import_official(store, str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"), replace=True)
     assert store.load_setting("seg")["mIoU"][0].as_py() == 1.0
     assert len(list((tmp_path / "store" / "imports" / "superseded").iterdir())) == 1  # the old table is kept
 
@@ -158,7 +158,7 @@ def test_both_layouts_of_one_setting_is_an_error(tmp_path):
     write_published_dir(tmp_path / "src", ("seg",))
     write_published_dir(tmp_path / "src", ("seg",), nested=("seg",))
     with pytest.raises(BenchError, match="more than once"):
-        Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+        import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
 
 
 SHARED_FILES = {"cls_a": "cls-50-1000.pkl", "seg": "seg.pkl", "video": "video.pkl", "nb201": "nb201_sample.pkl"}
@@ -167,7 +167,7 @@ SHARED_FILES = {"cls_a": "cls-50-1000.pkl", "seg": "seg.pkl", "video": "video.pk
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"published reference pickles not found at {SHARED} (../shared)")
 def test_shared_published_pickles_import_and_export_back_identically(tmp_path):
     store = Store.open(str(tmp_path / "store"))
-    reports = {r.setting: r for r in store.import_official(str(SHARED))}
+    reports = {r.setting: r for r in import_official(store, str(SHARED))}
     assert set(SHARED_FILES) <= set(reports)
     for setting in ("cls_a", "seg", "video"):
         assert reports[setting].cost_mismatches == [], f"{setting}: published params/flops differ from bench.cost"
@@ -183,7 +183,7 @@ def test_export_back_keeps_the_published_key_order(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
     store = Store.open(str(tmp_path / "store"))
-    store.import_official(str(tmp_path / "src"))
+    import_official(store, str(tmp_path / "src"))
     export_pickles(store, tmp_path / "back")
     _same_rows(rows, load_untrusted(tmp_path / "back" / "3ddet.pkl"))
 
@@ -194,6 +194,6 @@ def test_a_file_without_the_main_metric_is_imported_with_a_warning(tmp_path):
         row["Car_3d_moderate"] = row.pop("moderate")
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
-    (report,) = Store.open(str(tmp_path / "store")).import_official(str(tmp_path / "src"))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
     assert "WARNING: no row has the main metric 'car_3d_moderate'" in report.describe()
     assert "'Car_3d_moderate'" in report.describe()

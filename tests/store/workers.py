@@ -55,3 +55,20 @@ def read_until(uri: str, stop_flag: str) -> tuple[int, list[str]]:
         seen = max(seen, len(attempts))
         reads += 1
     return reads, problems
+
+
+def commit_in_two_halves(uri: str, jobs: list[tuple[int, int, int, str]], go_on_flag: str) -> int:
+    """Commit the first half of ``jobs``, wait until ``go_on_flag`` exists, then commit the rest.
+
+    A test that creates the flag only after a compaction absorbed some of the
+    first halves knows the compaction overlapped live writers, however slow
+    the machine is.
+    """
+    half = len(jobs) // 2
+    commit_many(uri, jobs[:half])
+    deadline = time.monotonic() + 300
+    while not Path(go_on_flag).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{go_on_flag} never appeared")
+        time.sleep(0.05)
+    return commit_many(uri, jobs[half:]) + half

@@ -8,8 +8,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from tasks import build_job_spec
-from tasks.api import JobSpec
+from bench.job import JobFn, JobSpec
+from bench.settings import get_setting
+from bench.training import parse_train
+from tasks import TASKS
 from tasks.toydata import ensure_toy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,11 +42,19 @@ def compose_train(overrides: list[str]):
         return compose("train", overrides=overrides)
 
 
+def job_of(setting: str) -> JobFn:
+    """The job function that trains ``setting`` (its task type's)."""
+    return TASKS.get(get_setting(setting).task).run
+
+
 def toy_spec(setting: str, toy_root: Path, work_dir: Path, code: str = TINY, seed: int = 0,
              overrides: tuple[str, ...] = (), devices: tuple[str, ...] = ("cpu",), init_checkpoint: str | None = None) -> JobSpec:
-    """The JobSpec of ``setting``'s smoke recipe on the session's toy data."""
-    cfg = compose_train([f"task={setting}", "data=toy", f"code={code}", "store=unused", f"data.toy_root={toy_root}", *overrides])
-    return build_job_spec(cfg, code, seed, work_dir=work_dir, devices=devices, init_checkpoint=init_checkpoint)
+    """The JobSpec of ``setting``'s smoke recipe on the session's toy data (composed as launch/train.py does)."""
+    cfg = compose_train([f"task={setting}", "data=toy", f"code={code}", "store=unused", f"data.toy_root={toy_root}",
+                         f"seed={seed}", *overrides])
+    top, experiment, arch = parse_train(cfg, TASKS)
+    return JobSpec(code=arch, setting=experiment.setting, seed=seed, recipe=experiment.recipe, data=experiment.data,
+                   work_dir=str(work_dir), devices=devices, init_checkpoint=init_checkpoint)
 
 
 def pytest_collection_modifyitems(items):

@@ -9,14 +9,13 @@ import torch
 from torchvision.io import ImageReadMode
 
 from bench.errors import BenchError
-from tasks import JOBS
 from tasks.data.cityscapes import IGNORE_INDEX, LABEL_TO_TRAIN, scan_cityscapes, train_id_lut
-from tasks.data.hmdb51 import UnreadableVideo, read_split
+from tasks.data.hmdb51 import UnreadableVideo, load_hmdb51, make_hmdb51_manifests
 from tasks.data.imagenet import DataLayoutError
-from tasks.segmentation.data import CityscapesPairs, SegAugmentConfig, read_png
+from tasks.segmentation.data import CityscapesPairs, SegAugmentConfig, read_label_png, read_png
 from tasks.segmentation.metrics import confusion, seg_metrics
 from tasks.video.data import ClipConfig, VideoAugmentConfig, VideoClips
-from tests.tasks.conftest import toy_spec
+from tests.tasks.conftest import job_of, toy_spec
 
 
 def test_label_ids_map_to_19_train_ids_and_the_rest_is_ignored(toy_root):
@@ -25,7 +24,7 @@ def test_label_ids_map_to_19_train_ids_and_the_rest_is_ignored(toy_root):
     assert sum(int(v) != IGNORE_INDEX for v in lut) == 19
     root = toy_root / "cityscapes"
     pairs = scan_cityscapes(root, "val")
-    ids = read_png(root / pairs[0].label, ImageReadMode.GRAY)[0]
+    ids = read_label_png(root / pairs[0].label)
     _, label = CityscapesPairs(root, pairs, SegAugmentConfig())[0]
     assert torch.equal(label, lut[ids.long()])
     assert (label[ids == 0] == IGNORE_INDEX).all() and (label[ids == 26] == 13).all()
@@ -61,7 +60,7 @@ def test_cityscapes_layout_errors(toy_root, tmp_path):
 
 
 def test_hmdb_split_drops_short_clips_and_counts_them(toy_root):
-    split = read_split(toy_root / "hmdb51", 1, "", "testTrainMulti_7030_splits", min_frames=8)
+    split = load_hmdb51(toy_root / "hmdb51", "toy", 1, min_frames=8)
     assert len(split.classes) == 4
     assert split.listed == {"train": 36, "test": 16}
     assert split.dropped == {"train": 4, "test": 0}
@@ -75,14 +74,14 @@ def test_hmdb_errors_missing_and_unreadable(toy_root, tmp_path):
     copy = tmp_path / "hmdb"
     shutil.copytree(toy_root / "hmdb51", copy)
     with pytest.raises(DataLayoutError, match="split files"):
-        read_split(copy, 2, "", "testTrainMulti_7030_splits", 8)
+        make_hmdb51_manifests(copy, (2,))
     victim = next(copy.glob("move_up/*clip00.avi"))
     victim.write_bytes(b"not a video")
     with pytest.raises(UnreadableVideo, match="clip00"):
-        read_split(copy, 1, "", "testTrainMulti_7030_splits", 8)
+        make_hmdb51_manifests(copy)
     victim.unlink()
     with pytest.raises(DataLayoutError, match="missing"):
-        read_split(copy, 1, "", "testTrainMulti_7030_splits", 8)
+        make_hmdb51_manifests(copy)
 
 
 def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
@@ -94,7 +93,7 @@ def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
     size = victim.stat().st_size
     victim.write_bytes(b"\0" * size)  # same size: passes the size check, cannot be decoded
     with pytest.raises(BenchError, match=victim.name):
-        JOBS.get("cls_a")(spec)
+        job_of("cls_a")(spec)
 
 
 @pytest.mark.parametrize(
@@ -108,26 +107,26 @@ def test_unreadable_image_fails_the_job_with_its_path(toy_root, tmp_path):
 )
 def test_bad_recipes_are_refused_with_the_key_named(toy_root, tmp_path, override, message):
     with pytest.raises(BenchError, match=message):
-        JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path, overrides=(override,)))
+        job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path, overrides=(override,)))
 
 
 def test_batch_that_does_not_split_over_devices_is_refused(toy_root, tmp_path):
     spec = toy_spec("cls_a", toy_root, tmp_path, overrides=("task.runtime.batch_size=15",), devices=("cpu", "cpu"))
     with pytest.raises(BenchError, match="cannot be split evenly over the job's 2 devices"):
-        JOBS.get("cls_a")(spec)
+        job_of("cls_a")(spec)
 
 
 def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
-    from tasks import build_job_spec
+    from bench.training import parse_train
+    from tasks import TASKS
     from tests.tasks.conftest import TINY, compose_train
 
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", f"data.roots.cityscapes={tmp_path / 'none'}"])
-    spec = build_job_spec(cfg, TINY, 0, work_dir=tmp_path / "w", devices=["cpu"])
     with pytest.raises(BenchError, match="does not exist"):
-        JOBS.get("seg")(spec)
+        parse_train(cfg, TASKS)
     cfg = compose_train(["task=seg", f"code={TINY}", "store=unused", "data.roots.cityscapes=null"])
     with pytest.raises(BenchError, match="CITYSCAPES_ROOT"):
-        build_job_spec(cfg, TINY, 0, devices=["cpu"])
+        parse_train(cfg, TASKS)
 
 
 def test_resize_tool_makes_the_4x_layout(toy_root, tmp_path):
@@ -137,6 +136,6 @@ def test_resize_tool_makes_the_4x_layout(toy_root, tmp_path):
     pairs = scan_cityscapes(tmp_path / "small", "train")
     assert len(pairs) == len(scan_cityscapes(toy_root / "cityscapes", "train"))
     image = read_png(tmp_path / "small" / pairs[0].image, ImageReadMode.RGB)
-    label = read_png(tmp_path / "small" / pairs[0].label, ImageReadMode.GRAY)
-    assert image.shape == (3, 16, 32) and label.shape == (1, 16, 32)
+    label = read_label_png(tmp_path / "small" / pairs[0].label)
+    assert image.shape == (3, 16, 32) and label.shape == (16, 32)
     assert set(label.unique().tolist()) <= {0, 7, 8, 11, 21, 23, 24, 26}  # nearest: no invented ids

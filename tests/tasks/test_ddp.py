@@ -9,10 +9,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from bench.nn import build_network
-from tasks import JOBS
 from tasks.engine.distributed import DistEnv, run_on_devices
 from tasks.engine.sync_bn import convert_cross_rank_bn
-from tests.tasks.conftest import TINY, toy_spec
+from tests.tasks.conftest import TINY, job_of, toy_spec
 
 
 def _one_step(env: DistEnv) -> dict[str, np.ndarray]:
@@ -47,8 +46,8 @@ def test_two_rank_job_matches_one_process_job(toy_root, tmp_path):
     # float rounding (1e-7) into visibly different trajectories within a few steps; at 64x64 the
     # two runs stay within 1e-6 over several steps (same global batches, synchronised BatchNorm).
     overrides = ("task.runtime.sync_bn=true", "task.augment.crop_size=64", "task.augment.eval_resize=72")
-    one = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "one", overrides=overrides))
-    two = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "two", overrides=overrides, devices=("cpu", "cpu")))
+    one = job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "one", overrides=overrides))
+    two = job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "two", overrides=overrides, devices=("cpu", "cpu")))
     assert two.info["world_size"] == 2 and one.info["world_size"] == 1
     assert two.info["eval_samples"] == one.info["eval_samples"]
     # The final evaluation agrees within 3 of the 48 validation images (float summation order differs,

@@ -7,7 +7,9 @@ import itertools
 import pytest
 import torch
 
+from bench.config import parse
 from bench.errors import BenchError
+from bench.recipe import OptimConfig, ScheduleConfig
 from tasks.engine.checkpoint import (
     FORMAT_VERSION,
     checkpoint_name,
@@ -19,28 +21,59 @@ from tasks.engine.checkpoint import (
 )
 from tasks.engine.distributed import DistEnv, check_devices, run_on_devices
 from tasks.engine.optim import lr_at
-from tasks.engine.recipe import OptimConfig, ScheduleConfig, parse_section
+from tasks.engine.precision import resolve_precision
 from tasks.engine.sampler import ResumableBatchSampler
 
 
 def test_recipe_sections_name_bad_keys_and_values():
-    with pytest.raises(BenchError, match=r"unknown key\(s\) \['lrr'\]"):
-        parse_section(OptimConfig, {"name": "sgd", "lrr": 0.1}, "optim")
-    with pytest.raises(BenchError, match="optim.lr is missing"):
-        parse_section(OptimConfig, {"name": "sgd"}, "optim")
-    with pytest.raises(BenchError, match="optim.lr='x' must be a number"):
-        parse_section(OptimConfig, {"name": "sgd", "lr": "x"}, "optim")
-    with pytest.raises(BenchError, match="schedule.unit"):
-        parse_section(ScheduleConfig, {"unit": "hour", "length": 1}, "schedule")
+    with pytest.raises(BenchError, match=r"unknown key task.optim.lrr; valid keys of task.optim are \['betas'"):
+        parse(OptimConfig, {"name": "sgd", "lrr": 0.1}, "task.optim")
+    with pytest.raises(BenchError, match="key task.optim.lr is required and missing"):
+        parse(OptimConfig, {"name": "sgd"}, "task.optim")
+    with pytest.raises(BenchError, match="task.optim.lr='x' must be a number"):
+        parse(OptimConfig, {"name": "sgd", "lr": "x"}, "task.optim")
+    with pytest.raises(BenchError, match="task.optim.lr=nan must be a finite number"):
+        parse(OptimConfig, {"name": "sgd", "lr": float("nan")}, "task.optim")
+    with pytest.raises(BenchError, match=r"task.schedule.unit='hour' is invalid; valid values are \['epoch', 'iter'\]"):
+        parse(ScheduleConfig, {"unit": "hour", "length": 1}, "task.schedule")
 
 
 def test_poly_and_cosine_schedules_end_where_the_paper_says():
     poly = ScheduleConfig(unit="iter", length=100, policy="poly", power=0.9, min_lr=1e-4)
-    assert lr_at(0, 100, 0.1, poly) == pytest.approx(0.1)
-    assert lr_at(100, 100, 0.1, poly) == pytest.approx(1e-4)
+    assert lr_at(0, 100, 0.1, poly)[0] == pytest.approx(0.1)
+    assert lr_at(100, 100, 0.1, poly)[0] == pytest.approx(1e-4)
     cosine = ScheduleConfig(unit="epoch", length=10, policy="cosine")
-    values = [lr_at(i, 100, 0.1, cosine) for i in range(101)]
+    values = [lr_at(i, 100, 0.1, cosine)[0] for i in range(101)]
     assert values == sorted(values, reverse=True) and values[-1] == pytest.approx(0.0)
+
+
+def test_onecycle_rises_then_falls_with_momentum_moving_the_other_way():
+    # OpenPCDet's PointPillars schedule: lr 2e-4 -> 2e-3 over 40%, then down to 2e-8; beta1 0.95 -> 0.85 -> 0.95.
+    one = ScheduleConfig(unit="epoch", length=80, policy="onecycle", pct_start=0.4, div_factor=10, final_div_factor=1e4)
+    lrs, moms = zip(*(lr_at(i, 1000, 2e-3, one) for i in range(1001)))
+    peak = max(range(1001), key=lambda i: lrs[i])
+    assert peak == 400 and lrs[0] == pytest.approx(2e-4) and lrs[-1] == pytest.approx(2e-8)
+    assert moms[0] == pytest.approx(0.95) and moms[peak] == pytest.approx(0.85) and moms[-1] == pytest.approx(0.95)
+    assert lr_at(5, 10, 0.1, ScheduleConfig(unit="iter", length=10))[1] is None  # other policies keep the momentum
+
+
+@pytest.mark.parametrize("choice, device, capability, expected", [
+    ("auto", "cuda", (9, 0), "bf16"),  # H100 / H200
+    ("auto", "cuda", (8, 0), "bf16"),  # A100
+    ("auto", "cuda", (7, 0), "fp16"),  # V100: no native bf16
+    ("auto", "cuda", (7, 5), "fp16"),  # T4
+    ("auto", "cpu", None, "fp32"),
+    ("bf16", "cpu", None, "fp32"),  # CPU autocast gains nothing here: always fp32
+    ("fp16", "cuda", (9, 0), "fp16"),
+    ("fp32", "cuda", (9, 0), "fp32"),
+])
+def test_precision_auto_is_decided_per_device(choice, device, capability, expected):
+    assert resolve_precision(choice, device, capability) == expected
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(BenchError, match="runtime.precision='fp8' is invalid"):
+        resolve_precision("fp8", "cuda", (9, 0))
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])
@@ -71,15 +104,25 @@ def _state(step, identity):
 
 
 def test_checkpoints_newest_identity_and_prune(tmp_path):
-    identity = {"code": "c", "setting": "cls_a", "seed": 0, "config_hash": "h"}
+    identity = {"code": "c", "setting": "cls_a", "seed": 0, "run": "h"}
     for step in (1, 2, 3, 4):
         save_atomic(_state(step, identity), tmp_path / checkpoint_name("epoch", step))
     (tmp_path / ".ckpt-epoch-00000005.pt.123.tmp").write_bytes(b"half written")  # a killed write
     assert newest_checkpoint(tmp_path, identity)["step"] == 4
-    with pytest.raises(BenchError, match="config_hash: checkpoint has 'h', this job has 'other'"):
-        newest_checkpoint(tmp_path, {**identity, "config_hash": "other"})
+    with pytest.raises(BenchError, match="run: checkpoint has 'h', this job has 'other'"):
+        newest_checkpoint(tmp_path, {**identity, "run": "other"})
+    save_atomic(_state(5, identity), tmp_path / checkpoint_name("epoch", 5))
+    prune(tmp_path, keep_steps={2}, keep_last=2)  # PointPillars keeps the last five epochs, here the last two
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4, 5]
     prune(tmp_path, keep_steps={2})
-    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4]
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 5]
+
+
+def test_prune_keeps_the_last_n_while_fewer_than_n_were_written(tmp_path):
+    for step in range(1, 9):  # PointPillars: keep_last 5, a checkpoint every epoch, pruned after each
+        (tmp_path / checkpoint_name("epoch", step)).touch()
+        prune(tmp_path, keep_steps=set(), keep_last=5)
+        assert [s for s, _ in list_checkpoints(tmp_path)] == list(range(max(1, step - 4), step + 1))
 
 
 class NotATensor:

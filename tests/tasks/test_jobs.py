@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.settings import get_setting, setting_names
-from tasks import JOBS
-from tests.tasks.conftest import toy_spec
+from tasks import TASKS
+from tests.tasks.conftest import REPO, job_of, toy_spec
 
 OURS = [s for s in setting_names(trainable=True) if get_setting(s).task != "det3d"]  # det3d: tests/det3d
 # setting -> (main metric, what chance gives, what the job must reach)
@@ -22,25 +22,27 @@ CHANCE = {
 }
 
 
-def test_every_setting_of_ours_is_registered():
-    assert set(OURS) <= set(JOBS.names())
+def test_every_trainable_setting_has_a_registered_task_type_and_a_recipe():
+    for setting in setting_names(trainable=True):
+        assert get_setting(setting).task in TASKS
+        assert (REPO / "conf" / "task" / f"{setting}.yaml").is_file(), setting
 
 
 @pytest.mark.parametrize("setting", OURS)
 def test_job_beats_chance_on_toy_data(setting, toy_root, tmp_path):
     init = None
     if setting == "video_p":
-        cls = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "cls_a"))
+        cls = job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "cls_a"))
         init = next(a.uri for a in cls.artifacts if a.kind == "checkpoint" and a.step == 6)
     spec = toy_spec(setting, toy_root, tmp_path / setting, init_checkpoint=init)
-    result = JOBS.get(setting)(spec)
+    result = job_of(setting)(spec)
     metric, chance, required = CHANCE[setting]
     assert set(result.metrics) == set(get_setting(setting).metrics)
     assert result.metrics[metric] >= required > chance, result.metrics
     assert result.info["synthetic_data"] is True
     # the curve has one point per metric at every evaluation, in order, the last one equal to the result
     steps = sorted({p.step for p in result.curve})
-    assert steps[-1] == spec.config["schedule"]["length"]
+    assert steps[-1] == spec.recipe.schedule.length
     assert len(result.curve) == len(steps) * len(get_setting(setting).metrics)
     assert {p.metric: p.value for p in result.curve if p.step == steps[-1]} == result.metrics
     kinds = {a.kind for a in result.artifacts}
@@ -53,7 +55,7 @@ def test_the_device_decode_path_trains_like_the_cpu_path(toy_root, tmp_path):
     # The GPU input pipeline (batched decode_jpeg + augmentation on the job's device) is the same
     # code on the CPU device; run it here so CI covers everything but the device='cuda' argument.
     spec = toy_spec("cls_a", toy_root, tmp_path / "device", overrides=("task.data.decode=device",))
-    result = JOBS.get("cls_a")(spec)
+    result = job_of("cls_a")(spec)
     assert result.info["decode"] == "device"
     metric, chance, required = CHANCE["cls_a"]
     assert result.metrics[metric] >= required > chance, result.metrics

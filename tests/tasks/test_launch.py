@@ -29,10 +29,14 @@ def test_launch_trains_commits_and_writes_nothing_into_the_working_directory(toy
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SYNTHETIC DATA" in done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["setting"] == "seg" and summary["synthetic_data"] is True
+    assert summary["setting"] == "seg" and summary["data_kind"] == "synthetic"
     assert list(cwd.iterdir()) == []  # no outputs/, no .hydra/, no log file
-    rows = Store.open(str(store_dir)).load_setting("seg").to_pylist()
+    store = Store.open(str(store_dir))
+    rows = store.load_setting("seg", data="synthetic").to_pylist()
     assert len(rows) == 1 and rows[0]["mIoU"] == pytest.approx(summary["metrics"]["mIoU"])
+    assert store.load_setting("seg").num_rows == 0  # generated data never shows in the benchmark view
+    log = (store_dir / "logs" / "seg" / summary["arch_id"] / "s0.a1.log").read_text()
+    assert "SYNTHETIC DATA" in log and "iter 20/20" in log  # the attempt's whole output is in its log
 
     bad = _train(["task=cls_a", f"code={TINY}", f"store={store_dir}", f"data.roots.imagenet={tmp_path / 'nowhere'}"],
                  cwd, toy_root)

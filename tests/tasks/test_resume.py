@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import JOBS
-from tests.tasks.conftest import REPO, toy_spec
+from tests.tasks.conftest import REPO, job_of, toy_spec
 
 OVERRIDES = ("task.schedule.length=10", "task.eval.interval=2", "task.checkpoint.keep=[5,10]", "task.runtime.log_interval=1")
 CHILD = """
@@ -24,10 +23,9 @@ torch.set_num_threads(1)
 from pathlib import Path
 import pytest
 
-from tasks import JOBS
-from tests.tasks.conftest import toy_spec
+from tests.tasks.conftest import job_of, toy_spec
 spec = toy_spec("cls_a", Path(sys.argv[1]), Path(sys.argv[2]), overrides=tuple(sys.argv[3:]))
-JOBS.get("cls_a")(spec)
+job_of("cls_a")(spec)
 """
 
 
@@ -59,7 +57,7 @@ def test_killed_mid_epoch_job_resumes_without_repeating_epochs(toy_root, tmp_pat
     killed_at = max(_logged_iterations(work / "train.log"))
     assert killed_at % steps_per_epoch != 0 and killed_at < 10 * steps_per_epoch
 
-    result = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, work, overrides=OVERRIDES))
+    result = job_of("cls_a")(toy_spec("cls_a", toy_root, work, overrides=OVERRIDES))
     resumed = result.info["resumed_from_step"]
     assert resumed == killed_at // steps_per_epoch  # the newest complete epoch, not earlier
     text = (work / "train.log").read_text()
@@ -69,7 +67,7 @@ def test_killed_mid_epoch_job_resumes_without_repeating_epochs(toy_root, tmp_pat
     steps = [p.step for p in result.curve if p.metric == "top1"]
     assert steps == [2, 4, 6, 8, 10]  # every evaluation exactly once, in order
 
-    uninterrupted = JOBS.get("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "straight", overrides=OVERRIDES))
+    uninterrupted = job_of("cls_a")(toy_spec("cls_a", toy_root, tmp_path / "straight", overrides=OVERRIDES))
     assert [(p.step, p.metric, round(p.value, 6)) for p in uninterrupted.curve] == [
         (p.step, p.metric, round(p.value, 6)) for p in result.curve
     ]
@@ -77,8 +75,8 @@ def test_killed_mid_epoch_job_resumes_without_repeating_epochs(toy_root, tmp_pat
 
 def test_finished_job_rerun_returns_its_result_without_training(toy_root, tmp_path):
     spec = toy_spec("cls_c", toy_root, tmp_path / "job")
-    first = JOBS.get("cls_c")(spec)
+    first = job_of("cls_c")(spec)
     log_size = (tmp_path / "job" / "train.log").stat().st_size
-    again = JOBS.get("cls_c")(spec)
+    again = job_of("cls_c")(spec)
     assert again.metrics == first.metrics and again.curve == first.curve
     assert not re.search(r"iter \d+/", (tmp_path / "job" / "train.log").read_text()[log_size:])

@@ -1,11 +1,12 @@
-"""Per-job logs: everything an attempt prints goes to its own file in the store.
+"""Per-attempt logs: everything an attempt prints goes to its own file in the store.
 
 Redirection is at the file-descriptor level, so output of C extensions and of
 processes the job spawns (DDP workers, data loaders) lands in the log too,
 not only what goes through ``sys.stdout``. On a local store the log is
 written in place and can be followed while the job runs; on an object store
 it is written to a local temporary file and uploaded when the attempt ends
-(object stores have no append).
+(object stores have no append). With ``echo`` (a job run from a terminal) the
+output also still reaches the terminal, through a pipe copied by a thread.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +31,14 @@ def _local_path(uri: str) -> Path | None:
 
 @contextlib.contextmanager
 def job_logging() -> Iterator[None]:
-    """INFO records of the job's loggers to stderr (a Ray worker configures none), for one attempt."""
+    """INFO records of the job's loggers to stderr, for one attempt, unless logging is configured already
+    (a launcher's Hydra set-up is; a Ray worker's is not)."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
     handler = logging.StreamHandler()  # binds the current sys.stderr, i.e. fd 2 (the log file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
@@ -44,8 +50,11 @@ def job_logging() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def capture_output(log_uri: str, header: str) -> Iterator[None]:
-    """Send fds 1 and 2 of this process, and INFO logging, to ``log_uri`` (appending) until the block ends."""
+def capture_output(log_uri: str, header: str, echo: bool = False) -> Iterator[None]:
+    """Send fds 1 and 2 of this process, and INFO logging, to ``log_uri`` (appending) until the block ends.
+
+    ``echo`` copies the same bytes to where fd 1 pointed before (the terminal).
+    """
     local = _local_path(log_uri)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +68,17 @@ def capture_output(log_uri: str, header: str) -> Iterator[None]:
     saved = os.dup(1), os.dup(2)
     with open(target, "ab", buffering=0) as log:
         log.write(header.encode() + b"\n")
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
+        copiers = []
+        sinks = [log.fileno(), log.fileno()]
+        if echo:  # one pipe per stream, so the terminal still sees stdout and stderr apart
+            for fd in (1, 2):
+                read_end, write_end = os.pipe()
+                copier = threading.Thread(target=_copy, args=(read_end, (log.fileno(), saved[fd - 1])), daemon=True)
+                copier.start()
+                copiers.append((copier, write_end))
+                sinks[fd - 1] = write_end
+        os.dup2(sinks[0], 1)
+        os.dup2(sinks[1], 2)
         try:
             with job_logging():
                 yield
@@ -69,6 +87,9 @@ def capture_output(log_uri: str, header: str) -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
+            for copier, write_end in copiers:
+                os.close(write_end)  # the copier sees end-of-file once every writer is gone
+                copier.join(timeout=30)
             os.close(saved[0])
             os.close(saved[1])
     if local is None:
@@ -77,3 +98,13 @@ def capture_output(log_uri: str, header: str) -> Iterator[None]:
                 dst.write(src.read())
         finally:
             target.unlink(missing_ok=True)
+
+
+def _copy(read_end: int, destinations: tuple[int, ...]) -> None:
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            for fd in destinations:
+                try:
+                    os.write(fd, chunk)
+                except OSError:
+                    pass  # a closed terminal must not stop the log

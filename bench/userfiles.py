@@ -1,0 +1,30 @@
+"""Reading a user's file: its bytes, or one line naming the file and what is wrong with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import DataError
+
+
+def read_user_bytes(path: str | Path, what: str, error: type[DataError] = DataError, *, allow_empty: bool = False,
+                    hint: str = "") -> bytes:
+    """The bytes of ``path`` (a ``what``: "image", "published file", ...); unreadable or (unless
+    ``allow_empty``) empty raises ``error`` naming the file, with ``hint`` saying what to do.
+
+    Example:
+        >>> import tempfile
+        >>> empty = Path(tempfile.mkdtemp()) / "a.png"; _ = empty.write_bytes(b"")
+        >>> read_user_bytes(empty, "image")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        bench.errors.DataError: image '...a.png' is empty (0 bytes)
+    """
+    path = Path(path)
+    tail = f"; {hint}" if hint else ""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise error(f"{what} {str(path)!r} cannot be read: {err.strerror or err}{tail}") from None
+    if not data and not allow_empty:
+        raise error(f"{what} {str(path)!r} is empty (0 bytes){tail}")
+    return data
