@@ -1,7 +1,7 @@
 """The search command's body: :class:`SearchOptions` (parsed once) -> files in ``out`` and lines for the user.
 
-The table source is passed in (``load_frame(setting, source) -> DataFrame``, ``source``
-None for measured-else-imported rows or ``"imported"`` for the published table only)
+The tables are passed in (``load_frame(setting, data) -> DataFrame``, ``data`` a store view:
+``"benchmark"`` for measured-else-imported rows, ``"imported"`` for the published table only)
 so the launcher reads the store and tests can hand in synthetic tables. ``say``
 receives the progress and summary lines.
 """
@@ -35,7 +35,7 @@ CODES_FILE = "found_codes.txt"
 
 
 class FrameLoader(Protocol):
-    def __call__(self, setting: str, source: str | None = None) -> pd.DataFrame: ...
+    def __call__(self, setting: str, data: str = "benchmark") -> pd.DataFrame: ...
 
 
 def resolve_settings(options: SearchOptions) -> tuple[str, ...]:
@@ -139,8 +139,8 @@ def run(options: SearchOptions, load_frame: FrameLoader, say: Say = lambda line:
         request = options.request(resolve_starts(options.starts, load_frame, options.seed))
         parse_starts(request.starts)  # a bad start code fails now, before any predictor is trained
     out.mkdir(parents=True, exist_ok=True)
-    source = "imported" if options.predictor.split == "authors" else None  # the authors' split is of the published rows
-    tables = [SettingTable.from_frame(load_frame(s, source), s) for s in settings]
+    view = "imported" if options.predictor.split == "authors" else "benchmark"  # the authors' split is of the published rows
+    tables = [SettingTable.from_frame(load_frame(s, view), s) for s in settings]
     predictors = [get_predictor(t, options, out, say) for t in tables]
 
     if options.mode == "predictor_report":

@@ -26,7 +26,7 @@ def config(tmp_path: Path, *overrides: str) -> SearchOptions:
 
 
 def run(options: SearchOptions, load, lines: list | None = None):
-    return run_options(options, lambda setting, source=None: load(setting), (lines if lines is not None else []).append)
+    return run_options(options, lambda setting, data="benchmark": load(setting), (lines if lines is not None else []).append)
 
 
 def frames(setting: str):

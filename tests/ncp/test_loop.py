@@ -41,7 +41,7 @@ def test_search_codes_file_training_and_evaluate(tmp_path):
     before = synthetic_frame(300, seed=0, setting="seg")
     lines: list[str] = []
     result = run(options(tmp_path, "predictor.settings=[seg]", "init=random:4", "seed=1"),
-                 lambda s, source=None: before, lines.append)
+                 lambda s, data="benchmark": before, lines.append)
     assert any("training the 'default' predictor" in line for line in lines)  # progress while training
     assert any(line.startswith("found ") for line in lines) and any("exact cost" in line for line in lines)
     assert any("nearest measured" in line for line in lines) and result["in_store"] is False
@@ -53,7 +53,7 @@ def test_search_codes_file_training_and_evaluate(tmp_path):
 
     later = measured(before, codes[:2])  # the first two found codes were trained since
     lines.clear()
-    evaluated = run(options(tmp_path, "mode=evaluate"), lambda s, source=None: later, lines.append)
+    evaluated = run(options(tmp_path, "mode=evaluate"), lambda s, data="benchmark": later, lines.append)
     on_disk = json.loads((tmp_path / "out" / "result.json").read_text())
     assert on_disk == json.loads(json.dumps(evaluated))
     truth = later.set_index("code")["mIoU"]
