@@ -25,8 +25,11 @@ import datetime
 import itertools
 import platform
 import re
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 import torch

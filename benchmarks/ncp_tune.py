@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 import torch
@@ -45,6 +49,10 @@ CANDIDATES = {
     "default+100ep": ("default", {"epochs": 100}),
     "default+small": ("default", {"hidden": 128, "branch": 64}),
     "default+smooth_l1": ("default", {"loss": "smooth_l1"}),
+    "cost+train+huber0.1": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.1}),
+    "cost+train+huber0.3": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.3}),
+    "cost+train+huber0.5": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.5}),
+    "default+huber0.3": ("default", {"loss": "smooth_l1", "loss_beta": 0.3}),
 }
 
 

@@ -7,16 +7,16 @@ on plain arrays and can be tested anywhere.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from bench import nb201
 from bench.code import FIELD_NAMES
 from bench.cost import cost_batch
 from bench.errors import BenchError
-from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, CodeEncoding, encoding_for
+from bench.ncp.encoding import CodeEncoding, encoding_for
 from bench.settings import get_setting
 
 NB201_CODE_COLUMNS = ("embedding", "onehot")
@@ -119,14 +119,15 @@ class SettingTable:
             gflops = frame["Flops"].to_numpy(np.float64) / 1e3  # the published pickle's MFLOPs
         else:
             raise BenchError(f"setting 'nb201' table has neither 'gflops' nor 'Flops'; columns are {list(frame.columns)}")
-        width = NB201_EDGES * NB201_NUM_OPS
+        width = nb201.WIDTH
         x = np.stack([np.asarray(v, dtype=np.float32) for v in frame[column]]) if len(frame) else np.zeros((0, width))
         if x.ndim != 2 or x.shape[1] != width:
             raise BenchError(f"nb201 column {column!r} must hold {width}-dim one-hot codes, got shape {x.shape}")
         # Same code string and id as the store's import: op indices joined by '_'.
-        codes = ["_".join(str(int(i)) for i in row.reshape(NB201_EDGES, NB201_NUM_OPS).argmax(-1)) for row in x]
+        ops = [nb201.ops_of_onehot(row, f"nb201 row {i}") for i, row in enumerate(x)]
+        codes = [nb201.cell_code(o) for o in ops]
         ids = frame["arch_id"].astype(str).to_numpy() if "arch_id" in frame.columns else np.array(
-            [hashlib.sha256(f"nb201:{c}".encode()).hexdigest()[:16] for c in codes]
+            [nb201.cell_arch_id(o) for o in ops]
         )
         params_column = "params_m" if "params_m" in frame.columns else "Params"
         params = frame[params_column].to_numpy(np.float64) if params_column in frame.columns else np.full(len(frame), np.nan)

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench import nb201
 from bench.errors import BenchError, check_int
-from bench.ncp.encoding import NB201_EDGES, NB201_ENCODING, NB201_NUM_OPS, nb201_argmax, nb201_ops
+from bench.ncp.encoding import NB201_ENCODING, nb201_argmax
 from bench.ncp.objective import SearchObjective
 from bench.ncp.propagate import Propagation
 
@@ -71,7 +72,7 @@ class Nb201Search:
 def _on_simplex(z: torch.Tensor) -> torch.Tensor:
     """Standardised codes with every edge projected onto its probability simplex."""
     x = z * NB201_ENCODING.scale[0] + NB201_ENCODING.center[0]
-    x = project_simplex(x.reshape(-1, NB201_NUM_OPS)).reshape(z.shape)
+    x = project_simplex(x.reshape(-1, nb201.NUM_OPS)).reshape(z.shape)
     return (x - NB201_ENCODING.center[0]) / NB201_ENCODING.scale[0]
 
 
@@ -123,7 +124,7 @@ def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size:
     candidates = np.stack(read)
     scores = objective.score(candidates)
     best = int(np.argmax(scores))
-    nb201_ops(candidates[best])  # validates the one-hot
+    nb201.ops_of_onehot(candidates[best], "the search's best cell")  # validates the one-hot
     x = enc.unstandardise(torch.stack(zs).numpy())
     propagation = Propagation(candidates[best][None], x, objective.head_points(torch.stack(ys)),
                               np.full((iterations + 1, 1), np.nan))
@@ -137,4 +138,4 @@ def ops_string(onehot: np.ndarray) -> str:
         >>> ops_string(np.eye(5)[[3, 1, 3, 0, 2, 4]].reshape(-1))
         '3_1_3_0_2_4'
     """
-    return "_".join(map(str, nb201_ops(np.asarray(onehot).reshape(NB201_EDGES * NB201_NUM_OPS))))
+    return nb201.cell_code(nb201.ops_of_onehot(np.asarray(onehot).reshape(nb201.WIDTH)))

@@ -21,6 +21,7 @@ still reported under the recipe's name with the overrides listed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Mapping
 
@@ -50,6 +51,7 @@ class PredictorRecipe:
     dropout: float = 0.5
     branch_dropout: tuple[float, float, float] = (0.5, 0.5, 0.0)
     loss: Literal["smooth_l1", "l1"] = "smooth_l1"
+    loss_beta: float = 1.0
     stats: Literal["all", "train"] = "all"
     epochs: int = 200
     batch_size: int = 128
@@ -70,6 +72,9 @@ class PredictorRecipe:
         for name, value in (("dropout", self.dropout), *((f"branch_dropout[{i}]", p) for i, p in enumerate(self.branch_dropout))):
             if not 0 <= value < 1:
                 raise BenchError(f"predictor.{name}={value!r} is invalid; valid is 0 <= p < 1")
+        if not self.loss_beta > 0 or not math.isfinite(self.loss_beta):
+            raise BenchError(f"predictor.loss_beta={self.loss_beta!r} is invalid; valid is a finite beta > 0 (smooth-L1's "
+                             "switch from squared to absolute error, in standardised target units)")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise BenchError(f"predictor.lr={self.lr!r} / weight_decay={self.weight_decay!r} invalid; need lr > 0, weight_decay >= 0")
         if not 0 < self.pct_start < 1 or not self.div_factor >= 1:

@@ -13,10 +13,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from bench import nb201
 from bench.code import FIELD_NAMES
 from bench.cost import cost_batch
 from bench.ncp.data import SettingTable
-from bench.ncp.encoding import NB201_EDGES, NB201_NUM_OPS, codes_to_array
+from bench.ncp.encoding import codes_to_array
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
@@ -60,9 +61,9 @@ def synthetic_frame(n: int = 500, seed: int = 0, setting: str = "cls_a", noise: 
 def synthetic_nb201_frame(n: int = 500, seed: int = 0, noise: float = 0.2) -> pd.DataFrame:
     """``n`` distinct random NAS-Bench-201-like one-hot codes; Acc and Flops additive over edges."""
     rng = np.random.default_rng(seed)
-    index = rng.choice(NB201_NUM_OPS**NB201_EDGES, size=n, replace=False)  # distinct, like the real table
-    ops = (index[:, None] // NB201_NUM_OPS ** np.arange(NB201_EDGES)) % NB201_NUM_OPS
-    onehot = np.eye(NB201_NUM_OPS, dtype=np.float32)[ops].reshape(n, -1)
+    index = rng.choice(nb201.NUM_OPS**nb201.EDGES, size=n, replace=False)  # distinct, like the real table
+    ops = (index[:, None] // nb201.NUM_OPS ** np.arange(nb201.EDGES)) % nb201.NUM_OPS
+    onehot = np.eye(nb201.NUM_OPS, dtype=np.float32)[ops].reshape(n, -1)
     op_acc = np.array([-4.0, 0.5, 1.5, 3.0, 0.0])  # the most expensive op is the most accurate
     op_flops = np.array([0.0, 0.0, 4.0, 30.0, 1.0])
     acc = 30.0 + op_acc[ops].sum(1) + rng.normal(0.0, noise, n)

@@ -13,6 +13,7 @@ caller can report both the final model and the paper's best-epoch protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -56,7 +57,10 @@ def train_member(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, dat
     bounds = [(s, min(s + recipe.batch_size, n)) for s in range(0, n, recipe.batch_size)]
     bounds = [(s, e) for s, e in bounds if e - s > 1]
     history = np.empty((recipe.epochs, len(z_val), y.shape[1]), dtype=np.float32)
-    loss_fn = nn.functional.l1_loss if recipe.loss == "l1" else nn.functional.smooth_l1_loss
+    if recipe.loss == "l1":
+        loss_fn = nn.functional.l1_loss
+    else:
+        loss_fn = partial(nn.functional.smooth_l1_loss, beta=recipe.loss_beta)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = make_net()
