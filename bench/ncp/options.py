@@ -49,6 +49,7 @@ class PredictorOptions:
     dropout: float | None = None
     members: int | None = None
     loss: Literal["smooth_l1", "l1"] | None = None
+    loss_beta: float | None = None
     activation: Literal["relu", "swish"] | None = None
     stats: Literal["all", "train"] | None = None
     features: tuple[str, ...] | None = None
@@ -62,7 +63,7 @@ class PredictorOptions:
         return PredictorConfig(self.recipe_object(), self.split, self.seed, self.n_train, self.n_val, self.min_rows)
 
 
-_RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "branch", "dropout", "members", "loss",
+_RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "branch", "dropout", "members", "loss", "loss_beta",
                 "activation", "stats", "features")
 
 
