@@ -180,7 +180,7 @@ def main() -> None:
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     out = [BEGIN, f"Generated {datetime.date.today()} by `python benchmarks/ncp_quality.py STORE` on {machine()}.\n"]
-    tables = [SettingTable.from_frame(store.load_setting(s, source="imported").to_pandas(), s) for s in args.settings]
+    tables = [SettingTable.from_frame(store.load_setting(s, data="imported").to_pandas(), s) for s in args.settings]
     trained = predictor_section(tables, args.authors_seeds, out)
     search_section(tables, trained, out)
     if "nb201" in store.settings():

@@ -53,6 +53,10 @@ CANDIDATES = {
     "cost+train+huber0.3": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.3}),
     "cost+train+huber0.5": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.5}),
     "default+huber0.3": ("default", {"loss": "smooth_l1", "loss_beta": 0.3}),
+    "cost+l1+bs64": ("authors", {"features": COST, "loss": "l1", "stats": "train", "batch_size": 64}),
+    "cost+l1+train+300ep": ("authors", {"features": COST, "loss": "l1", "stats": "train", "epochs": 300}),
+    "cost+l1+train+wd1e-4": ("authors", {"features": COST, "loss": "l1", "stats": "train", "weight_decay": 1e-4}),
+    "cost+l1+train+lr0.003": ("authors", {"features": COST, "loss": "l1", "stats": "train", "lr": 0.003}),
 }
 
 
