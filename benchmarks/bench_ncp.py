@@ -3,35 +3,46 @@
     python benchmarks/bench_ncp.py [--repeats 20]
 
 Propagation cost does not depend on what the predictor learned, only on its
-shape, so this uses paper-sized predictors with seeded random weights (no data
-needed). Prints one line per measurement (median over repeats) and, for
-context, the same 70 iterations through autograd on the literal loss.
+shape, so this uses predictors of the two recipes with seeded random weights (no
+data needed): ``authors`` (one network on the code) and ``default`` (5 networks on
+the code and its cost features). Prints one line per measurement (median over
+repeats) and, for context, the same 70 iterations through autograd on the literal loss.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 import torch
 
 from bench.ncp.baselines import netadapt_greedy, sample_and_rank
-from bench.ncp.data import Split
 from bench.ncp.encoding import MR_ENCODING
-from bench.ncp.predictor import MetricMLP, Predictor, PredictorConfig
+from bench.ncp.features import CodeFeatures
+from bench.ncp.predictor import Predictor, build_net
 from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
+from bench.ncp.recipe import RECIPES
 from bench.ncp.search import build_objective
+from bench.ncp.splits import Split
 
 
-def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int) -> Predictor:
+def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int, recipe: str = "authors") -> Predictor:
+    """A predictor of ``recipe``'s shape (members, features, groups) with seeded random weights."""
+    r = RECIPES[recipe]
+    features = CodeFeatures("nasbench_mr", r.features)
+    metrics = (*metrics, "gflops", "params_m")
     torch.manual_seed(seed)
-    module = MetricMLP(27, len(metrics), 256, 128, 0.5).eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
+    members = tuple(build_net(r, features, metrics).eval().requires_grad_(False) for _ in range(r.members))
     n = len(metrics)
-    return Predictor(setting, "nasbench_mr", metrics, module, np.zeros(n), np.ones(n), Split(0, (), ()), PredictorConfig())
+    return Predictor(setting, "nasbench_mr", metrics, members, features, np.zeros(n), np.ones(n),
+                     Split("arch_id", 0, (), ()), r)
 
 
 def timed(fn, repeats: int) -> float:
@@ -59,14 +70,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    seg = paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0)
-    cls = paper_sized_predictor("cls_a", ("top1", "top5"), 1)
-    video = paper_sized_predictor("video", ("top1", "top5"), 2)
+    seg = paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0, "default")
+    cls = paper_sized_predictor("cls_a", ("top1", "top5"), 1, "default")
+    video = paper_sized_predictor("video", ("top1", "top5"), 2, "default")
     one = build_objective([seg], None, 0.5)
+    authors = build_objective([paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0, "authors")], None, 0.5)
     three = build_objective([seg, cls, video], None, 0.5)
     start, starts = default_start(1), default_start(1000)
     r = args.repeats
     rows = [
+        ("continuous, 70 iterations, 1 start (authors' predictor)",
+         timed(lambda: propagate_continuous(authors, start, 70, record=False), r), 0.020),
         ("continuous, 70 iterations, 1 start", timed(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
         ("continuous, 70 iterations, 1 start, trajectory recorded", timed(lambda: propagate_continuous(one, start, 70), r), None),
         ("continuous, 70 iterations, 1,000 starts in one batch", timed(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
@@ -76,7 +90,8 @@ def main() -> None:
         ("neural predictor, 10,000 random codes", timed(lambda: sample_and_rank(one, 10_000, 10, 0), 3), None),
         ("reference: continuous via autograd, 70 iterations", timed(lambda: autograd_propagation(one, start, 70, 3.0), 5), None),
     ]
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; "
+          "default predictor (5 networks, cost features) unless named")
     for name, seconds, target in rows:
         verdict = "" if target is None else (" (target <= %g ms: %s)" % (target * 1e3, "met" if seconds <= target else "MISSED"))
         print(f"{name:60s} {seconds * 1e3:9.2f} ms{verdict}")

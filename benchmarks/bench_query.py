@@ -152,7 +152,8 @@ def main() -> int:
     bench.budget = Budget(queries=10**9)
     per_query("final with a budget counting", [lambda c=c: bench.query(c, imported) for c in picks[imported]])
     bench.budget = None
-    naive = timed(lambda: Store.open(uri).load_setting(imported, filters=[("arch_id", "=", ids[0])]), 20)
+    one = ids[0]
+    naive = timed(lambda: Store.open(uri).load_setting(imported, filters=[("arch_id", "=", one)]), 20)
     row("for comparison: Store.open + load_setting filtered to one arch", ms(naive))
 
     del bench, codes, picks, parsed, ids

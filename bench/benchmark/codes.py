@@ -20,13 +20,11 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
-from bench.benchmark.source import nb201_arch_id
+from bench import nb201
 from bench.code import FIELD_CHOICES, FIELD_NAMES, ArchCode
 from bench.errors import CodeError
 
 ARCH_ID = re.compile(r"[0-9a-f]{16}")
-NB201_EDGES, NB201_OPS = 6, 5
-NB201_EXAMPLE = "3_1_0_4_3_2"
 
 CodeLike = str | ArchCode | Sequence[int]
 
@@ -44,10 +42,10 @@ def arch_id_of(code: CodeLike, space: str) -> str:
     if isinstance(code, ArchCode):
         if space == "nb201":
             raise CodeError(f"an ArchCode cannot name a NAS-Bench-201 cell; give its six op indices such as "
-                            f"{NB201_EXAMPLE!r} or its arch_id")
+                            f"{nb201.EXAMPLE!r} or its arch_id")
         return code.arch_id
     if isinstance(code, (list, tuple, np.ndarray)):
-        return nb201_arch_id(list(nb201_ops(code))) if space == "nb201" else ArchCode.from_list(list(code)).arch_id
+        return nb201.cell_arch_id(nb201.ops_of(code)) if space == "nb201" else ArchCode.from_list(list(code)).arch_id
     raise CodeError(f"code {code!r} ({type(code).__name__}) is invalid; give an official string, an ArchCode, "
                     "a list of 27 integers or a 16-hex-digit arch_id")
 
@@ -56,26 +54,15 @@ def arch_id_of(code: CodeLike, space: str) -> str:
 def _id_of_string(text: str, space: str) -> str:
     # Search loops ask for the same few thousand strings over and over: parse and hash each once.
     if space == "nb201":
-        return nb201_arch_id(list(nb201_ops(text)))
+        return nb201.cell_arch_id(nb201.ops_of(text))
     return ArchCode.from_string(text).arch_id
 
-
-def nb201_ops(code: str | Sequence[int]) -> tuple[int, ...]:
-    """The six op indices of a NAS-Bench-201 cell (``"3_1_0_4_3_2"`` or a sequence), validated."""
-    try:
-        ops = tuple(int(v) for v in (code.split("_") if isinstance(code, str) else code))
-    except (TypeError, ValueError):
-        ops = ()
-    if len(ops) != NB201_EDGES or not all(0 <= op < NB201_OPS for op in ops):
-        raise CodeError(f"NAS-Bench-201 cell {code!r} is invalid; valid is {NB201_EDGES} op indices in "
-                        f"0..{NB201_OPS - 1} joined by '_', such as {NB201_EXAMPLE!r}")
-    return ops
 
 
 def code_matrix(view: pa.Table, space: str) -> np.ndarray:
     """One row per row of ``view``: positions in [0, 1] (NAS-Bench-MR) or op indices (NAS-Bench-201)."""
     if space == "nb201":
-        return np.array([nb201_ops(c) for c in view["code"].to_pylist()], dtype=np.int8).reshape(-1, NB201_EDGES)
+        return np.array([nb201.ops_of(c) for c in view["code"].to_pylist()], dtype=np.int8).reshape(-1, nb201.EDGES)
     columns = [_positions(name, view[name].to_numpy()) for name in FIELD_NAMES]
     return np.stack(columns, axis=1) if columns else np.zeros((0, len(FIELD_NAMES)))
 
@@ -83,7 +70,7 @@ def code_matrix(view: pa.Table, space: str) -> np.ndarray:
 def code_vector(code: CodeLike, space: str) -> np.ndarray:
     """The row :func:`code_matrix` would give ``code`` (it need not be in any table)."""
     if space == "nb201":
-        return np.array(nb201_ops(code), dtype=np.int8)
+        return np.array(nb201.ops_of(code), dtype=np.int8)
     values = ArchCode.parse(code).to_list()
     return np.array([_positions(n, np.array([v]))[0] for n, v in zip(FIELD_NAMES, values)])
 

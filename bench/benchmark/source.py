@@ -24,7 +24,6 @@ import pyarrow.compute as pc
 from bench.code import FIELD_NAMES
 from bench.settings import get_setting
 from bench.store import Store
-from bench.store.official import nb201_arch_id  # noqa: F401 (re-exported: the id of a NAS-Bench-201 cell)
 
 REAL, SYNTHETIC, IMPORTED = "real", "synthetic", "imported"
 DATA_KINDS = (REAL, SYNTHETIC, IMPORTED)

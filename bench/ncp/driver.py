@@ -1,14 +1,16 @@
-"""The search command's body: config (a plain dict, as composed from conf/search.yaml) -> files in ``out``.
+"""The search command's body: :class:`SearchOptions` (parsed once) -> files in ``out`` and lines for the user.
 
-The table source is passed in (``load_frame(setting) -> DataFrame``) so the
-launcher reads the store and tests can hand in synthetic tables.
+The tables are passed in (``load_frame(setting, data) -> DataFrame``, ``data`` a store view:
+``"benchmark"`` for measured-else-imported rows, ``"imported"`` for the published table only)
+so the launcher reads the store and tests can hand in synthetic tables. ``say``
+receives the progress and summary lines.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,82 +20,36 @@ from bench.errors import BenchError
 from bench.ncp.baselines import random_codes
 from bench.ncp.data import SettingTable
 from bench.ncp.encoding import NB201_ENCODING, encoding_for
-from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
-from bench.ncp.results import mr_result, nb201_result
-from bench.ncp.search import SearchRequest, as_jsonable, parse_starts, search_mr, search_nb201
+from bench.ncp.jsonio import write_json
+from bench.ncp.options import SearchOptions
+from bench.ncp.predictor import Predictor, train_predictor
+from bench.ncp.recipe import overrides_of
+from bench.ncp.results import mr_result, nb201_result, refresh_nb201_truth, refresh_truth
+from bench.ncp.search import parse_starts, search_mr, search_nb201
+from bench.ncp.summary import Say, mr_summary, nb201_summary, predictor_table
 from bench.ncp.trajectory import plot_trajectory, trajectory_table, write_trajectory
 from bench.settings import get_setting
 
-MODES = ("search", "predictor_report")
-SPACES = ("nasbench_mr", "nb201")
-DEFAULT_SETTINGS = {"nasbench_mr": ["seg"], "nb201": ["nb201"]}
-DEFAULT_LAMBDA = {"nasbench_mr": 0.5, "nb201": 0.2}
-"""lambda when the config leaves it null: 0.5 as in the paper's examples; on NAS-Bench-201 0.2 lands at the
-paper's operating point (~90 MFLOPs), since there the FLOPs term is the predictor's learned, steeper output."""
-
-FrameLoader = Callable[[str], pd.DataFrame]
+DEFAULT_SETTINGS = {"nasbench_mr": ("seg",), "nb201": ("nb201",)}
+CODES_FILE = "found_codes.txt"
 
 
-def _choice(cfg: Mapping[str, Any], key: str, valid: tuple[str, ...]) -> str:
-    value = cfg.get(key)
-    if value not in valid:
-        raise BenchError(f"{key}={value!r} is invalid; valid values are {list(valid)}")
-    return value
+class FrameLoader(Protocol):
+    def __call__(self, setting: str, data: str = "benchmark") -> pd.DataFrame: ...
 
 
-def _settings(cfg: Mapping[str, Any], space: str) -> list[str]:
-    settings = cfg["predictor"].get("settings") or DEFAULT_SETTINGS[space]
-    if isinstance(settings, str):
-        settings = [settings]
-    settings = [get_setting(str(s)).name for s in settings]
+def resolve_settings(options: SearchOptions) -> tuple[str, ...]:
+    """``predictor.settings`` (or the space's default), validated against the space."""
+    space, chosen = options.space, options.predictor.settings
+    settings = tuple(chosen) if isinstance(chosen, tuple) else ((chosen,) if chosen else DEFAULT_SETTINGS[space])
+    settings = tuple(get_setting(str(s)).name for s in settings)
     if len(set(settings)) != len(settings):
-        raise BenchError(f"predictor.settings={settings} repeats a setting; list each once")
-    if space == "nb201" and settings != ["nb201"]:
-        raise BenchError(f"space=nb201 searches the nb201 table only; predictor.settings={settings} (use [nb201] or leave it unset)")
+        raise BenchError(f"predictor.settings={list(settings)} repeats a setting; list each once")
+    if space == "nb201" and settings != ("nb201",):
+        raise BenchError(f"space=nb201 searches the nb201 table only; predictor.settings={list(settings)} (use [nb201] or leave it unset)")
     if space == "nasbench_mr" and "nb201" in settings:
         raise BenchError("setting 'nb201' is a different search space; run it with space=nb201")
     return settings
-
-
-def predictor_config(cfg: Mapping[str, Any]) -> PredictorConfig:
-    """The ``predictor`` group as a :class:`PredictorConfig`."""
-    p = cfg["predictor"]
-    return PredictorConfig(
-        hidden=int(p["hidden"]), branch=int(p["branch"]), dropout=float(p["dropout"]), epochs=int(p["epochs"]),
-        batch_size=int(p["batch_size"]), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]),
-        n_train=int(p["n_train"]), n_val=int(p["n_val"]), seed=int(p["seed"]), min_rows=int(p["min_rows"]),
-    )
-
-
-def get_predictor(table: SettingTable, cfg: Mapping[str, Any], out: Path) -> Predictor:
-    """Load from ``predictor.load_dir`` or train (and save under ``out/predictors``)."""
-    load_dir = cfg["predictor"].get("load_dir")
-    if load_dir:
-        predictor = Predictor.load(load_dir, table.setting)
-        if predictor.space != table.space:
-            raise BenchError(f"saved predictor {table.setting!r} in {load_dir} is for space {predictor.space!r}, not {table.space!r}")
-        return predictor
-    metrics = ("Acc", "gflops") if table.space == "nb201" else None  # NB201's FLOPs term is learned (no closed form)
-    predictor = train_predictor(table, metrics, predictor_config(cfg))
-    predictor.save(out / "predictors")
-    return predictor
-
-
-def _starts(init: Any) -> tuple[str, ...]:
-    if init is None:
-        return ()
-    if isinstance(init, str):
-        return (init,)
-    if isinstance(init, (list, tuple)) and init:
-        return tuple(str(s) for s in init)
-    if isinstance(init, (int, float)):  # Hydra reads 1_2_3 as the number 123
-        raise BenchError(f"init={init!r} was read as a number, not a code string; quote it, e.g. init='\"64_64-2_1_2_64-...\"'")
-    raise BenchError(f"init={init!r} is invalid; valid is null, an official code string, or a non-empty list of them")
-
-
-def _write_json(path: Path, document: Any) -> Path:
-    path.write_text(json.dumps(as_jsonable(document), indent=2, allow_nan=False))
-    return path
 
 
 def resolve_starts(starts: tuple[str, ...], load_frame: FrameLoader, seed: int) -> tuple[str, ...]:
@@ -118,63 +74,138 @@ def resolve_starts(starts: tuple[str, ...], load_frame: FrameLoader, seed: int) 
     return tuple(out)
 
 
-def _request(cfg: Mapping[str, Any], lam: float, load_frame: FrameLoader) -> SearchRequest:
-    weights = cfg["predictor"].get("weights")
-    request = SearchRequest(
-        strategy=str(cfg["strategy"]), lam=lam, weights=tuple(float(w) for w in weights) if weights else None,
-        iterations=int(cfg["propagation"]["iterations"]), step_size=float(cfg["propagation"]["step_size"]),
-        starts=resolve_starts(_starts(cfg.get("init")), load_frame, int(cfg["seed"])), random_samples=int(cfg["baseline"]["random_samples"]),
-        neural_samples=int(cfg["baseline"]["neural_samples"]), top_k=int(cfg["baseline"]["top_k"]),
-        seed=int(cfg["seed"]),
-    )
-    parse_starts(request.starts)  # a bad start code fails now, before any predictor is trained
-    return request
+def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: Say) -> Predictor:
+    """Load from ``predictor.load_dir`` or train (and save under ``out/predictors``), telling the user."""
+    load_dir = options.predictor.load_dir
+    if load_dir:
+        predictor = Predictor.load(load_dir, table.setting)
+        if predictor.space != table.space:
+            raise BenchError(f"saved predictor {table.setting!r} in {load_dir} is for space {predictor.space!r}, not {table.space!r}")
+        say(f"{table.setting}: loaded the {predictor.recipe.name!r} predictor from {load_dir}")
+        return predictor
+    config = options.predictor.config()
+    recipe = config.recipe
+    changed = overrides_of(recipe)
+    say(f"{table.setting}: training the {recipe.name!r} predictor{f' with {changed}' if changed else ''} "
+        f"({recipe.members} x {recipe.epochs} epochs, split {config.split}) on {len(table)} rows ...")
+    predictor = train_predictor(table, None, config, progress=say)
+    main = predictor.metrics[0]
+    r = predictor.report[main]
+    paper = get_setting(table.setting).paper_predictor_mae
+    say(f"{table.setting}: validation {main} MAE {r['mae']:.3f} (best epoch {r['mae_best_epoch']:.3f}), "
+        f"Kendall tau {r['kendall_tau']:.3f}{f'; the paper reports {paper}' if paper is not None else ''}")
+    predictor.save(out / "predictors")
+    return predictor
 
 
-def run(cfg: Mapping[str, Any], load_frame: FrameLoader) -> dict[str, Any]:
-    """Run the command described by ``cfg``; returns the document written (result or predictor report)."""
-    mode = _choice(cfg, "mode", MODES)
-    space = _choice(cfg, "space", SPACES)
-    settings = _settings(cfg, space)
-    lam = float(cfg["lambda"]) if cfg.get("lambda") is not None else DEFAULT_LAMBDA[space]
-    request = _request(cfg, lam, load_frame) if mode == "search" and space == "nasbench_mr" else None
-    if space == "nb201" and (cfg.get("strategy") != "continuous" or cfg.get("init") is not None):
-        raise BenchError(f"space=nb201 runs continuous propagation from the uniform mixture; "
-                         f"strategy={cfg.get('strategy')!r} / init={cfg.get('init')!r} apply to nasbench_mr only")
-    out = Path(str(cfg["out"]))
+def predictor_document(predictors: list[Predictor]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{setting: {metric: {mae, mae_best_epoch, best_epoch, kendall_tau, spearman_rho, n, split, n_train,
+    n_val, recipe, recipe_overrides[, paper_mae]}}}``; ``paper_mae`` on the main metric only."""
+    document = {}
+    for p in predictors:
+        per_metric = {}
+        for i, (metric, r) in enumerate(p.report.items()):
+            entry = {**r, "split": p.split.kind, "n_train": len(p.split.train_ids), "n_val": len(p.split.val_ids),
+                     "recipe": p.recipe.name, "recipe_overrides": overrides_of(p.recipe), "seed": p.seed}
+            if i == 0:
+                entry["paper_mae"] = get_setting(p.setting).paper_predictor_mae
+            per_metric[metric] = entry
+        document[p.setting] = per_metric
+    return document
+
+
+def _check_request(options: SearchOptions) -> None:
+    if options.space == "nb201" and (options.strategy != "continuous" or options.init is not None):
+        raise BenchError(f"space=nb201 runs continuous propagation from the uniform mixture; strategy={options.strategy!r} "
+                         f"/ init={options.init!r} apply to nasbench_mr only")
+
+
+def write_code_list(path: Path, codes: list[str], header: str) -> Path:
+    """Official code strings, one per line, no repeats, ``#`` header: ``sweep=file sweep.codes_file=`` reads it."""
+    unique = list(dict.fromkeys(codes))
+    path.write_text("".join(f"# {line}\n" for line in header.splitlines()) + "".join(f"{c}\n" for c in unique))
+    return path
+
+
+def run(options: SearchOptions, load_frame: FrameLoader, say: Say = lambda line: None) -> dict[str, Any]:
+    """Run the command described by ``options``; returns the document written."""
+    if options.mode == "evaluate":
+        return evaluate(options, load_frame, say)
+    settings = resolve_settings(options)
+    _check_request(options)
+    out = Path(options.out)
+    request = None
+    if options.mode == "search" and options.space == "nasbench_mr":
+        request = options.request(resolve_starts(options.starts, load_frame, options.seed))
+        parse_starts(request.starts)  # a bad start code fails now, before any predictor is trained
     out.mkdir(parents=True, exist_ok=True)
-    tables = [SettingTable.from_frame(load_frame(s), s) for s in settings]
-    predictors = [get_predictor(t, cfg, out) for t in tables]
+    view = "imported" if options.predictor.split == "authors" else "benchmark"  # the authors' split is of the published rows
+    tables = [SettingTable.from_frame(load_frame(s, view), s) for s in settings]
+    predictors = [get_predictor(t, options, out, say) for t in tables]
 
-    if mode == "predictor_report":
-        report = {p.setting: {m: {k: r[k] for k in ("mae", "kendall_tau", "spearman_rho")} for m, r in p.report.items()}
-                  for p in predictors}
-        _write_json(out / "predictor.json", report)
-        return report
+    if options.mode == "predictor_report":
+        document = predictor_document(predictors)
+        write_json(out / "predictor.json", document)
+        for line in predictor_table(document):
+            say(line)
+        return document
 
     if request is None:  # NAS-Bench-201
-        nb = cfg["nb201"]
-        found, propagation, seconds = search_nb201(predictors[0], lam, int(nb["iterations"]), float(nb["step_size"]),
-                                                  int(nb["argmax_every"]))
-        result = nb201_result(found, predictors[0], tables[0], lam, seconds, int(nb["iterations"]))
+        lam, nb = options.lam_value, options.nb201
+        found = search_nb201(predictors[0], lam, nb.iterations, nb.step_size, nb.readout_every, nb.projection)
+        result = nb201_result(found, predictors[0], tables[0], lam)
         heads = ["nb201_Acc", "nb201_gflops"]
-        write_trajectory(trajectory_table(propagation, NB201_ENCODING, heads), out / "trajectory.parquet")
-        plot_trajectory(propagation, NB201_ENCODING, heads, 0, out / "trajectory.png",
-                        f"NAS-Bench-201, lambda={lam}: found ops {result['ops']}", flops_head="nb201_gflops")
-        _write_json(out / "result.json", result)
+        write_trajectory(trajectory_table(found.propagation, NB201_ENCODING, heads), out / "trajectory.parquet")
+        plot_trajectory(found.propagation, NB201_ENCODING, heads, 0, out / "trajectory.png",
+                        f"NAS-Bench-201, lambda={lam}: found ops {result['code']}", flops_head="nb201_gflops")
+        result["trajectory"] = {"parquet": "trajectory.parquet", "png": "trajectory.png", "start": 0}
+        write_json(out / "result.json", result)
+        for line in nb201_summary(result, str(out)):
+            say(line)
         return result
 
     outcome = search_mr(predictors, request)
     result = mr_result(outcome, request, predictors, tables)
     if outcome.propagation is not None:
         heads = [f"{s}_{get_setting(s).main_metric}" for s in settings]
-        encoding = encoding_for(space)
+        encoding = encoding_for(options.space)
         write_trajectory(trajectory_table(outcome.propagation, encoding, heads), out / "trajectory.parquet")
         best_start = int(outcome.start_index[0])
         plot_trajectory(outcome.propagation, encoding, heads, best_start, out / "trajectory.png",
-                        f"{request.strategy} on {'+'.join(settings)}, lambda={lam}: {result['code']}")
+                        f"{request.strategy} on {'+'.join(settings)}, lambda={request.lam}: {result['code']}")
         result["trajectory"] = {"parquet": "trajectory.parquet", "png": "trajectory.png", "start": best_start}
     else:
         result["trajectory"] = None  # sampling and greedy baselines have no propagation trajectory
-    _write_json(out / "result.json", result)
+    write_code_list(out / CODES_FILE, [c["code"] for c in result["candidates"]],
+                    f"codes found by NCP ({request.strategy}, lambda {request.lam}) on {', '.join(settings)}; best first\n"
+                    f"train them: python launch/run.py task=SETTING sweep=file sweep.codes_file={out / CODES_FILE}")
+    result["codes_file"] = CODES_FILE
+    write_json(out / "result.json", result)
+    for line in mr_summary(result, str(out)):
+        say(line)
+    return result
+
+
+def evaluate(options: SearchOptions, load_frame: FrameLoader, say: Say) -> dict[str, Any]:
+    """``mode=evaluate``: redo the store's view of ``out/result.json`` on the (later) store; rewrite it."""
+    path = Path(options.out) / "result.json"
+    if not path.exists():
+        raise BenchError(f"mode=evaluate reads {path}, which does not exist; run a search with out={options.out} first")
+    result = json.loads(path.read_text())
+    settings = result.get("settings") or (["nb201"] if result.get("space") == "nb201" else None)
+    if not settings or "code" not in result:
+        raise BenchError(f"{path} is not a search result (it lacks 'code' / 'settings'); mode=evaluate reads what a search wrote")
+    tables = [SettingTable.from_frame(load_frame(s), s) for s in settings]
+    if result.get("space") == "nb201":
+        refresh_nb201_truth(result, tables[0])
+        lines = nb201_summary(result, options.out)
+    else:
+        refresh_truth(result, tables)
+        lines = mr_summary(result, options.out)
+    measured = [c["code"] for c in result.get("candidates", []) if c.get("true", c.get("true_Acc")) is not None]
+    say(f"evaluated {path} against the store: {len(measured)} of {len(result.get('candidates', []))} found codes "
+        f"are measured{': ' + ', '.join(measured) if measured else ''}")
+    write_json(path, result)
+    for line in lines:
+        say(line)
     return result

@@ -18,16 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench import nb201
 from bench.code import BLOCK_CHOICES, CHANNEL_CHOICES, CHANNEL_FIELDS, FIELD_NAMES, ArchCode
 from bench.errors import BenchError
-
-NB201_EDGES = 6
-NB201_NUM_OPS = 5
-"""NAS-Bench-201 one-hot: 6 edges x 5 operations, in the order the authors published.
-
-The published file does not name its operation order, so results report the
-operation INDEX chosen on every edge rather than guessing names.
-"""
 
 
 @dataclass(frozen=True)
@@ -95,8 +88,8 @@ def _mr_encoding() -> CodeEncoding:
 
 
 def _nb201_encoding() -> CodeEncoding:
-    names = tuple(f"e{e}_op{k}" for e in range(NB201_EDGES) for k in range(NB201_NUM_OPS))
-    p = 1.0 / NB201_NUM_OPS  # a uniformly drawn op sets each indicator with probability 1/5
+    names = tuple(f"e{e}_op{k}" for e in range(nb201.EDGES) for k in range(nb201.NUM_OPS))
+    p = 1.0 / nb201.NUM_OPS  # a uniformly drawn op sets each indicator with probability 1/5
     d = len(names)
     return CodeEncoding(
         space="nb201",
@@ -140,20 +133,7 @@ def decode_mr(x: np.ndarray) -> list[ArchCode]:
 
 def nb201_argmax(x: np.ndarray) -> np.ndarray:
     """Project (N, 30) scores to one-hot per edge (argmax of each edge's 5 values)."""
-    x = np.asarray(x).reshape(len(x), NB201_EDGES, NB201_NUM_OPS)
+    x = np.asarray(x).reshape(len(x), nb201.EDGES, nb201.NUM_OPS)
     out = np.zeros_like(x, dtype=np.float32)
     np.put_along_axis(out, x.argmax(-1)[..., None], 1.0, axis=-1)
-    return out.reshape(len(out), NB201_EDGES * NB201_NUM_OPS)
-
-
-def nb201_ops(onehot: np.ndarray) -> list[int]:
-    """The operation index chosen on each of the 6 edges of one one-hot code.
-
-    Example:
-        >>> nb201_ops(np.eye(5)[[3, 1, 3, 0, 2, 4]].reshape(-1))
-        [3, 1, 3, 0, 2, 4]
-    """
-    onehot = np.asarray(onehot, dtype=np.float64).reshape(NB201_EDGES, NB201_NUM_OPS)
-    if not np.all((onehot == 0) | (onehot == 1)) or not np.all(onehot.sum(-1) == 1):
-        raise BenchError(f"not a one-hot NAS-Bench-201 code (each of 6 edges needs exactly one 1): {onehot.tolist()}")
-    return [int(i) for i in onehot.argmax(-1)]
+    return out.reshape(len(out), nb201.EDGES * nb201.NUM_OPS)

@@ -103,3 +103,59 @@ class FlopsPolynomial:
     def numpy(self, x: np.ndarray) -> np.ndarray:
         """The same on a numpy array (float64)."""
         return self(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
+
+
+@dataclass(frozen=True)
+class CostPolynomials:
+    """GFLOPs and M params of raw codes together, with their gradients, in one pass.
+
+    Both quantities share one list of monomials (``index`` (K, degree), as in
+    :class:`FlopsPolynomial`) with a (K, 2) coefficient matrix. d(monomial)/d(factor)
+    = monomial / factor, so the gradient is one more gather and one matmul; the factors
+    are code fields, never 0 on clipped codes (channels >= 8, counts >= 1).
+
+    Example:
+        >>> import numpy as np
+        >>> from bench.cost import cost_batch
+        >>> polys = CostPolynomials.build()
+        >>> x = torch.tensor([[64.0] * 2 + [2, 2, 64] + [2] * 3 + [64] * 2 + [2] * 4 + [64] * 3 + [2] * 5 + [64] * 5])
+        >>> values, grads = polys.value_and_grad(x.double())  # coefficients are float64 as built
+        >>> params, flops = cost_batch(x.long().numpy())
+        >>> bool(abs(values[0, 0] * 1e9 - flops[0]) < 1 and abs(values[0, 1] * 1e6 - params[0]) < 1e-3), grads.shape
+        (True, torch.Size([1, 2, 27]))
+    """
+
+    index: torch.Tensor
+    coef: torch.Tensor
+    gradient_map: torch.Tensor  # (2 * (D + 1), K * degree): sums coef-weighted partials onto fields
+
+    @classmethod
+    def build(cls, spec: CostSpec = BENCHMARK_SPEC) -> CostPolynomials:
+        flops, params = FlopsPolynomial.build(spec, "flops"), FlopsPolynomial.build(spec, "params")
+        degree = max(flops.index.shape[1], params.index.shape[1])
+        one = len(FIELD_NAMES)
+        monomials: dict[tuple[int, ...], list[float]] = {}
+        for q, poly in enumerate((flops, params)):
+            for row, c in zip(poly.index.tolist(), poly.coef.tolist()):
+                key = tuple(sorted(row + [one] * (degree - len(row))))
+                monomials.setdefault(key, [0.0, 0.0])[q] += c
+        index = torch.tensor(list(monomials), dtype=torch.long)
+        coef = torch.tensor(list(monomials.values()), dtype=torch.float64)
+        onehot = torch.nn.functional.one_hot(index.reshape(-1), one + 1).to(torch.float64)  # (K * degree, D + 1)
+        weighted = onehot[None] * coef.T.repeat_interleave(degree, dim=1)[:, :, None]  # (2, K * degree, D + 1)
+        return cls(index, coef, weighted.transpose(1, 2).reshape(2 * (one + 1), -1).contiguous())
+
+    def to(self, dtype: torch.dtype) -> CostPolynomials:
+        """The same polynomials with coefficients in ``dtype`` (evaluate on codes of that dtype)."""
+        return CostPolynomials(self.index, self.coef.to(dtype), self.gradient_map.to(dtype))
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 27) raw codes, every field >= 1 -> values (N, 2) [GFLOPs, M params] and grads (N, 2, 27)."""
+        n, d = x.shape
+        xt = torch.cat([x.T, torch.ones_like(x[:1, :1]).expand(1, n)])  # code-major: row gathers are cheap
+        factors = xt.index_select(0, self.index.reshape(-1)).view(*self.index.shape, n)  # (K, degree, N)
+        monomials = factors.prod(1)  # (K, N)
+        values = (self.coef.T @ monomials).T  # (N, 2)
+        partials = (monomials[:, None, :] / factors).view(-1, n)  # (K * degree, N)
+        grads = (self.gradient_map @ partials).view(2, d + 1, n)[:, :d]  # (2, D, N)
+        return values, grads.permute(2, 0, 1)

@@ -10,11 +10,13 @@ slope exactly 1, so ``dL/dz = -sum_s w_s dp_s/dz + lambda df/dz``: propagation
 ascends ``J = sum_s w_s p_s - lambda f``, and the baselines rank codes by the
 same ``J`` (with exact FLOPs), so every method optimises one objective.
 
-The gradient is written out by hand (ReLU masks and matrix products over all
-predictors stacked together) instead of autograd: a step is ~15 tensor ops
-for any number of settings and codes, which is what makes 70 iterations take
-milliseconds. :meth:`SearchObjective.autograd_loss` is the literal loss above,
-kept so tests can check the hand-written gradient against autograd.
+The gradient is written out by hand: every member network of every predictor is
+folded (:func:`bench.ncp.model.fold`: BatchNorm and input standardisation into the
+linear layers) and all of them are stacked, so a step is two batched matmuls forward,
+two back, the activations' derivatives, and the closed-form Jacobian of the input
+features (:mod:`bench.ncp.features`), for any number of settings, ensemble members
+and codes. :meth:`SearchObjective.autograd_loss` is the literal loss above through
+the real modules and autograd, kept so tests can check the hand-written gradient.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ import torch.nn.functional as F
 from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import CodeEncoding, codes_to_array, encoding_for
+from bench.ncp.features import CodeFeatures, cost_polynomials
 from bench.ncp.flops_poly import FlopsPolynomial
+from bench.ncp.model import fold
 from bench.ncp.predictor import Predictor
+from bench.ncp.recipe import FEATURES
 from bench.space import sample_codes
 
 
@@ -49,40 +54,51 @@ def benchmark_gflops_std() -> float:
     return float(np.std(cost_batch(codes_to_array(sample_codes()))[1] / 1e9))
 
 
-def _stack_heads(heads: list[Head], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Fold every head's eval-mode MLP (BatchNorm into the first layer) and stack them for bmm.
+class _Stack:
+    """Folded member networks sharing one activation, stacked for bmm (S members, R features)."""
 
-    Shapes (S heads): w1 (S, D, H), w1_back (S, H, D), b1 (S, 1, H), w2 (S, H, B),
-    w2_back (S, B, H), b2 (S, 1, B), w3 (S, 1, B), b3 (S, 1).
-    """
-    w1, b1, w2, b2, w3, b3 = [], [], [], [], [], []
-    for head in heads:
-        module = head.predictor.module
-        bn, first = module.input_norm, module.shared[0]
-        gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * gain
-        branch = module.branches[head.predictor.metric_index(head.metric)]
-        w1.append(first.weight * gain)  # (H, D): Linear(BN(z)) == (W * gain) z + (W shift + b)
-        b1.append(first.weight @ shift + first.bias)
-        w2.append(branch[0].weight)  # (B, H)
-        b2.append(branch[0].bias)
-        w3.append(branch[2].weight[0])
-        b3.append(branch[2].bias[:1])
-    stack = {k: torch.stack(v).detach().to(dtype) for k, v in dict(w1=w1, b1=b1, w2=w2, b2=b2, w3=w3, b3=b3).items()}
-    return {
-        "w1": stack["w1"].transpose(1, 2).contiguous(), "w1_back": stack["w1"].contiguous(), "b1": stack["b1"][:, None],
-        "w2": stack["w2"].transpose(1, 2).contiguous(), "w2_back": stack["w2"].contiguous(), "b2": stack["b2"][:, None],
-        "w3": stack["w3"][:, None], "b3": stack["b3"],
-    }
+    def __init__(self, activation: str, folded: list, columns: list[torch.Tensor], width: int,
+                 coef: list[float], dtype: torch.dtype) -> None:
+        self.swish = activation == "swish"
+        w1 = torch.zeros(len(folded), width, folded[0].w1.shape[0], dtype=dtype)
+        for s, (f, cols) in enumerate(zip(folded, columns)):
+            w1[s, cols] = f.w1.T.to(dtype)  # features this member does not use keep weight 0
+        self.w1, self.w1_back = w1.contiguous(), w1.transpose(1, 2).contiguous()
+        self.b1 = torch.stack([f.b1 for f in folded]).to(dtype)[:, None]
+        w2 = torch.stack([f.w2 for f in folded]).to(dtype)  # (S, B, H)
+        self.w2, self.w2_back = w2.transpose(1, 2).contiguous(), w2.contiguous()
+        self.b2 = torch.stack([f.b2 for f in folded]).to(dtype)[:, None]
+        self.w3 = torch.stack([f.w3 for f in folded]).to(dtype)[:, :, None]  # (S, B, 1)
+        self.b3 = torch.stack([f.b3 for f in folded]).to(dtype)[:, None]  # (S, 1)
+        self.out_grad = (-torch.tensor(coef, dtype=dtype)[:, None, None] * self.w3.transpose(1, 2)).contiguous()
+
+    def _act(self, a: torch.Tensor, derivative: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.swish:  # swish(a) = a s(a) = h; swish'(a) = s(a) + h (1 - s(a))
+            if not derivative:
+                return torch.nn.functional.silu(a), None
+            s = torch.sigmoid(a)
+            h = a * s
+            return h, torch.addcmul(s, h, 1 - s)
+        return a.clamp_min(0), (a > 0).to(a.dtype) if derivative else None
+
+    def forward_backward(self, r: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (N, R) -> member outputs (S, N), and dL/dr (N, R) when ``backward``."""
+        h1, d1 = self._act(torch.baddbmm(self.b1, r.expand(len(self.w1), -1, -1), self.w1), backward)
+        h2, d2 = self._act(torch.baddbmm(self.b2, h1, self.w2), backward)
+        y = torch.bmm(h2, self.w3).squeeze(-1) + self.b3
+        if not backward:
+            return y, None
+        g1 = torch.bmm(d2 * self.out_grad, self.w2_back) * d1
+        return y, torch.bmm(g1, self.w1_back).sum(0)
 
 
 class SearchObjective:
     """``J = sum_heads weight * p_head - lam * f`` on standardised codes, with its gradient.
 
-    ``heads`` are the predictor outputs that count (main metrics with their
-    task weights; for NAS-Bench-201 also a learned FLOPs output with weight
-    ``-lam``). ``flops_poly`` is the exact closed-form FLOPs (NAS-Bench-MR) or
-    None when FLOPs enter through a head.
+    ``heads`` are the predictor outputs that count (main metrics with their task
+    weights; for NAS-Bench-201 also a learned FLOPs output with weight ``-lam``); an
+    ensemble predictor's output is its members' mean. ``flops_poly`` is the exact
+    closed-form FLOPs (NAS-Bench-MR) or None when FLOPs enter through a head.
     """
 
     def __init__(self, heads: list[Head], lam: float, flops_poly: FlopsPolynomial | None,
@@ -92,65 +108,83 @@ class SearchObjective:
         spaces = {h.predictor.space for h in heads}
         if len(spaces) != 1:
             raise BenchError(f"predictors of one search must share a code space; got {sorted(spaces)}")
-        if lam < 0:
-            raise BenchError(f"lambda={lam!r} is invalid; valid is lambda >= 0 (larger trades accuracy for fewer FLOPs)")
+        if not lam >= 0 or not np.isfinite(lam):
+            raise BenchError(f"lambda={lam!r} is invalid; valid is a finite lambda >= 0 (larger trades accuracy for fewer FLOPs)")
         self.heads, self.lam, self.dtype = heads, float(lam), dtype
-        self.encoding: CodeEncoding = encoding_for(spaces.pop())
+        space = spaces.pop()
+        self.encoding: CodeEncoding = encoding_for(space)
+        used = {f for h in heads for f in h.predictor.features.features}
+        self.features = CodeFeatures(space, tuple(f for f in FEATURES if f in used))
         self.flops_poly = flops_poly
-        self._w = _stack_heads(heads, dtype)
         self._coef = torch.tensor([h.weight for h in heads], dtype=dtype)
-        self._out_grad = (self._w["w3"] * -self._coef[:, None, None]).contiguous()  # (S, 1, B)
         self._scale = torch.tensor(self.encoding.scale, dtype=dtype)
         self._center = torch.tensor(self.encoding.center, dtype=dtype)
+        self._stacks = self._build_stacks(dtype)
         if flops_poly is not None:
             self._flops_unit = benchmark_gflops_std()
-            self._flops_grad_scale = (self.lam / self._flops_unit) * self._scale  # chain rule: x = z * scale + center
-            self._poly_flat = flops_poly.index.reshape(-1)
-            self._poly_shape = tuple(flops_poly.index.shape)
-            self._poly_coef_col = flops_poly.coef.to(dtype)[:, None]
-            # (D+1, K*degree) one-hot: sums each monomial's partial derivatives onto its fields
-            self._poly_gather_t = F.one_hot(self._poly_flat, self.encoding.dim + 1).to(dtype).T.contiguous()
+            self._cost = cost_polynomials(dtype)  # GFLOPs (the FLOPs term) and the cost features, one pass
+
+    def _build_stacks(self, dtype: torch.dtype) -> list[tuple[_Stack, torch.Tensor]]:
+        """One stack per activation, with its (members, heads) matrix turning member outputs into head means."""
+        position = {name: i for i, name in enumerate(self.features.names)}
+        by_activation: dict[str, list] = {}
+        for index, head in enumerate(self.heads):
+            p = head.predictor
+            output = p.metric_index(head.metric)
+            columns = torch.tensor([position[n] for n in p.features.names])
+            for net in p.members:
+                entry = (fold(net, output), columns, head.weight / len(p.members), index, 1.0 / len(p.members))
+                by_activation.setdefault(net.activation, []).append(entry)
+        stacks = []
+        for activation, entries in by_activation.items():
+            stack = _Stack(activation, [e[0] for e in entries], [e[1] for e in entries], self.features.width,
+                           [e[2] for e in entries], dtype)
+            mix = torch.zeros(len(entries), len(self.heads), dtype=dtype)  # member outputs -> head means
+            for s, e in enumerate(entries):
+                mix[s, e[3]] = e[4]
+            stacks.append((stack, mix))
+        return stacks
 
     # ----------------------------------------------------------- forward parts
-    def heads_standardised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, D) -> standardised head outputs (N, S), plus both hidden activations for the gradient."""
-        w = self._w
-        h1 = torch.baddbmm(w["b1"], z.expand(len(self.heads), -1, -1), w["w1"]).clamp_min_(0)  # (S, N, H)
-        h2 = torch.baddbmm(w["b2"], h1, w["w2"]).clamp_min_(0)  # (S, N, B)
-        y = torch.bmm(h2, w["w3"].transpose(1, 2)).squeeze(-1) + w["b3"]  # (S, N)
-        return y.T, h1, h2
+    def _raw(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self._scale + self._center
+
+    def heads_standardised(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, D) standardised codes -> standardised head outputs (N, S) (member means)."""
+        r = self.features(self._raw(z))
+        return sum(stack.forward_backward(r, False)[0].T @ mix for stack, mix in self._stacks)
 
     def gflops(self, z: torch.Tensor) -> torch.Tensor:
         """Closed-form GFLOPs of continuous codes (N,) (NAS-Bench-MR only)."""
         assert self.flops_poly is not None
-        return self.flops_poly(z * self._scale + self._center)
+        return self.flops_poly(self._raw(z))
 
     def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Head outputs (N, S) standardised, GFLOPs (N,) (NaN without a polynomial), and dL/dz (N, D)."""
-        w = self._w
-        y, h1, h2 = self.heads_standardised(z)
-        # ReLU derivative: sign() of the ReLU output is the 0/1 mask already in float (no bool round trip)
-        g2 = h2.sign_() * self._out_grad  # dL/dh2 (loss = -J)
-        g1 = torch.bmm(g2, w["w2_back"]).mul_(h1.sign_())
-        grad = torch.bmm(g1, w["w1_back"]).sum(0)
+        x = self._raw(z)
+        cost = self._cost.value_and_grad(x) if self.flops_poly is not None else None
+        r, jacobian = self.features.value_and_backward(x, cost)
+        y = grad_r = None
+        for stack, mix in self._stacks:
+            out, g = stack.forward_backward(r, True)
+            y = out.T @ mix if y is None else y + out.T @ mix
+            grad_r = g if grad_r is None else grad_r + g
+        grad_x = jacobian(grad_r)
         if self.flops_poly is None:
-            return y, torch.full_like(z[:, 0], float("nan")), grad
-        # Work code-major ((fields, N)): index_select on rows is far cheaper than a fancy-index gather.
-        xt = torch.cat([(z * self._scale + self._center).T, torch.ones_like(z[:1, :1]).expand(1, len(z))])
-        factors = xt.index_select(0, self._poly_flat).view(*self._poly_shape, len(z))  # (K, degree, N)
-        terms = factors.prod(1) * self._poly_coef_col  # (K, N)
-        # d(monomial)/d(factor) = monomial / factor: every factor is >= 1 (codes are clipped), never 0
-        partial = self._poly_gather_t @ (terms[:, None, :] / factors).view(-1, len(z))  # (D + 1, N)
-        grad = grad + partial[:-1].T * self._flops_grad_scale
-        return y, terms.sum(0), grad
+            return y, torch.full_like(z[:, 0], float("nan")), grad_x * self._scale
+        grad_x = grad_x + cost[1][:, 0] * (self.lam / self._flops_unit)
+        return y, cost[0][:, 0], grad_x * self._scale  # chain rule: x = z * scale + center
 
     # --------------------------------------------------------------- reference
     def autograd_loss(self, z: torch.Tensor) -> torch.Tensor:
-        """The paper's loss, literally, summed over codes: for checking :meth:`value_and_grad`."""
-        y, _, _ = self.heads_standardised(z)
-        loss = (self._coef * F.smooth_l1_loss(y, y.detach() + 1, reduction="none")).sum()
+        """The paper's loss, literally, through the real modules, summed over codes (checks :meth:`value_and_grad`)."""
+        x = self._raw(z)
+        loss = z.new_zeros(())
+        for head in self.heads:
+            p = head.predictor.standardised(x)[:, head.predictor.metric_index(head.metric)].to(z.dtype)
+            loss = loss + head.weight * F.smooth_l1_loss(p, p.detach() + 1, reduction="sum")
         if self.flops_poly is not None:
-            f = self.gflops(z) / self._flops_unit
+            f = self.flops_poly(x) / self._flops_unit
             loss = loss + self.lam * F.smooth_l1_loss(f, f.detach() - 1, reduction="sum")
         return loss
 
@@ -159,7 +193,7 @@ class SearchObjective:
         """``J`` of raw codes (N, D) with exact FLOPs (cost model, or ``gflops`` when given)."""
         z = torch.as_tensor(self.encoding.standardise(x), dtype=self.dtype)
         with torch.no_grad():
-            y, _, _ = self.heads_standardised(z)
+            y = self.heads_standardised(z)
         j = (y * self._coef).sum(1).double().numpy()
         if self.flops_poly is not None:
             if gflops is None:

@@ -1,129 +1,101 @@
-"""The paper's metric predictor: training, validation report, save and load.
+"""A setting's metric predictor: train (any recipe, any split), predict, report, save and load.
 
-Architecture (SPEC section 5): BatchNorm on the standardised code, one shared
-256-unit layer with dropout 0.5, then one 128-unit branch per metric ending
-in a linear output. Inputs are the space's standardised code
-(:mod:`bench.ncp.encoding`); targets are standardised with the training
-split's mean and std. Adam (wd 1e-7), lr 0.01 with a one-cycle schedule,
-batch 128, 200 epochs, smooth-L1.
-
-Training runs on whole tensors (no DataLoader): 2,000 rows x 200 epochs of
-this MLP take a couple of seconds on one CPU core.
+One predictor per setting predicts all its metrics (the main one first), plus the
+cost targets ``gflops`` and ``params_m`` when the recipe has them (the authors' third
+branch). The network and its training follow the recipe (:mod:`bench.ncp.recipe`);
+the input is the code plus the recipe's closed-form features (:mod:`bench.ncp.features`);
+``recipe.members`` networks with different seeds are averaged. Quality is reported on
+the validation rows under both protocols (:mod:`bench.ncp.quality`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
-from scipy import stats
-from torch import nn
 
+from bench.config import parse
 from bench.errors import BenchError, check_int
-from bench.ncp.data import SettingTable, Split, split_by_arch_id
-from bench.ncp.encoding import encoding_for
+from bench.ncp.data import SettingTable
+from bench.ncp.features import CodeFeatures
+from bench.ncp.jsonio import jsonable
+from bench.ncp.model import MetricNet
+from bench.ncp.quality import quality_report
+from bench.ncp.recipe import DEFAULT, PredictorRecipe
+from bench.ncp.splits import Split, authors_split, split_by_arch_id
+from bench.ncp.training import Progress, TrainingData, member_seed, train_member
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+COST_TARGETS = ("gflops", "params_m")
+"""Cost columns a predictor may learn as targets (the authors' [flops, params] branch)."""
 
 
 @dataclass(frozen=True)
 class PredictorConfig:
-    """Model and training recipe; defaults are the paper's."""
+    """What to train and how to split: a recipe, the split, the seed and the row checks.
 
-    hidden: int = 256
-    branch: int = 128
-    dropout: float = 0.5
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 1e-7
-    n_train: int = 2000
-    n_val: int = 500
+    ``n_train``/``n_val`` size the ``arch_id`` split (None: 2,000 / 500); the ``authors``
+    split is fixed by the published table and refuses them.
+    """
+
+    recipe: PredictorRecipe = DEFAULT
+    split: Literal["arch_id", "authors"] = "arch_id"
     seed: int = 0
+    n_train: int | None = None
+    n_val: int | None = None
     min_rows: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "branch", "epochs", "batch_size", "n_train", "n_val", "min_rows"):
-            check_int(f"predictor {name}", getattr(self, name), 1)
-        if not 0 <= self.dropout < 1:
-            raise BenchError(f"predictor dropout={self.dropout!r} is invalid; valid is 0 <= dropout < 1")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise BenchError(f"predictor lr={self.lr!r} / weight_decay={self.weight_decay!r} invalid; need lr > 0, wd >= 0")
-
-
-class BitDropout(nn.Module):
-    """Dropout that draws one random BIT per unit when p = 0.5 (the paper's rate).
-
-    ``torch.bernoulli`` costs a float draw per unit, about a quarter of a
-    training step of this small MLP; eight units per random byte makes
-    training ~30% faster. Other rates fall back to ``nn.functional.dropout``.
-    """
-
-    _SHIFTS = torch.arange(8, dtype=torch.uint8)
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if self.p != 0.5:
-            return nn.functional.dropout(x, self.p, training=True)
-        n = x.numel()
-        random_bytes = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8)
-        keep = ((random_bytes[:, None] >> self._SHIFTS) & 1).reshape(-1)[:n].view_as(x)
-        return x * keep * 2.0
-
-
-class MetricMLP(nn.Module):
-    """BatchNorm -> shared Linear+ReLU+Dropout -> one Linear+ReLU+Linear branch per output."""
-
-    def __init__(self, in_dim: int, outputs: int, hidden: int, branch: int, dropout: float) -> None:
-        super().__init__()
-        self.input_norm = nn.BatchNorm1d(in_dim)
-        self.shared = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), BitDropout(dropout))
-        self.branches = nn.ModuleList(
-            nn.Sequential(nn.Linear(hidden, branch), nn.ReLU(), nn.Linear(branch, 1)) for _ in range(outputs)
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.shared(self.input_norm(z))
-        return torch.cat([b(h) for b in self.branches], dim=1)
+        if self.split not in ("arch_id", "authors"):
+            raise BenchError(f"predictor.split={self.split!r} is invalid; valid splits are ['arch_id', 'authors']")
+        check_int("predictor.seed", self.seed, 0)
+        check_int("predictor.min_rows", self.min_rows, 1)
+        for name in ("n_train", "n_val"):
+            if getattr(self, name) is not None:
+                check_int(f"predictor.{name}", getattr(self, name), 1)
+                if self.split == "authors":
+                    raise BenchError(f"predictor.{name} sizes the arch_id split; predictor.split=authors is fixed by "
+                                     "the published table (80/20); leave predictor.n_train / n_val unset")
 
 
 @dataclass
 class Predictor:
-    """A trained predictor of one setting's metrics, with everything needed to reuse it.
+    """A trained predictor and everything needed to reuse it.
 
-    ``module`` maps the standardised code to standardised targets;
-    :meth:`predict` returns metric points. ``report`` holds the validation
-    MAE / Kendall tau / Spearman rho per metric.
+    ``members`` map raw features (``features``) to standardised targets; :meth:`predict`
+    averages them and returns metric points. ``report`` is :func:`quality_report` on the
+    validation rows of ``split``.
     """
 
     setting: str
     space: str
     metrics: tuple[str, ...]
-    module: MetricMLP
+    members: tuple[MetricNet, ...]
+    features: CodeFeatures
     target_mean: np.ndarray
     target_std: np.ndarray
     split: Split
-    config: PredictorConfig
+    recipe: PredictorRecipe
+    seed: int = 0
     report: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def standardised(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, D) standardised codes -> (N, M) standardised predictions (differentiable)."""
-        return self.module(z)
+    def standardised(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw codes (N, D) -> (N, M) standardised predictions, member average; differentiable in x."""
+        r = self.features(x.to(torch.float64)).float()
+        return torch.stack([net(r) for net in self.members]).mean(0)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw codes (N, D) -> {metric: (N,) predictions in metric points}."""
-        self.module.eval()
-        z = torch.from_numpy(encoding_for(self.space).standardise(np.atleast_2d(x)))
-        out = self.module(z).double().numpy() * self.target_std + self.target_mean
+        for net in self.members:
+            net.eval()
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        out = self.standardised(torch.from_numpy(x)).double().numpy() * self.target_std + self.target_mean
         return {m: out[:, i] for i, m in enumerate(self.metrics)}
 
     def metric_index(self, metric: str) -> int:
@@ -131,26 +103,21 @@ class Predictor:
             raise BenchError(f"predictor of {self.setting!r} has no metric {metric!r}; it predicts {list(self.metrics)}")
         return self.metrics.index(metric)
 
-    # ------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
-        """Write ``<setting>.pt`` (state dict) and ``<setting>.json`` (everything else)."""
+        """Write ``<setting>.pt`` (every member's state dict) and ``<setting>.json`` (everything else)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(self.module.state_dict(), directory / f"{self.setting}.pt")
+        torch.save({f"member{i}": net.state_dict() for i, net in enumerate(self.members)}, directory / f"{self.setting}.pt")
         meta = {
-            "format_version": FORMAT_VERSION,
-            "setting": self.setting,
-            "space": self.space,
-            "metrics": list(self.metrics),
-            "in_dim": self.module.input_norm.num_features,
-            "target_mean": self.target_mean.tolist(),
-            "target_std": self.target_std.tolist(),
-            "config": asdict(self.config),
-            "split": {"seed": self.split.seed, "train_ids": list(self.split.train_ids), "val_ids": list(self.split.val_ids)},
+            "format_version": FORMAT_VERSION, "setting": self.setting, "space": self.space, "metrics": list(self.metrics),
+            "features": list(self.features.features), "recipe": asdict(self.recipe),
+            "seed": self.seed, "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
+            "split": {"kind": self.split.kind, "seed": self.split.seed, "train_ids": list(self.split.train_ids),
+                      "val_ids": list(self.split.val_ids)},
             "report": self.report,
         }
         path = directory / f"{self.setting}.json"
-        path.write_text(json.dumps(meta, indent=1))
+        path.write_text(json.dumps(jsonable(meta), indent=1, allow_nan=False))
         return path
 
     @classmethod
@@ -162,62 +129,97 @@ class Predictor:
             raise BenchError(f"no saved predictor for {setting!r} in {str(directory)!r} (need {meta_path.name} and {weights_path.name})")
         meta = json.loads(meta_path.read_text())
         if meta.get("format_version") != FORMAT_VERSION:
-            raise BenchError(f"{meta_path} has format_version {meta.get('format_version')!r}; this code reads {FORMAT_VERSION}")
-        config = PredictorConfig(**meta["config"])
-        module = MetricMLP(meta["in_dim"], len(meta["metrics"]), config.hidden, config.branch, config.dropout)
-        module.load_state_dict(torch.load(weights_path, weights_only=True))
-        module.eval()
+            raise BenchError(f"{meta_path} has format_version {meta.get('format_version')!r}; this code reads "
+                             f"{FORMAT_VERSION} (retrain: leave predictor.load_dir unset)")
+        recipe = parse(PredictorRecipe, meta["recipe"], f"{meta_path.name} recipe")
+        features = CodeFeatures(meta["space"], tuple(meta["features"]))
+        states = torch.load(weights_path, weights_only=True)
+        members = []
+        for i in range(len(states)):
+            net = build_net(recipe, features, tuple(meta["metrics"]))
+            net.load_state_dict(states[f"member{i}"])
+            members.append(net.eval().requires_grad_(False))
         split = meta["split"]
-        return cls(
-            setting=meta["setting"],
-            space=meta["space"],
-            metrics=tuple(meta["metrics"]),
-            module=module,
-            target_mean=np.asarray(meta["target_mean"]),
-            target_std=np.asarray(meta["target_std"]),
-            split=Split(split["seed"], tuple(split["train_ids"]), tuple(split["val_ids"])),
-            config=config,
-            report=meta["report"],
-        )
+        return cls(meta["setting"], meta["space"], tuple(meta["metrics"]), tuple(members), features,
+                   np.asarray(meta["target_mean"]), np.asarray(meta["target_std"]),
+                   Split(split["kind"], split["seed"], tuple(split["train_ids"]), tuple(split["val_ids"])),
+                   recipe, meta["seed"], meta["report"])
 
 
-def _targets(table: SettingTable, metrics: tuple[str, ...]) -> np.ndarray:
+def targets(table: SettingTable, metrics: tuple[str, ...]) -> np.ndarray:
+    """(N, M) float64 target columns of ``table`` (NaN where not measured)."""
     columns = []
     for m in metrics:
-        if m == "gflops":
-            columns.append(table.gflops)
+        if m in COST_TARGETS:
+            columns.append(table.gflops if m == "gflops" else table.params_m)
         elif m in table.metrics:
             columns.append(table.metrics[m])
         else:
-            raise BenchError(f"setting {table.setting!r} has no metric {m!r}; it has {sorted(table.metrics)} (and 'gflops')")
+            raise BenchError(f"setting {table.setting!r} has no metric {m!r}; it has {sorted(table.metrics)} (and {list(COST_TARGETS)})")
     return np.stack(columns, axis=1).astype(np.float64)
 
 
-def default_metrics(table: SettingTable, min_rows: int) -> tuple[str, ...]:
-    """The main metric first, then every other metric of the table measured on at least ``min_rows`` rows."""
+def default_metrics(table: SettingTable, min_rows: int, recipe: PredictorRecipe) -> tuple[str, ...]:
+    """The main metric, every other metric measured on >= ``min_rows`` rows, then the cost targets if the recipe has them."""
     others = [m for m, v in table.metrics.items() if m != table.main_metric and np.isfinite(v).sum() >= min_rows]
-    return (table.main_metric, *others)
+    cost = [m for m in COST_TARGETS if recipe.cost_targets and np.isfinite(targets(table, (m,))).sum() >= min_rows]
+    return (table.main_metric, *others, *cost)
 
 
-def train_predictor(
-    table: SettingTable, metrics: tuple[str, ...] | None = None, config: PredictorConfig = PredictorConfig()
-) -> Predictor:
-    """Train the paper's predictor on a setting's table and report on its validation split.
+GROUP_KINDS = ("main", "others", "cost")
+"""Metric groups, one branch each, as the authors' configs: [main metric], [other metrics], [flops, params]."""
 
-    ``metrics`` defaults to :func:`default_metrics`. Rows take part when the
-    FIRST metric is measured; a missing value of another metric is masked out
-    of the loss (published tables can lack secondary metrics on some rows).
-    Fewer than ``config.min_rows`` usable rows is an error.
+
+def metric_groups(metrics: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(kind, size) of each branch for ``metrics`` (main first, cost targets last; empty groups dropped).
+
+    Example:
+        >>> metric_groups(("mIoU", "mAcc", "aAcc", "gflops", "params_m"))
+        (('main', 1), ('others', 2), ('cost', 2))
+    """
+    if metrics[0] in COST_TARGETS:
+        raise BenchError(f"the first (main) metric cannot be a cost target; got {list(metrics)}")
+    cost = [m in COST_TARGETS for m in metrics]
+    if cost != sorted(cost):
+        raise BenchError(f"cost targets {list(COST_TARGETS)} must come last; got {list(metrics)}")
+    sizes = (1, len(metrics) - 1 - sum(cost), sum(cost))
+    return tuple((kind, k) for kind, k in zip(GROUP_KINDS, sizes) if k)
+
+
+def build_net(recipe: PredictorRecipe, features: CodeFeatures, metrics: tuple[str, ...]) -> MetricNet:
+    """An untrained network for ``metrics`` (branch dropout per group kind from the recipe)."""
+    groups = metric_groups(metrics)
+    dropout = dict(zip(GROUP_KINDS, recipe.branch_dropout))
+    return MetricNet(features.width, tuple(k for _, k in groups), tuple(dropout[kind] for kind, _ in groups), recipe)
+
+
+def make_split(table: SettingTable, usable: np.ndarray, config: PredictorConfig) -> Split:
+    """The configured split of the usable rows of ``table``."""
+    if config.split == "authors":
+        return authors_split(table.official_index, table.arch_ids, table.setting)
+    return split_by_arch_id(table.arch_ids[usable], config.seed, config.n_train or 2000, config.n_val or 500)
+
+
+def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
+                    config: PredictorConfig = PredictorConfig(), progress: Progress | None = None) -> Predictor:
+    """Train a predictor of ``table``'s metrics with ``config`` and report on its validation rows.
+
+    ``metrics`` defaults to :func:`default_metrics`. Rows take part when the FIRST metric is
+    measured; a missing value of another metric is masked out of the loss. Fewer than
+    ``config.min_rows`` usable rows is an error. ``progress`` receives one line per member.
 
     Example:
         >>> from bench.ncp.synthetic import synthetic_frame
+        >>> from bench.ncp.recipe import recipe_named
         >>> table = SettingTable.from_frame(synthetic_frame(300, seed=1), "cls_a")
-        >>> p = train_predictor(table, config=PredictorConfig(epochs=5, n_train=240, n_val=60))
-        >>> p.metrics, sorted(p.report["top1"])
-        (('top1', 'top5'), ['kendall_tau', 'mae', 'n', 'spearman_rho'])
+        >>> config = PredictorConfig(recipe_named("default", {"epochs": 3, "members": 2}), n_train=240, n_val=60)
+        >>> p = train_predictor(table, config=config)
+        >>> p.metrics, len(p.members), sorted(p.report["top1"])[:3]
+        (('top1', 'top5', 'gflops', 'params_m'), 2, ['best_epoch', 'kendall_tau', 'mae'])
     """
-    metrics = tuple(metrics or default_metrics(table, config.min_rows))
-    y_all = _targets(table, metrics)
+    recipe = config.recipe.for_space(table.space)
+    metrics = tuple(metrics or default_metrics(table, config.min_rows, recipe))
+    y_all = targets(table, metrics)
     usable = np.isfinite(y_all[:, 0])
     measured = np.isfinite(y_all[usable]).sum(0)
     if usable.sum() < config.min_rows or measured.min() < config.min_rows:
@@ -227,62 +229,32 @@ def train_predictor(
             f"{int(usable.sum())} rows with {metrics[0]!r} measured ({counts} per metric); "
             f"training needs at least {config.min_rows} (predictor.min_rows)"
         )
-    split = split_by_arch_id(table.arch_ids[usable], config.seed, config.n_train, config.n_val)
-    train_mask, val_mask = split.masks(table.arch_ids)
-    train_mask &= usable
-    val_mask &= usable
-    encoding = encoding_for(table.space)
-    z = torch.from_numpy(encoding.standardise(table.x))
-    mean, std = np.nanmean(y_all[train_mask], 0), np.nanstd(y_all[train_mask], 0)
+    split = make_split(table, usable, config)
+    train_rows, val_rows = split.rows(table.arch_ids)
+    train_rows, val_rows = train_rows[usable[train_rows]], val_rows[usable[val_rows]]
+    features = CodeFeatures(table.space, recipe.features)
+    raw = features.numpy(table.x)
+    stat_rows = np.flatnonzero(usable) if recipe.stats == "all" else train_rows
+    mean, std = np.nanmean(y_all[stat_rows], 0), np.nanstd(y_all[stat_rows], 0)
     std = np.where(std > 0, std, 1.0)  # a constant target would divide by zero
-    standardised = (y_all - mean) / std
-    observed = torch.from_numpy(np.isfinite(standardised).astype(np.float32))
-    y = torch.from_numpy(np.nan_to_num(standardised).astype(np.float32))
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        module = MetricMLP(z.shape[1], len(metrics), config.hidden, config.branch, config.dropout)
-        rows = torch.from_numpy(train_mask)
-        _fit(module, z[rows], y[rows], observed[rows], config)
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    predictor = Predictor(table.setting, table.space, metrics, module, mean, std, split, config)
-    predictor.report = validation_report(predictor, table, val_mask)
+    in_mean, in_std = raw[stat_rows].mean(0), raw[stat_rows].std(0)
+    data = TrainingData(
+        features=torch.from_numpy(raw.astype(np.float32)), targets=torch.from_numpy(((y_all - mean) / std).astype(np.float32)),
+        train_rows=train_rows, val_rows=val_rows, input_shift=torch.from_numpy(in_mean.astype(np.float32)),
+        input_scale=torch.from_numpy(np.where(in_std > 0, in_std, 1.0).astype(np.float32)),
+    )
+    members, histories = [], []
+    for m in range(recipe.members):
+        began = time.perf_counter()
+        net, history = train_member(lambda: build_net(recipe, features, metrics), recipe, data, member_seed(config.seed, m))
+        members.append(net)
+        histories.append(history)
+        if progress is not None:
+            progress(f"{table.setting}: trained member {m + 1}/{recipe.members} of the {recipe.name!r} predictor "
+                     f"({recipe.epochs} epochs on {len(train_rows)} rows) in {time.perf_counter() - began:.1f} s")
+    predictor = Predictor(table.setting, table.space, metrics, tuple(members), features, mean, std, split,
+                          recipe, config.seed)
+    final = np.stack([predictor.predict(table.x[val_rows])[m] for m in metrics], axis=1)
+    history = np.mean(histories, axis=0) * std + mean  # (epochs, n_val, M), member average, metric points
+    predictor.report = quality_report(metrics, final, history, y_all[val_rows], recipe.batch_size)
     return predictor
-
-
-def _fit(module: MetricMLP, z: torch.Tensor, y: torch.Tensor, observed: torch.Tensor, config: PredictorConfig) -> None:
-    n = len(z)
-    # BatchNorm cannot train on a batch of one: drop a final batch of size 1.
-    batches = [(s, min(s + config.batch_size, n)) for s in range(0, n, config.batch_size) if min(s + config.batch_size, n) - s > 1]
-    optimiser = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * len(batches))
-    module.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(n)
-        zs, ys, os = z[order], y[order], observed[order]
-        for start, stop in batches:
-            optimiser.zero_grad(set_to_none=True)
-            errors = nn.functional.smooth_l1_loss(module(zs[start:stop]), ys[start:stop], reduction="none")
-            mask = os[start:stop]
-            ((errors * mask).sum() / mask.sum().clamp_min(1.0)).backward()  # smooth-L1 over observed targets
-            optimiser.step()
-            schedule.step()
-
-
-def validation_report(predictor: Predictor, table: SettingTable, mask: np.ndarray) -> dict[str, dict[str, float]]:
-    """{metric: {mae (metric points), kendall_tau, spearman_rho, n}} over the masked rows where measured."""
-    predicted = predictor.predict(table.x[mask])
-    truth = _targets(table, predictor.metrics)[mask]
-    report = {}
-    for i, m in enumerate(predictor.metrics):
-        seen = np.isfinite(truth[:, i])
-        p, t = predicted[m][seen], truth[seen, i]
-        report[m] = {
-            "mae": float(np.abs(p - t).mean()),
-            "kendall_tau": float(stats.kendalltau(p, t).statistic),
-            "spearman_rho": float(stats.spearmanr(p, t).statistic),
-            "n": int(seen.sum()),
-        }
-    return report

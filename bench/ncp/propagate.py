@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from bench.code import CHANNEL_FIELDS, FIELD_NAMES
-from bench.errors import BenchError
-from bench.ncp.encoding import nb201_argmax
+from bench.errors import BenchError, check_int
 from bench.ncp.objective import SearchObjective
 
 DEFAULT_START = {name: (64 if name in CHANNEL_FIELDS else 2) for name in FIELD_NAMES}
@@ -35,13 +34,16 @@ class Propagation:
     one-hot for NAS-Bench-201). The trajectory has T + 1 entries (the start
     included): ``x`` (T+1, N, D) raw continuous values, ``predicted`` (T+1, N, S)
     head outputs in metric points, ``gflops`` (T+1, N) closed-form FLOPs of the
-    continuous code (NaN where FLOPs come from a head).
+    continuous code (NaN where FLOPs come from a head). ``stopped`` (N,), for
+    winner-takes-all only: the iteration at which each code became stationary
+    (-1: still moving at the end).
     """
 
     final: np.ndarray
     x: np.ndarray
     predicted: np.ndarray
     gflops: np.ndarray
+    stopped: np.ndarray | None = None
 
 
 def _check_start(objective: SearchObjective, start: np.ndarray) -> np.ndarray:
@@ -63,14 +65,10 @@ def propagate_continuous(
     start: np.ndarray,
     iterations: int = 70,
     step_size: float = 3.0,
-    argmax_every: int = 0,
     record: bool = True,
 ) -> Propagation:
-    """Gradient steps on ALL dimensions of the standardised code, clipped to the valid range.
-
-    NAS-Bench-MR codes are rounded (channels to multiples of 8) at the end;
-    with ``argmax_every`` = k > 0 (NAS-Bench-201) each edge is projected to the
-    one-hot of its largest entry every k iterations and at the end.
+    """Gradient steps on ALL dimensions of the standardised code, clipped to the valid range,
+    then rounded to the grid (channels to multiples of 8). NAS-Bench-201: :mod:`bench.ncp.nb201`.
 
     Example:
         >>> from bench.ncp.synthetic import tiny_objective
@@ -78,8 +76,12 @@ def propagate_continuous(
         >>> result.final.shape, result.x.shape
         ((2, 27), (6, 2, 27))
     """
-    if iterations < 0 or step_size <= 0:
-        raise BenchError(f"iterations={iterations!r} / step_size={step_size!r} invalid; need iterations >= 0, step_size > 0")
+    check_int("propagation.iterations", iterations, 0)
+    if not np.isfinite(step_size) or step_size <= 0:
+        raise BenchError(f"propagation.step_size={step_size!r} is invalid; valid is a finite number > 0")
+    if objective.encoding.space != "nasbench_mr":
+        raise BenchError(f"propagate_continuous rounds NAS-Bench-MR codes; for {objective.encoding.space!r} "
+                         "use bench.ncp.nb201.propagate_nb201")
     start = _check_start(objective, start)
     enc, dtype = objective.encoding, objective.dtype
     lo, hi = torch.tensor(enc.z_lo, dtype=dtype), torch.tensor(enc.z_hi, dtype=dtype)
@@ -96,10 +98,7 @@ def propagate_continuous(
             if t == iterations:
                 break
             z = torch.clamp(z - step_size * grad, lo, hi)
-            if argmax_every and (t + 1) % argmax_every == 0:
-                z = torch.tensor(enc.standardise(nb201_argmax(enc.unstandardise(z.numpy()))), dtype=dtype)
-    x_final = enc.unstandardise(z.numpy())
-    final = nb201_argmax(x_final) if argmax_every else enc.round_raw(x_final)
+    final = enc.round_raw(enc.unstandardise(z.numpy()))
     if not record:
         zs, ys, fs = z[None], y[None], gflops[None]
     return Propagation(final, enc.unstandardise(zs.numpy()), objective.head_points(ys), fs.double().numpy())
@@ -114,9 +113,18 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
 
     Per iteration and code: ``dr_l`` = FLOPs increase of growing dimension l by
     one unit (8 channels, 1 otherwise); ``r = dL/de / dr`` (loss change per unit
-    over FLOPs change per unit). If max r over shrinkable dims is > 0 that dim
-    shrinks by one unit; else if min r over growable dims is < 0 that dim grows;
-    else the code is stationary.
+    over FLOPs change per unit). If max r over the dims that CAN shrink is > 0
+    that dim shrinks by one unit; else if min r over the dims that CAN grow is < 0
+    that dim grows (a dim at its bound is never chosen to move past it).
+
+    The winner's move is taken only if it raises ``J`` on the grid (predicted
+    metrics, exact FLOPs: :meth:`SearchObjective.score`); otherwise the code is
+    stationary and stays so. The gradient is a first-order guess of a whole grid
+    step: where it changes sign between two neighbouring grid values (a peak of
+    the predictor between o = 8 and 16, say) the bare rule flips the dim back and
+    forth every iteration, and the result depended on the parity of the iteration
+    count. With the check, ``J`` rises strictly along the trajectory, so no code
+    repeats. ``Propagation.stopped`` says when each code became stationary.
 
     Example:
         >>> from bench.ncp.synthetic import tiny_objective
@@ -135,6 +143,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
     grow = np.eye(d, dtype=np.int64) * unit  # row l: + one unit on dim l
     xs, ys, fs = [], [], []
     rows = np.arange(n)
+    stopped = np.full(n, -1)
     table = objective.flops_poly.numpy  # T: the cost model traced to a polynomial (same integers as cost_batch)
     for t in range(iterations + 1):
         z = torch.tensor(enc.standardise(x), dtype=dtype)
@@ -146,6 +155,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
         fs.append(base / 1e9)
         if t == iterations:
             break
+        moving = stopped < 0
         grown = np.rint(table((x[:, None, :] + grow[None]).reshape(-1, d)) * 1e9).reshape(n, d)
         dr = (grown - base[:, None]) / 1e9
         per_unit = grad.double().numpy() / enc.scale * unit  # dL for +1 unit of every dim
@@ -153,9 +163,16 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
         shrink = np.where(x > enc.lo, ratio, -np.inf)
         expand = np.where(x < enc.hi, ratio, np.inf)
         best_shrink, best_grow = shrink.argmax(1), expand.argmin(1)
-        do_shrink = shrink[rows, best_shrink] > 0
-        do_grow = ~do_shrink & (expand[rows, best_grow] < 0)
-        x = x.copy()
-        x[rows[do_shrink], best_shrink[do_shrink]] -= unit[best_shrink[do_shrink]]
-        x[rows[do_grow], best_grow[do_grow]] += unit[best_grow[do_grow]]
-    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs))
+        do_shrink = moving & (shrink[rows, best_shrink] > 0)
+        do_grow = moving & ~do_shrink & (expand[rows, best_grow] < 0)
+        proposal = x.copy()
+        proposal[rows[do_shrink], best_shrink[do_shrink]] -= unit[best_shrink[do_shrink]]
+        proposal[rows[do_grow], best_grow[do_grow]] += unit[best_grow[do_grow]]
+        moves = do_shrink | do_grow
+        better = np.zeros(n, dtype=bool)
+        if moves.any():
+            gain = objective.score(proposal[moves], table(proposal[moves])) - objective.score(x[moves], base[moves] / 1e9)
+            better[moves] = gain > 0
+        stopped[moving & ~better] = t
+        x = np.where(better[:, None], proposal, x)
+    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs), stopped)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.ncp.data import SettingTable
-from bench.ncp.predictor import Predictor
+from bench.ncp.predictor import COST_TARGETS, Predictor
 
 
 def percentile(table: SettingTable, value: float) -> float:
@@ -84,10 +84,10 @@ def table_best_measured(table: SettingTable) -> dict[str, Any]:
     return stored_entry(table, int(np.nanargmax(truth)))
 
 
-def compare_with_table(x: np.ndarray, predictor: Predictor, table: SettingTable) -> dict[str, Any]:
-    """Everything the result reports about one found code for one setting."""
-    predicted = {m: float(v[0]) for m, v in predictor.predict(np.asarray(x)[None]).items()}
-    out: dict[str, Any] = {"predicted": predicted}
+def truth_of(x: np.ndarray, table: SettingTable) -> dict[str, Any]:
+    """What the store knows about one code: ``in_store``, and ``true``/``percentile``/``rank``
+    when it is stored, ``nearest`` and ``table_best_measured`` always (no predictor needed)."""
+    out: dict[str, Any] = {}
     row = find_row(table, x)
     out["in_store"] = row is not None
     if row is not None:
@@ -96,6 +96,11 @@ def compare_with_table(x: np.ndarray, predictor: Predictor, table: SettingTable)
         if "percentile" in entry:
             out["percentile"], out["rank"] = entry["percentile"], entry["rank"]
     out["nearest"] = nearest(table, x)
-    out["table_best_predicted"] = table_best_predicted(predictor, table)
     out["table_best_measured"] = table_best_measured(table)
     return out
+
+
+def compare_with_table(x: np.ndarray, predictor: Predictor, table: SettingTable) -> dict[str, Any]:
+    """Everything the result reports about one found code for one setting: predictions and :func:`truth_of`."""
+    predicted = {m: float(v[0]) for m, v in predictor.predict(np.asarray(x)[None]).items() if m not in COST_TARGETS}
+    return {"predicted": predicted, **truth_of(x, table), "table_best_predicted": table_best_predicted(predictor, table)}

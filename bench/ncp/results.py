@@ -1,9 +1,10 @@
 """The ``result.json`` documents of a search: found code, predictions, exact cost, and the store's view.
 
-One setting: ``predicted``, ``true``, ``percentile``, ``nearest`` and
-``table_best_predicted`` sit at the top level. Several settings: each of
-those is a dict keyed by setting (the metric names of two settings collide,
-e.g. ``top1`` of cls_a and of video).
+One setting: ``predicted``, ``true``, ``percentile``, ``rank``, ``nearest`` and the
+``table_best_*`` entries sit at the top level. Several settings: each of those is a
+dict keyed by setting (the metric names of two settings collide, e.g. ``top1`` of
+cls_a and of video). :func:`refresh_truth` redoes the store's view on a later store
+(``mode=evaluate``): found codes measured since then get their ``true`` values.
 """
 
 from __future__ import annotations
@@ -14,10 +15,24 @@ import numpy as np
 
 from bench.code import ArchCode
 from bench.ncp.data import SettingTable
-from bench.ncp.encoding import nb201_ops
+from bench.ncp.nb201 import Nb201Search, ops_string
 from bench.ncp.predictor import Predictor
-from bench.ncp.report import compare_with_table, find_row, nearest, percentile, stored_entry, table_best_measured
+from bench.ncp.report import (
+    compare_with_table,
+    find_row,
+    nearest,
+    percentile,
+    stored_entry,
+    table_best_measured,
+    truth_of,
+)
 from bench.ncp.search import SearchOutcome, SearchRequest, exact_cost
+
+TRUTH_KEYS = ("true", "percentile", "rank", "nearest", "table_best_measured")
+NOT_STORED_NOTE = (
+    "the found code is not among the store's measured architectures (the benchmark samples ~2,500 of ~10^23 codes); "
+    "its true metric is unknown until it is trained. 'nearest' is the closest measured architecture."
+)
 
 
 def _per_setting(per: dict[str, dict[str, Any]], key: str, single: bool) -> Any:
@@ -25,6 +40,31 @@ def _per_setting(per: dict[str, dict[str, Any]], key: str, single: bool) -> Any:
     if single:
         return next(iter(present.values()), None)
     return present
+
+
+def _apply_truth(result: dict[str, Any], per: dict[str, dict[str, Any]]) -> None:
+    """Write the per-setting store view ``per`` into ``result`` (replacing an earlier one)."""
+    single = len(per) == 1
+    for key in ("true", "percentile", "rank", "note"):
+        result.pop(key, None)
+    result["in_store"] = all(v["in_store"] for v in per.values())
+    if result["in_store"]:
+        for key in ("true", "percentile", "rank"):
+            result[key] = _per_setting(per, key, single)
+    else:
+        result["true"] = None
+        result["note"] = NOT_STORED_NOTE
+    for key in ("nearest", "table_best_measured"):
+        result[key] = _per_setting(per, key, single)
+
+
+def _candidate_truth(code: str, tables: Sequence[SettingTable]) -> dict[str, Any] | None:
+    x = np.asarray(ArchCode.from_string(code).to_list())
+    rows = {t.setting: find_row(t, x) for t in tables}
+    if any(r is None for r in rows.values()):
+        return None
+    true = {t.setting: float(t.metrics[t.main_metric][rows[t.setting]]) for t in tables}
+    return next(iter(true.values())) if len(true) == 1 else true
 
 
 def mr_result(outcome: SearchOutcome, request: SearchRequest, predictors: Sequence[Predictor],
@@ -35,6 +75,7 @@ def mr_result(outcome: SearchOutcome, request: SearchRequest, predictors: Sequen
     per = {t.setting: compare_with_table(x, p, t) for p, t in zip(predictors, tables)}
     single = len(per) == 1
     result: dict[str, Any] = {
+        "space": "nasbench_mr",
         "code": code.to_string(),
         "arch_id": code.arch_id,
         **exact_cost(x),
@@ -44,46 +85,65 @@ def mr_result(outcome: SearchOutcome, request: SearchRequest, predictors: Sequen
         "weights": list(request.weights) if request.weights else [1.0] * len(per),
         "starts": list(request.starts) or ["default"],
         "predicted": _per_setting(per, "predicted", single),
-        "in_store": all(v["in_store"] for v in per.values()),
     }
-    if result["in_store"]:
-        result["true"] = _per_setting(per, "true", single)
-        result["percentile"] = _per_setting(per, "percentile", single)
-        result["rank"] = _per_setting(per, "rank", single)
-    else:
-        result["note"] = (
-            "the found code is not among the store's measured architectures (the benchmark samples ~2,500 of "
-            "~10^23 codes); its true metric is unknown. 'nearest' is the closest measured architecture."
-        )
-    result["nearest"] = _per_setting(per, "nearest", single)
+    _apply_truth(result, per)
     result["table_best_predicted"] = _per_setting(per, "table_best_predicted", single)
-    result["table_best_measured"] = _per_setting(per, "table_best_measured", single)
     result["objective_J"] = float(outcome.scores[0])
     result["search_seconds"] = outcome.seconds
     result["codes_evaluated"] = outcome.evaluated
-    result["candidates"] = [
-        {"code": ArchCode.from_list(c.tolist()).to_string(), "objective_J": float(s), **exact_cost(c)}
-        for c, s in zip(outcome.found[:10], outcome.scores[:10])
-    ]
+    result["candidates"] = []
+    for c, s in zip(outcome.found[:10], outcome.scores[:10]):
+        text = ArchCode.from_list(c.tolist()).to_string()
+        result["candidates"].append({"code": text, "objective_J": float(s), **exact_cost(c),
+                                     "true": _candidate_truth(text, tables)})
     result["predictor_validation"] = {p.setting: p.report for p in predictors}
     return result
 
 
-def nb201_result(found: np.ndarray, predictor: Predictor, table: SettingTable, lam: float,
-                 seconds: float, iterations: int) -> dict[str, Any]:
+def nb201_result(search: Nb201Search, predictor: Predictor, table: SettingTable, lam: float) -> dict[str, Any]:
     """The result document of the NAS-Bench-201 mode (FLOPs in MFLOPs, as NAS-Bench-201 reports them)."""
+    found = search.found
     predicted = {m: float(v[0]) for m, v in predictor.predict(found[None]).items()}
-    ops = nb201_ops(found)
     result: dict[str, Any] = {
         "space": "nb201",
-        "code": "_".join(map(str, ops)),
-        "ops": ops,
+        "code": ops_string(found),
+        "ops": [int(i) for i in found.reshape(6, 5).argmax(1)],
         "onehot": [int(v) for v in found],
+        "settings": ["nb201"],
         "lambda": lam,
-        "iterations": iterations,
+        "iterations": int(search.propagation.x.shape[0] - 1),
         "predicted": {"Acc": predicted["Acc"], "mflops": predicted["gflops"] * 1e3},
+        "objective_J": float(search.scores.max()),
+        "candidates": _nb201_candidates(search, predictor),
     }
+    refresh_nb201_truth(result, table)
+    result["search_seconds"] = search.seconds
+    result["predictor_validation"] = predictor.report
+    return result
+
+
+def _nb201_candidates(search: Nb201Search, predictor: Predictor, keep: int = 10) -> list[dict[str, Any]]:
+    """The distinct read-out cells, best ``J`` first (at most ``keep``), with the iteration each was first read."""
+    first: dict[str, int] = {}
+    for i, c in enumerate(search.candidates):
+        first.setdefault(ops_string(c), i)
+    order = sorted(first.values(), key=lambda i: -search.scores[i])[:keep]
+    out = []
+    for i in order:
+        p = predictor.predict(search.candidates[i][None])
+        out.append({"code": ops_string(search.candidates[i]), "iteration": int(search.iterations[i]),
+                    "objective_J": float(search.scores[i]), "predicted_Acc": float(p["Acc"][0]),
+                    "predicted_mflops": float(p["gflops"][0] * 1e3)})
+    return out
+
+
+def refresh_nb201_truth(result: dict[str, Any], table: SettingTable) -> None:
+    """Fill ``true`` ({Acc, mflops} or None), ``in_store``, ``percentile``, ``rank``, ``nearest`` and
+    ``table_best_measured`` of an nb201 result from ``table``; candidates get ``true_Acc``."""
+    found = np.asarray(result["onehot"], dtype=np.float32)
     row = find_row(table, found)
+    for key in ("percentile", "rank", "note"):
+        result.pop(key, None)
     result["in_store"] = row is not None
     if row is not None:
         result["true"] = {"Acc": float(table.metrics["Acc"][row]), "mflops": float(table.gflops[row] * 1e3)}
@@ -91,16 +151,24 @@ def nb201_result(found: np.ndarray, predictor: Predictor, table: SettingTable, l
         result["rank"] = stored_entry(table, row)["rank"]
     else:
         result["true"] = None
-        result["note"] = (
-            "the found architecture is not in the imported NAS-Bench-201 table (a sample of the 15,625); "
-            "its true accuracy and FLOPs are unknown here. 'nearest' is the closest stored one."
-        )
+        result["note"] = ("the found cell is not in the imported NAS-Bench-201 table (the full table has 15,625 cells; "
+                          "a sample may lack it): its true accuracy is unknown here. 'nearest' is the closest stored cell.")
     near = nearest(table, found)
     near["mflops"] = near.pop("gflops") * 1e3
     best = table_best_measured(table)
     best["mflops"] = best.pop("gflops") * 1e3
-    result["nearest"] = near
-    result["table_best_measured"] = best
-    result["search_seconds"] = seconds
-    result["predictor_validation"] = predictor.report
+    result["nearest"], result["table_best_measured"] = near, best
+    for candidate in result.get("candidates", []):
+        ops = [int(i) for i in candidate["code"].split("_")]
+        onehot = np.eye(5, dtype=np.float32)[ops].reshape(-1)
+        r = find_row(table, onehot)
+        candidate["true_Acc"] = None if r is None else float(table.metrics["Acc"][r])
+
+
+def refresh_truth(result: dict[str, Any], tables: Sequence[SettingTable]) -> dict[str, Any]:
+    """``result`` (a NAS-Bench-MR ``result.json``) with the store's view redone from ``tables``."""
+    x = np.asarray(ArchCode.from_string(result["code"]).to_list())
+    _apply_truth(result, {t.setting: truth_of(x, t) for t in tables})
+    for candidate in result.get("candidates", []):
+        candidate["true"] = _candidate_truth(candidate["code"], tables)
     return result

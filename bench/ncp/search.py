@@ -18,8 +18,9 @@ from bench.code import ArchCode
 from bench.cost import cost_batch
 from bench.errors import BenchError, check_int
 from bench.ncp.baselines import Ranked, netadapt_greedy, sample_and_rank
-from bench.ncp.encoding import NB201_ENCODING, codes_to_array, nb201_ops
+from bench.ncp.encoding import codes_to_array
 from bench.ncp.flops_poly import FlopsPolynomial
+from bench.ncp.nb201 import Nb201Search, propagate_nb201
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import Predictor
 from bench.ncp.propagate import Propagation, default_start, propagate_continuous, propagate_wta
@@ -47,7 +48,13 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise BenchError(f"unknown strategy {self.strategy!r}; valid strategies are {list(STRATEGIES)}")
-        check_int("iterations", self.iterations, 0)
+        check_int("propagation.iterations", self.iterations, 0)
+        for name in ("random_samples", "neural_samples", "top_k"):
+            check_int(f"baseline.{name}", getattr(self, name), 1)
+        for name, value in (("lambda", self.lam), ("propagation.step_size", self.step_size),
+                            *((f"predictor.weights[{i}]", w) for i, w in enumerate(self.weights or ()))):
+            if not np.isfinite(value):
+                raise BenchError(f"{name}={value!r} is invalid; valid is a finite number")
 
 
 @dataclass(frozen=True)
@@ -135,23 +142,14 @@ def nb201_objective(predictor: Predictor, lam: float) -> SearchObjective:
     return SearchObjective([Head(predictor, "Acc", 1.0), Head(predictor, "gflops", -float(lam))], 0.0, None)
 
 
-def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 2.0,
-                 argmax_every: int = 10) -> tuple[np.ndarray, Propagation, float]:
-    """Continuous propagation on the 30-dim one-hot, per-edge argmax every ``argmax_every`` iterations.
-
-    Starts from the uniform mixture (every op 1/5 on every edge); returns the
-    found one-hot (30,), the propagation and the seconds it took.
-    """
-    if argmax_every < 1:
-        raise BenchError(f"argmax_every={argmax_every!r} invalid; valid is an integer >= 1")
-    objective = nb201_objective(predictor, lam)
-    start = np.full((1, NB201_ENCODING.dim), NB201_ENCODING.center[0])
-    began = time.perf_counter()
-    propagation = propagate_continuous(objective, start, iterations, step_size, argmax_every=argmax_every)
-    seconds = time.perf_counter() - began
-    found = propagation.final[0]
-    nb201_ops(found)  # validates the one-hot
-    return found, propagation, seconds
+def search_nb201(predictor: Predictor, lam: float, iterations: int = 60, step_size: float = 0.5,
+                 readout_every: int = 1, projection: str = "straight_through") -> Nb201Search:
+    """Continuous propagation on the 30-dim one-hot from the uniform mixture, projected to a cell by
+    per-edge argmax, read out every ``readout_every`` iterations; the best read-out by ``J`` is the
+    found cell (:func:`bench.ncp.nb201.propagate_nb201`)."""
+    if not np.isfinite(lam) or lam < 0:
+        raise BenchError(f"lambda={lam!r} is invalid; valid is a finite lambda >= 0")
+    return propagate_nb201(nb201_objective(predictor, lam), iterations, step_size, readout_every, projection)
 
 
 def as_jsonable(value: Any) -> Any:

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench import nb201
 from bench.code import FIELD_NAMES, ArchCode
 from bench.errors import BenchError, CodeError, DataError
 from bench.safe_pickle import load_untrusted
@@ -41,7 +42,6 @@ from bench.userfiles import read_user_bytes
 
 CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
 COST_KEYS = ("flops", "params")
-NB201_EDGES, NB201_OPS = 6, 5
 NB201_KEYS = ("embedding", "Flops", "Params")
 NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops", "n_seeds",
                "data_kind", "official_index",
@@ -228,24 +228,6 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost)
 
 
-def nb201_ops(embedding: Any, where: str) -> list[int]:
-    """Per-edge operation indices of a NAS-Bench-201 one-hot (6 edges x 5 ops)."""
-    try:
-        onehot = np.asarray(embedding, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise CodeError(f"{where}: embedding={embedding!r} is not a list of numbers ({err})") from None
-    if onehot.shape != (NB201_EDGES * NB201_OPS,):
-        raise CodeError(f"{where}: embedding has shape {onehot.shape}; valid is ({NB201_EDGES * NB201_OPS},) one-hot")
-    per_edge = onehot.reshape(NB201_EDGES, NB201_OPS)
-    if not (np.isin(per_edge, (0.0, 1.0)).all() and (per_edge.sum(axis=1) == 1).all()):
-        raise CodeError(f"{where}: embedding {onehot.tolist()} is not one one-hot of {NB201_OPS} ops per edge")
-    return per_edge.argmax(axis=1).tolist()
-
-
-def nb201_arch_id(ops: list[int]) -> str:
-    """16 hex digits of sha256 of ``nb201:`` + the op indices: stable, and apart from NAS-Bench-MR ids."""
-    return hashlib.sha256(("nb201:" + "_".join(map(str, ops))).encode()).hexdigest()[:16]
-
 
 def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     ids, codes, onehots, metrics, published = [], [], [], [], []
@@ -254,10 +236,10 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
         if missing:
             raise DataError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Acc, Flops, Params")
-        ops = nb201_ops(row["embedding"], where)
-        where = f"{where} (ops {'_'.join(map(str, ops))})"
-        ids.append(nb201_arch_id(ops))
-        codes.append("_".join(map(str, ops)))
+        ops = nb201.ops_of_onehot(row["embedding"], where)
+        where = f"{where} (ops {nb201.cell_code(ops)})"
+        ids.append(nb201.cell_arch_id(ops))
+        codes.append(nb201.cell_code(ops))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
         metrics.append(_metrics(row, where, NB201_KEYS, {}))
         published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
@@ -267,7 +249,7 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "arch_id": pa.array([ids[i] for i in keep], pa.string()),
         "code": pa.array([codes[i] for i in keep], pa.string()),
         "embedding": pa.FixedSizeListArray.from_arrays(
-            pa.array(np.concatenate([onehots[i] for i in keep]), pa.float32()), NB201_EDGES * NB201_OPS),
+            pa.array(np.concatenate([onehots[i] for i in keep]), pa.float32()), nb201.WIDTH),
         "params_m": pa.array([published[i][0] for i in keep], pa.float64()),
         "gflops": pa.array([None if m is None else m / 1e3 for m in mflops], pa.float64()),
         "mflops": pa.array(mflops, pa.float64()),

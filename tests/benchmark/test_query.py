@@ -10,8 +10,8 @@ import pytest
 from bench.benchmark import ArchNotFound, Benchmark, Result
 from bench.code import FIELD_CHOICES, ArchCode
 from bench.errors import BenchError, CodeError
+from bench.nb201 import cell_arch_id
 from bench.store import Store
-from bench.store.official import nb201_arch_id
 from tests.benchmark.helpers import EPOCHS, ITERS, build_store
 
 
@@ -101,7 +101,7 @@ def test_every_form_of_a_code_gives_the_same_answer(built, bench):
     assert len(answers) == 1
     cell = bench.codes("nb201")[3]
     ops = [int(v) for v in cell.split("_")]
-    answers = {bench.query(form, "nb201") for form in (cell, ops, nb201_arch_id(ops))}
+    answers = {bench.query(form, "nb201") for form in (cell, ops, cell_arch_id(ops))}
     assert len(answers) == 1 and answers.pop().code == cell
     with pytest.raises(CodeError, match="ArchCode cannot name a NAS-Bench-201 cell"):
         bench.query(parsed, "nb201")

@@ -8,8 +8,16 @@ import pytest
 
 from bench.errors import DataError
 from tasks.det3d.boxes import camera_to_lidar, lidar_to_camera
-from tasks.det3d.kitti import (KittiFormatError, KittiFrame, check_points_file, read_calib, read_labels, read_points, read_split,
-                               validate_split)
+from tasks.det3d.kitti import (
+    KittiFormatError,
+    KittiFrame,
+    check_points_file,
+    read_calib,
+    read_labels,
+    read_points,
+    read_split,
+    validate_split,
+)
 from tasks.det3d.toy import generate, toy_calibration
 
 

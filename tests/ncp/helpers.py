@@ -25,13 +25,14 @@ def shared_frame(file_name: str, setting: str) -> pd.DataFrame:
     rows = load_untrusted(path)
     if setting == "nb201":
         return pd.DataFrame({"embedding": [r["embedding"] for r in rows], "Acc": [r["Acc"] for r in rows],
-                             "Flops": [r["Flops"] for r in rows], "Params": [r["Params"] for r in rows]})
+                             "Flops": [r["Flops"] for r in rows], "Params": [r["Params"] for r in rows],
+                             "official_index": range(len(rows))})
     records = []
-    for row in rows:
+    for index, row in enumerate(rows):
         code = ArchCode.from_row(row)
         c = cost(code)
         record = {"arch_id": code.arch_id, "code": code.to_string(), **dict(zip(FIELD_NAMES, code.to_list())),
-                  "params_m": c.params_m, "gflops": c.gflops}
+                  "params_m": c.params_m, "gflops": c.gflops, "official_index": index}
         record.update({m: row[m] for m in get_setting(setting).metrics if m in row})
         records.append(record)
     return pd.DataFrame(records).drop_duplicates("arch_id")

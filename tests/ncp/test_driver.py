@@ -10,18 +10,23 @@ from omegaconf import OmegaConf
 
 from bench.code import ArchCode
 from bench.errors import BenchError
-from bench.ncp.driver import run
+from bench.ncp.driver import run as run_options
+from bench.ncp.options import SearchOptions, parse_options
 from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-SMALL = ["predictor.epochs=15", "predictor.n_train=320", "predictor.n_val=80", "propagation.iterations=20",
-         "nb201.iterations=20", "baseline.neural_samples=500"]
+SMALL = ["predictor.epochs=15", "predictor.members=1", "predictor.n_train=320", "predictor.n_val=80",
+         "propagation.iterations=20", "nb201.iterations=20", "baseline.neural_samples=500"]
 
 
-def config(tmp_path: Path, *overrides: str) -> dict:
+def config(tmp_path: Path, *overrides: str) -> SearchOptions:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("search", overrides=[f"store={tmp_path / 'store'}", f"out={tmp_path / 'out'}", *SMALL, *overrides])
-    return OmegaConf.to_container(cfg, resolve=True)
+    return parse_options(OmegaConf.to_container(cfg, resolve=True))
+
+
+def run(options: SearchOptions, load, lines: list | None = None):
+    return run_options(options, lambda setting, data="benchmark": load(setting), (lines if lines is not None else []).append)
 
 
 def frames(setting: str):
@@ -77,7 +82,8 @@ def test_transfer_and_batch_of_starts(tmp_path):
 def test_predictor_report_and_reuse(tmp_path):
     report = run(config(tmp_path, "mode=predictor_report", "predictor.settings=[cls_a]"), frames)
     on_disk = json.loads((tmp_path / "out" / "predictor.json").read_text())
-    assert on_disk == report and set(report["cls_a"]["top1"]) == {"mae", "kendall_tau", "spearman_rho"}
+    assert on_disk == report and {"mae", "mae_best_epoch", "kendall_tau", "spearman_rho"} <= set(report["cls_a"]["top1"])
+    assert report["cls_a"]["top1"]["paper_mae"] == 0.56 and report["cls_a"]["top1"]["split"] == "arch_id"
     reused = run(config(tmp_path, "predictor.settings=[cls_a]", f"predictor.load_dir={tmp_path / 'out' / 'predictors'}",
                         "predictor.epochs=1"), frames)
     assert reused["predictor_validation"]["cls_a"]["top1"]["mae"] == pytest.approx(report["cls_a"]["top1"]["mae"])
@@ -94,8 +100,16 @@ def test_nb201_mode(tmp_path):
     (["predictor.settings=[imagenet]"], "unknown setting 'imagenet'"),
     (["predictor.settings=[video]"], "not in the store"),
     (["init=64_64-2_1_2_64"], "init='64_64-2_1_2_64' is not a valid start code"),
-    (["strategy=evolution"], "unknown strategy 'evolution'"),
+    (["strategy=evolution"], "strategy='evolution' is invalid"),
     (["mode=train"], "mode='train' is invalid"),
+    (["lambda=nan"], "lambda=nan must be a finite number"),
+    (["predictor.lr=inf"], "predictor.lr=inf must be a finite number"),
+    (["+predictor.hiden=3"], "unknown key predictor.hiden"),
+    (["init=123"], "init=123 was read as a number"),
+    (["predictor.weights=[1,nan]", "predictor.settings=[seg]"], r"predictor.weights\[1\]=nan must be a finite number"),
+    (["predictor.split=authors", "predictor.settings=[seg]", "predictor.n_train=null", "predictor.n_val=null"],
+     "needs setting 'seg' as published"),
+    (["predictor.split=authors"], "predictor.n_train sizes the arch_id split"),
     (["space=nb201", "predictor.settings=[seg]"], "space=nb201 searches the nb201 table only"),
     (["space=nb201", "strategy=wta"], "apply to nasbench_mr only"),
     (["predictor.settings=[seg]", "predictor.min_rows=1000"], "needs at least 1000"),
@@ -103,6 +117,7 @@ def test_nb201_mode(tmp_path):
 def test_bad_requests_are_clear_errors(tmp_path, overrides, message):
     with pytest.raises(BenchError, match=message):
         run(config(tmp_path, *overrides), frames)
+    assert not (tmp_path / "out" / "predictors").exists()  # refused before any predictor was trained
 
 
 def test_transfer_from_the_best_code_of_another_setting(tmp_path):

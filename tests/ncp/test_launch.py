@@ -16,7 +16,8 @@ from bench.store import Store
 from bench.store.official import import_official
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["predictor.epochs=10", "predictor.n_train=240", "predictor.n_val=60", "propagation.iterations=30"]
+FAST = ["predictor.epochs=10", "predictor.members=1", "predictor.n_train=240", "predictor.n_val=60",
+        "propagation.iterations=30"]
 
 
 @pytest.fixture(scope="module")

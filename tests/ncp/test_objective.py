@@ -9,12 +9,23 @@ from bench.ncp.encoding import MR_ENCODING, NB201_ENCODING
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import PredictorConfig, train_predictor
+from bench.ncp.recipe import recipe_named
 from bench.ncp.search import build_objective, nb201_objective
-from bench.ncp.synthetic import synthetic_nb201_frame, tiny_predictor
+from bench.ncp.synthetic import synthetic_frame, synthetic_nb201_frame, tiny_config, tiny_predictor
 
 
 def _z(n=5, seed=0):
     return torch.tensor(MR_ENCODING.standardise(random_codes(n, seed)))
+
+
+@pytest.fixture(scope="module")
+def other_recipes():
+    """Predictors of cls_a by the authors' recipe (code only, swish) and by a ReLU variant: mixed stacks."""
+    table = SettingTable.from_frame(synthetic_frame(300, seed=6), "cls_a")
+    authors = train_predictor(table, config=tiny_config(8, members=1, recipe="authors", n_train=240, n_val=60))
+    relu = train_predictor(table, config=PredictorConfig(recipe_named("default", {"epochs": 8, "members": 2,
+                                                                                  "activation": "relu"}), n_train=240, n_val=60))
+    return authors, relu
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 2.0])
@@ -26,6 +37,19 @@ def test_hand_written_gradient_equals_autograd_of_the_papers_loss(predictor, lam
     assert torch.allclose(grad, z.grad, atol=1e-5)
     exact = FlopsPolynomial.build()(torch.tensor(MR_ENCODING.unstandardise(z.detach().numpy())))
     assert torch.allclose(gflops.double(), exact, rtol=1e-4)
+
+
+def test_gradient_through_mixed_recipes_activations_and_features_equals_autograd(predictor, other_recipes):
+    """Default (cost features, 2 members), authors (code only) and ReLU predictors in one objective."""
+    objective = build_objective([predictor, *other_recipes], [1.0, 0.5, 2.0], 0.7)
+    assert len(objective._stacks) == 2  # swish and relu members stack separately
+    z = _z(6, seed=3).requires_grad_(True)
+    objective.autograd_loss(z).backward()
+    y, _, grad = objective.value_and_grad(z.detach())
+    assert torch.allclose(grad, z.grad, atol=1e-5)
+    x = MR_ENCODING.unstandardise(z.detach().numpy())
+    for i, p in enumerate((predictor, *other_recipes)):
+        assert np.allclose(objective.head_points(y)[:, i], p.predict(x)["top1"], atol=1e-3)
 
 
 def test_multi_task_gradient_is_the_weighted_sum_of_single_task_gradients():
@@ -49,7 +73,7 @@ def test_score_is_the_objective_with_exact_flops(predictor):
 
 def test_nb201_objective_gradient_includes_the_learned_flops_head():
     table = SettingTable.from_frame(synthetic_nb201_frame(300), "nb201")
-    p = train_predictor(table, ("Acc", "gflops"), PredictorConfig(epochs=10, n_train=240, n_val=60))
+    p = train_predictor(table, None, tiny_config(10, n_train=240, n_val=60))
     objective = nb201_objective(p, 0.4)
     z = torch.tensor(NB201_ENCODING.standardise(np.random.default_rng(0).random((3, 30))), requires_grad=True)
     objective.autograd_loss(z).backward()
@@ -59,6 +83,8 @@ def test_nb201_objective_gradient_includes_the_learned_flops_head():
 def test_bad_objectives_are_clear_errors(predictor):
     with pytest.raises(BenchError, match="lambda=-1"):
         build_objective([predictor], None, -1.0)
+    with pytest.raises(BenchError, match="lambda=nan"):
+        build_objective([predictor], None, float("nan"))
     with pytest.raises(BenchError, match="2 task weights for 1 settings"):
         build_objective([predictor], [1.0, 1.0], 0.5)
     with pytest.raises(BenchError, match="non-negative"):

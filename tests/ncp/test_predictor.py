@@ -5,12 +5,15 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.ncp.data import SettingTable, split_by_arch_id
-from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
-from bench.ncp.synthetic import synthetic_frame
+from bench.ncp.data import SettingTable
+from bench.ncp.model import BitDropout, MetricNet
+from bench.ncp.predictor import Predictor, PredictorConfig, metric_groups, train_predictor
+from bench.ncp.recipe import AUTHORS, DEFAULT, recipe_named
+from bench.ncp.splits import authors_split
+from bench.ncp.synthetic import synthetic_frame, tiny_config
 from tests.ncp.helpers import shared_table
 
-FAST = PredictorConfig(epochs=30, n_train=400, n_val=100)
+FAST = tiny_config(epochs=30, members=1, n_train=400, n_val=100)
 
 
 @pytest.fixture(scope="module")
@@ -22,42 +25,76 @@ def test_learns_the_synthetic_metric_far_better_than_the_mean(table):
     p = train_predictor(table, config=FAST)
     truth = table.metrics["mIoU"][np.isin(table.arch_ids, p.split.val_ids)]
     baseline_mae = np.abs(truth - truth.mean()).mean()
-    assert set(p.report) == {"mIoU", "mAcc", "aAcc"}
+    assert p.metrics == ("mIoU", "mAcc", "aAcc", "gflops", "params_m")  # the authors' groups, cost targets last
     assert p.report["mIoU"]["mae"] < 0.5 * baseline_mae
     assert p.report["mIoU"]["spearman_rho"] > 0.8 and p.report["mIoU"]["n"] == 100
+    assert 1 <= p.report["mIoU"]["best_epoch"] <= 30
 
 
-def test_split_is_seeded_disjoint_and_the_same_for_every_setting():
-    cls = SettingTable.from_frame(synthetic_frame(300, seed=0, setting="cls_a"), "cls_a")
-    seg_frame = synthetic_frame(300, seed=0, setting="seg").sample(frac=1.0, random_state=1)  # other row order
-    seg = SettingTable.from_frame(seg_frame, "seg")
-    a = split_by_arch_id(cls.arch_ids, seed=7, n_train=200, n_val=50)
-    b = split_by_arch_id(seg.arch_ids, seed=7, n_train=200, n_val=50)
-    assert a == b and not set(a.train_ids) & set(a.val_ids)
-    assert (len(a.train_ids), len(a.val_ids)) == (200, 50)
-    assert split_by_arch_id(cls.arch_ids, seed=8, n_train=200, n_val=50).val_ids != a.val_ids
+def test_the_authors_network_is_the_released_layout():
+    net = MetricNet(27, (1, 2, 2), (0.5, 0.5, 0.0), AUTHORS)
+    trunk = [type(m).__name__ for m in net.shared]
+    branch = [type(m).__name__ for m in net.branches[0]]
+    assert trunk == ["Linear", "BatchNorm1d", "SiLU", "BitDropout"] and net.shared[3].p == 0.5
+    assert branch == ["Linear", "BatchNorm1d", "SiLU", "BitDropout", "Linear"]
+    assert [b[3].p for b in net.branches] == [0.5, 0.5, 0.0] and [b[4].out_features for b in net.branches] == [1, 2, 2]
+    assert (AUTHORS.loss, AUTHORS.stats, AUTHORS.epochs, AUTHORS.batch_size, AUTHORS.lr, AUTHORS.members) == (
+        "smooth_l1", "all", 200, 128, 0.01, 1)
+    assert (AUTHORS.pct_start, AUTHORS.div_factor, AUTHORS.base_momentum, AUTHORS.max_momentum) == (0.3, 10.0, 0.85, 0.95)
+    assert metric_groups(("top1", "top5", "gflops", "params_m")) == (("main", 1), ("others", 1), ("cost", 2))
 
 
-def test_small_tables_keep_the_train_validation_ratio():
-    s = split_by_arch_id(np.array([f"id{i}" for i in range(250)]), seed=0)  # 2000/500 asked, 250 given
-    assert (len(s.train_ids), len(s.val_ids)) == (200, 50)
+def test_authors_statistics_use_all_rows_and_default_only_training_rows(table):
+    config = tiny_config(epochs=1, members=1, recipe="authors", n_train=400, n_val=100)
+    authors = train_predictor(table, config=config)
+    assert authors.target_mean[0] == pytest.approx(np.mean(table.metrics["mIoU"]))
+    ours = train_predictor(table, config=tiny_config(epochs=1, members=1, n_train=400, n_val=100))
+    train = np.isin(table.arch_ids, ours.split.train_ids)
+    assert ours.target_mean[0] == pytest.approx(np.mean(table.metrics["mIoU"][train]))
+
+
+def test_the_authors_split_is_numpy_seed_233_over_the_published_row_order():
+    frame = synthetic_frame(50, seed=5)
+    frame["official_index"] = np.arange(50)
+    expected = np.random.RandomState(233).permutation(50)  # numpy.random.seed(233); permutation(50)
+    shuffled = frame.sample(frac=1.0, random_state=3)  # the store's row order does not matter, the published one does
+    split = authors_split(shuffled["official_index"].to_numpy(), shuffled["arch_id"].to_numpy())
+    assert split.val_ids == tuple(frame["arch_id"][expected[:10]]) and len(split.train_ids) == 40  # ceil(0.2 * 50)
+    assert split.train_ids == tuple(frame["arch_id"][expected[10:]])
+    table = SettingTable.from_frame(shuffled, "cls_a")
+    p = train_predictor(table, config=PredictorConfig(recipe_named("authors", {"epochs": 2}), split="authors", min_rows=10))
+    assert p.split == split and p.report["top1"]["n"] == 10
+    partial = table.subset(np.arange(49))  # one published row missing: the permutation would shift
+    with pytest.raises(BenchError, match="needs setting 'cls_a' as published"):
+        train_predictor(partial, config=PredictorConfig(AUTHORS, split="authors", min_rows=10))
 
 
 def test_training_is_deterministic_for_a_seed(table):
     a, b = train_predictor(table, config=FAST), train_predictor(table, config=FAST)
     assert np.array_equal(a.predict(table.x)["mIoU"], b.predict(table.x)["mIoU"])
-    c = train_predictor(table, config=PredictorConfig(epochs=30, n_train=400, n_val=100, seed=1))
+    c = train_predictor(table, config=tiny_config(epochs=30, members=1, seed=1, n_train=400, n_val=100))
     assert not np.array_equal(a.predict(table.x)["mIoU"], c.predict(table.x)["mIoU"])
 
 
+def test_members_are_averaged(table):
+    p = train_predictor(table, config=tiny_config(epochs=5, members=3, n_train=400, n_val=100))
+    assert len(p.members) == 3
+    x = torch.from_numpy(table.x[:7].astype(np.float64))
+    each = torch.stack([net(p.features(x).float()) for net in p.members])
+    assert not torch.allclose(each[0], each[1])
+    assert np.allclose(p.predict(table.x[:7])["mIoU"], each.mean(0)[:, 0].numpy() * p.target_std[0] + p.target_mean[0],
+                       atol=1e-4)
+
+
 def test_save_and_load_give_identical_predictions(table, tmp_path):
-    p = train_predictor(table, ("mIoU",), FAST)
+    p = train_predictor(table, ("mIoU",), tiny_config(epochs=5, members=2, n_train=400, n_val=100))
     p.save(tmp_path)
     meta = json.loads((tmp_path / "seg.json").read_text())
     assert meta["split"]["val_ids"] == list(p.split.val_ids) and meta["metrics"] == ["mIoU"]
+    assert meta["recipe"]["name"] == "default" and meta["split"]["kind"] == "arch_id"
     q = Predictor.load(tmp_path, "seg")
     assert np.array_equal(p.predict(table.x)["mIoU"], q.predict(table.x)["mIoU"])
-    assert q.report == p.report
+    assert q.report == p.report and q.recipe == p.recipe and len(q.members) == 2
     with pytest.raises(BenchError, match="no saved predictor for 'video'"):
         Predictor.load(tmp_path, "video")
 
@@ -68,7 +105,8 @@ def test_rows_missing_the_main_metric_are_left_out_and_too_few_rows_is_an_error(
     table = SettingTable.from_frame(frame, "cls_a")
     with pytest.raises(BenchError, match="90 rows with 'top1' measured .* needs at least 100"):
         train_predictor(table, config=FAST)
-    p = train_predictor(table, config=PredictorConfig(epochs=2, min_rows=50, n_train=70, n_val=20))
+    p = train_predictor(table, config=PredictorConfig(recipe_named("default", {"epochs": 2, "members": 1}),
+                                                      min_rows=50, n_train=70, n_val=20))
     assert not set(p.split.val_ids) & set(table.arch_ids[:60])
 
 
@@ -76,46 +114,63 @@ def test_missing_secondary_metrics_are_masked_not_fatal():
     frame = synthetic_frame(300, seed=4)
     frame.loc[frame.index[::3], "top5"] = np.nan  # a third of top5 missing
     table = SettingTable.from_frame(frame, "cls_a")
-    p = train_predictor(table, config=PredictorConfig(epochs=20, n_train=240, n_val=60))
-    assert p.metrics == ("top1", "top5") and p.report["top5"]["n"] < p.report["top1"]["n"] == 60
+    p = train_predictor(table, config=tiny_config(20, members=1, n_train=240, n_val=60))
+    assert p.metrics[:2] == ("top1", "top5") and p.report["top5"]["n"] < p.report["top1"]["n"] == 60
     assert np.isfinite(p.report["top5"]["mae"]) and p.report["top5"]["spearman_rho"] > 0.5
     frame["top5"] = np.nan  # a metric never measured is simply not predicted
-    assert train_predictor(SettingTable.from_frame(frame, "cls_a"), config=FAST).metrics == ("top1",)
+    assert train_predictor(SettingTable.from_frame(frame, "cls_a"), config=FAST).metrics[:2] == ("top1", "gflops")
 
 
 @pytest.mark.parametrize("bad, message", [
     (dict(setting="imagenet"), "unknown setting 'imagenet'"),
     (dict(drop="gflops"), "lacks columns \\['gflops'\\]"),
     (dict(drop="top1"), "no main metric column 'top1'"),
+    (dict(inf="top1"), "top1=inf"),
 ])
 def test_bad_tables_give_clear_errors(bad, message):
     frame = synthetic_frame(20)
     if "drop" in bad:
         frame = frame.drop(columns=[bad["drop"]])
+    if "inf" in bad:
+        frame.loc[3, bad["inf"]] = np.inf
     with pytest.raises(BenchError, match=message):
         SettingTable.from_frame(frame, bad.get("setting", "cls_a"))
 
 
-def test_unknown_metric_and_bad_config_are_errors(table):
+@pytest.mark.parametrize("overrides, message", [
+    ({"dropout": 1.5}, "predictor.dropout=1.5"),
+    ({"epochs": 0}, "predictor.epochs=0"),
+    ({"features": ("log_flops",)}, "features"),
+    ({"lr": float("nan")}, "predictor.lr=nan"),
+    ({"activation_fn": "relu"}, "unknown predictor recipe field"),
+])
+def test_bad_recipes_are_clear_errors(overrides, message):
+    with pytest.raises(BenchError, match=message):
+        recipe_named("default", overrides)
+
+
+def test_unknown_metric_and_bad_split_options_are_errors(table):
     with pytest.raises(BenchError, match="has no metric 'top1'"):
         train_predictor(table, ("top1",), FAST)
-    with pytest.raises(BenchError, match="dropout"):
-        PredictorConfig(dropout=1.5)
+    with pytest.raises(BenchError, match="predictor.n_train sizes the arch_id split"):
+        PredictorConfig(DEFAULT, split="authors", n_train=100)
+
+
+def test_the_default_recipe_has_no_cost_features_on_nb201():
+    assert DEFAULT.for_space("nb201").features == ("code",) and DEFAULT.for_space("nasbench_mr") is DEFAULT
 
 
 @pytest.mark.slow
-def test_published_cls_a_predictor_is_close_to_the_paper():
-    """Paper: validation L1 0.56 on Cls-A. The full recipe (200 epochs) on the shared pickle."""
+def test_the_authors_recipe_on_the_authors_split_reproduces_the_released_code():
+    """SPEC 5: the released recipe on the released split: final-epoch validation MAE about 0.54 on Cls-A."""
     table = shared_table("cls-50-1000.pkl", "cls_a")
-    p = train_predictor(table, ("top1",))
-    assert (len(p.split.train_ids), len(p.split.val_ids)) == (2000, 500)
-    assert p.report["top1"]["mae"] < 0.8
-    assert p.report["top1"]["kendall_tau"] > 0.6  # measured 0.67-0.68 with seeds 0 and 1
+    p = train_predictor(table, config=PredictorConfig(AUTHORS, split="authors"))
+    assert (len(p.split.train_ids), len(p.split.val_ids)) == (2005, 502)
+    assert p.report["top1"]["mae"] == pytest.approx(0.54, rel=0.06)
+    assert p.report["top1"]["mae_best_epoch"] <= p.report["top1"]["mae"] + 0.01
 
 
 def test_bit_dropout_keeps_half_and_rescales():
-    from bench.ncp.predictor import BitDropout
-
     layer = BitDropout(0.5)
     out = layer(torch.ones(200, 256))
     assert set(out.unique().tolist()) == {0.0, 2.0} and abs((out > 0).float().mean().item() - 0.5) < 0.01

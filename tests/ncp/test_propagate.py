@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -5,29 +7,49 @@ import torch
 from bench.code import FIELD_NAMES, ArchCode
 from bench.cost import cost_batch
 from bench.errors import BenchError
-from bench.ncp.data import Split
 from bench.ncp.encoding import MR_ENCODING
-from bench.ncp.predictor import MetricMLP, Predictor, PredictorConfig
+from bench.ncp.features import CodeFeatures
+from bench.ncp.model import MetricNet
+from bench.ncp.predictor import Predictor
 from bench.ncp.propagate import default_start, propagate_continuous, propagate_wta
+from bench.ncp.recipe import recipe_named
 from bench.ncp.search import build_objective, parse_starts
+from bench.ncp.splits import Split
+
+
+def relu_predictor(first_w, first_b, mid_w, last_w, last_b) -> Predictor:
+    """A hand-set ReLU network on the standardised code z (no BatchNorm effect): ``last . relu(mid relu(first z + b))``."""
+    first_w, mid_w = np.atleast_2d(first_w), np.atleast_2d(mid_w)
+    recipe = recipe_named("authors", {"activation": "relu", "hidden": len(first_w), "branch": len(mid_w)})
+    recipe = replace(recipe, hidden_bn=False, cost_targets=False)
+    net = MetricNet(27, (1,), (0.0,), recipe)
+    with torch.no_grad():
+        net.input_shift.copy_(torch.tensor(MR_ENCODING.center)), net.input_scale.copy_(torch.tensor(MR_ENCODING.scale))
+        bn = net.input_norm
+        bn.running_mean.zero_(), bn.running_var.fill_(1.0 - bn.eps), bn.weight.fill_(1.0), bn.bias.zero_()
+        first, mid, last = net.shared[0], net.branches[0][0], net.branches[0][4]
+        first.weight.copy_(torch.tensor(first_w)), first.bias.copy_(torch.tensor(first_b))
+        mid.weight.copy_(torch.tensor(mid_w)), mid.bias.zero_()
+        last.weight.copy_(torch.tensor([last_w])), last.bias.fill_(last_b)
+    net.eval()
+    split = Split("arch_id", 0, (), ())
+    return Predictor("cls_a", "nasbench_mr", ("top1",), (net,), CodeFeatures("nasbench_mr"), np.zeros(1), np.ones(1), split, recipe)
 
 
 def linear_predictor(a: np.ndarray) -> Predictor:
     """A predictor whose output is exactly ``a . z`` (z the standardised code): a known gradient."""
-    module = MetricMLP(27, 1, hidden=2, branch=2, dropout=0.0)
-    with torch.no_grad():
-        bn = module.input_norm
-        bn.running_mean.zero_(), bn.running_var.fill_(1.0 - bn.eps), bn.weight.fill_(1.0), bn.bias.zero_()
-        first = module.shared[0]
-        first.weight.zero_(), first.bias.zero_()
-        first.weight[0] = torch.tensor(a, dtype=torch.float32)
-        first.bias[0] = 100.0  # keeps the ReLUs in their linear part
-        mid, last = module.branches[0][0], module.branches[0][2]
-        mid.weight.zero_(), mid.bias.zero_(), last.weight.zero_()
-        mid.weight[0, 0], last.weight[0, 0], last.bias[0] = 1.0, 1.0, -100.0
-    module.eval()
-    split = Split(0, (), ())
-    return Predictor("cls_a", "nasbench_mr", ("top1",), module, np.zeros(1), np.ones(1), split, PredictorConfig())
+    first = np.zeros((2, 27))
+    first[0] = a  # bias 100 keeps the ReLUs in their linear part
+    return relu_predictor(first, [100.0, 0.0], np.eye(2), [1.0, 0.0], -100.0)
+
+
+def peaked_predictor(field: str, peak_raw: float) -> Predictor:
+    """Output ``z_f - 2 relu(z_f - c)``: rises with field f up to raw value ``peak_raw``, then falls."""
+    k = FIELD_NAMES.index(field)
+    c = (peak_raw - MR_ENCODING.center[k]) / MR_ENCODING.scale[k]
+    first = np.zeros((2, 27))
+    first[:, k] = 1.0
+    return relu_predictor(first, [100.0, -c], np.eye(2), [1.0, -2.0], -100.0)
 
 
 def test_linear_predictor_is_what_it_claims():
@@ -63,7 +85,33 @@ def test_wta_shrinks_the_dimension_with_the_best_metric_loss_per_flop():
 
 def test_wta_stops_when_no_move_helps():
     result = propagate_wta(build_objective([linear_predictor(np.zeros(27))], None, 0.0), default_start(1), 5)
-    assert np.array_equal(result.final, default_start(1))
+    assert np.array_equal(result.final, default_start(1)) and result.stopped[0] == 0
+
+
+def test_wta_is_stationary_at_a_peak_between_grid_values_instead_of_flipping():
+    """The predictor peaks at o = 11 (between grid values 8 and 16): the bare rule flipped o 8 <-> 16 forever."""
+    o = FIELD_NAMES.index("o")
+    start = default_start(1)
+    start[0, o] = 64
+    objective = build_objective([peaked_predictor("o", 11.0)], None, 0.0)
+    result = propagate_wta(objective, start, iterations=20)
+    path = result.x[:, 0, o]
+    assert list(path[:8]) == [64, 56, 48, 40, 32, 24, 16, 8]  # J(8) > J(16): it walks down to the grid's best o
+    stop = int(result.stopped[0])
+    assert stop == 7 and np.all(path[stop:] == 8) and result.final[0, o] == 8
+    longer = propagate_wta(objective, start, iterations=21)  # the parity of the budget no longer matters
+    assert np.array_equal(longer.final, result.final)
+
+
+def test_wta_never_chooses_a_dimension_that_cannot_move_that_way():
+    """o is already at its minimum and shrinking it would help most: the next best shrinkable dim moves."""
+    o, c = FIELD_NAMES.index("o"), FIELD_NAMES.index("c4_4")
+    a = np.zeros(27)
+    a[o], a[c] = -50.0, -1.0  # both lower the metric as they grow; o far more
+    start = default_start(1)
+    start[0, o] = 8
+    result = propagate_wta(build_objective([linear_predictor(a)], None, 0.0), start, iterations=1)
+    assert result.final[0, o] == 8 and result.final[0, c] == 56
 
 
 @pytest.mark.parametrize("propagate", [propagate_continuous, propagate_wta])

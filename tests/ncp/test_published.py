@@ -4,12 +4,13 @@ import numpy as np
 
 from bench.code import ArchCode
 from bench.cost import cost_batch
-from bench.ncp.predictor import PredictorConfig, train_predictor
+from bench.ncp.predictor import train_predictor
 from bench.ncp.report import nearest
 from bench.ncp.search import SearchRequest, exact_cost, search_mr, search_nb201
+from bench.ncp.synthetic import tiny_config
 from tests.ncp.helpers import shared_table
 
-QUICK = PredictorConfig(epochs=20)
+QUICK = tiny_config(20, members=1, n_train=2000, n_val=500)
 
 
 def test_seg_search_finds_a_valid_code_and_compares_it_with_the_table():
@@ -27,7 +28,7 @@ def test_seg_search_finds_a_valid_code_and_compares_it_with_the_table():
 
 def test_nb201_sample_mode_returns_a_one_hot_cell():
     table = shared_table("nb201_sample.pkl", "nb201")
-    predictor = train_predictor(table, ("Acc", "gflops"), QUICK)
-    found, propagation, _ = search_nb201(predictor, lam=0.2)
-    assert np.all(found.reshape(6, 5).sum(1) == 1)
-    assert propagation.x.shape == (61, 1, 30)
+    predictor = train_predictor(table, None, QUICK)
+    found = search_nb201(predictor, lam=0.2)
+    assert np.all(found.found.reshape(6, 5).sum(1) == 1)
+    assert found.propagation.x.shape == (61, 1, 30) and found.iterations == tuple(range(1, 61))

@@ -1,0 +1,129 @@
+"""How a metric predictor is built and trained: named recipes (``predictor.recipe=``).
+
+- ``authors``: what the authors' released code does (dingmyu/NCP, ``models/mlp.py``,
+  ``tools/train_predictor.py``, ``configs/*.yaml``; SPEC section 5): the standardised
+  code -> BatchNorm -> Linear(256) -> BatchNorm -> swish -> Dropout 0.5, then one branch
+  per metric GROUP ([main], [other metrics], [gflops, params_m]) of Linear(128) ->
+  BatchNorm -> swish -> Dropout (0.5, 0.5, 0) -> Linear; inputs and targets standardised
+  with the mean/std of ALL rows; Adam (lr 0.01, wd 1e-7), one-cycle (pct_start 0.3,
+  div_factor 10, momentum 0.85 -> 0.95) stepped every batch, batch 128, 200 epochs,
+  smooth-L1 on standardised targets; one model.
+- ``default``: the same network, plus closed-form cost features of the code in its
+  input (log GFLOPs and log M params from the exact cost model, per-stage channel and
+  depth sums: :mod:`bench.ncp.features`), L1 loss, statistics of the TRAINING rows
+  only, and the average of several independently seeded models. Chosen on an inner
+  split of the training rows (``benchmarks/ncp_tune.py``, docs/search.md), never on
+  validation. On NAS-Bench-201 there is no closed-form cost, so its input is the code.
+
+Any field can be overridden from the config (``predictor.epochs=20``); the result is
+still reported under the recipe's name with the overrides listed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, Mapping
+
+from bench.errors import BenchError, check_int
+
+FEATURES = ("code", "log_flops", "log_params", "stage_sums")
+"""Input features a recipe may use; all but ``code`` exist for the nasbench_mr space only."""
+
+RECIPE_NAMES = ("default", "authors")
+
+
+@dataclass(frozen=True)
+class PredictorRecipe:
+    """Model and training recipe of a predictor (see the module docstring for the two named ones).
+
+    ``branch_dropout`` is per metric group: (main metric, other metrics, cost targets).
+    ``members`` models are trained with different seeds and their predictions averaged.
+    """
+
+    name: str
+    features: tuple[str, ...] = ("code",)
+    cost_targets: bool = True
+    activation: Literal["relu", "swish"] = "swish"
+    hidden_bn: bool = True
+    hidden: int = 256
+    branch: int = 128
+    dropout: float = 0.5
+    branch_dropout: tuple[float, float, float] = (0.5, 0.5, 0.0)
+    loss: Literal["smooth_l1", "l1"] = "smooth_l1"
+    loss_beta: float = 1.0
+    stats: Literal["all", "train"] = "all"
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 1e-7
+    pct_start: float = 0.3
+    div_factor: float = 10.0
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    members: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "branch", "epochs", "batch_size", "members"):
+            check_int(f"predictor.{name}", getattr(self, name), 1)
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown or "code" not in self.features:
+            raise BenchError(f"predictor features {list(self.features)} invalid; valid are 'code' plus any of {list(FEATURES[1:])}")
+        for name, value in (("dropout", self.dropout), *((f"branch_dropout[{i}]", p) for i, p in enumerate(self.branch_dropout))):
+            if not 0 <= value < 1:
+                raise BenchError(f"predictor.{name}={value!r} is invalid; valid is 0 <= p < 1")
+        if not self.loss_beta > 0 or not math.isfinite(self.loss_beta):
+            raise BenchError(f"predictor.loss_beta={self.loss_beta!r} is invalid; valid is a finite beta > 0 (smooth-L1's "
+                             "switch from squared to absolute error, in standardised target units)")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise BenchError(f"predictor.lr={self.lr!r} / weight_decay={self.weight_decay!r} invalid; need lr > 0, weight_decay >= 0")
+        if not 0 < self.pct_start < 1 or not self.div_factor >= 1:
+            raise BenchError(f"predictor.pct_start={self.pct_start!r} / div_factor={self.div_factor!r} invalid; "
+                             "need 0 < pct_start < 1 and div_factor >= 1")
+        if not 0 <= self.base_momentum <= self.max_momentum < 1:
+            raise BenchError(f"predictor momentum {self.base_momentum!r} -> {self.max_momentum!r} invalid; "
+                             "need 0 <= base_momentum <= max_momentum < 1")
+
+    def for_space(self, space: str) -> PredictorRecipe:
+        """This recipe on ``space``: NAS-Bench-201 has no closed-form cost, so a named recipe's cost
+        features give way to the code alone (features set explicitly are kept, and then refused)."""
+        if space == "nasbench_mr" or self.features == ("code",):
+            return self
+        if self.name in RECIPES and self.features == RECIPES[self.name].features:
+            return replace(self, features=("code",))
+        return self
+
+
+AUTHORS = PredictorRecipe("authors")
+
+DEFAULT = PredictorRecipe(
+    "default", features=FEATURES, loss="l1", stats="train", members=5,
+)
+
+RECIPES = {"default": DEFAULT, "authors": AUTHORS}
+
+OVERRIDABLE = tuple(f.name for f in fields(PredictorRecipe) if f.name != "name")
+
+
+def recipe_named(name: str, overrides: Mapping[str, Any] | None = None) -> PredictorRecipe:
+    """A named recipe with some fields overridden (``None`` values are left at the recipe's).
+
+    Example:
+        >>> recipe_named("authors", {"epochs": 20}).epochs, recipe_named("authors").activation
+        (20, 'swish')
+    """
+    if name not in RECIPES:
+        raise BenchError(f"predictor.recipe={name!r} is invalid; valid recipes are {list(RECIPES)}")
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(changes) - set(OVERRIDABLE))
+    if unknown:
+        raise BenchError(f"unknown predictor recipe field(s) {unknown}; valid are {list(OVERRIDABLE)}")
+    return replace(RECIPES[name], **changes)
+
+
+def overrides_of(recipe: PredictorRecipe) -> dict[str, Any]:
+    """Fields where ``recipe`` differs from the named recipe it is based on."""
+    base = RECIPES.get(recipe.name)
+    if base is None:
+        return {}
+    return {f: getattr(recipe, f) for f in OVERRIDABLE if getattr(recipe, f) != getattr(base, f)}

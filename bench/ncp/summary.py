@@ -1,0 +1,86 @@
+"""What the search command prints: the predictor table and the closing summary of a search."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bench.settings import get_setting
+
+Say = Callable[[str], None]
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Markdown rows of a ``predictor.json`` document: one per setting and metric.
+
+    Example:
+        >>> doc = {"seg": {"mIoU": {"mae": 0.7, "mae_best_epoch": 0.68, "kendall_tau": 0.75, "spearman_rho": 0.9,
+        ...                         "paper_mae": 0.75, "split": "authors", "recipe": "default", "n_val": 502}}}
+        >>> predictor_table(doc)[2]
+        '| seg | mIoU | 0.700 | 0.680 | 0.750 | 0.750 | 0.900 | authors (502) | default |'
+    """
+    lines = ["| setting | metric | MAE (final) | MAE (best epoch) | paper | Kendall tau | Spearman rho | split (val. rows) | recipe |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for setting, metrics in document.items():
+        for metric, r in metrics.items():
+            paper = _num(r["paper_mae"]) if r.get("paper_mae") is not None else ""
+            lines.append(f"| {setting} | {metric} | {_num(r['mae'])} | {_num(r['mae_best_epoch'])} | {paper} | "
+                         f"{_num(r['kendall_tau'])} | {_num(r['spearman_rho'])} | {r['split']} ({r['n_val']}) | {r['recipe']} |")
+    return lines
+
+
+def _metrics(values: dict[str, Any] | None) -> str:
+    if not values:
+        return "n/a"
+    return ", ".join(f"{m} {_num(v, 2)}" for m, v in values.items())
+
+
+def _per_setting(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """{setting: value} for a result of one or several settings."""
+    value = result.get(key)
+    settings = result["settings"]
+    return {settings[0]: value} if len(settings) == 1 else (value or {})
+
+
+def mr_summary(result: dict[str, Any], out: str) -> list[str]:
+    """The closing lines of a NAS-Bench-MR search."""
+    lines = [f"found {result['code']}  ({result['strategy']}, lambda {result['lambda']}, "
+             f"{result['codes_evaluated']} codes evaluated in {result['search_seconds']:.2f} s)",
+             f"  exact cost: {result['gflops']:.3f} GFLOPs, {result['params_m']:.3f} M params"]
+    predicted, true, nearest = (_per_setting(result, k) for k in ("predicted", "true", "nearest"))
+    ranks = _per_setting(result, "rank")
+    for setting in result["settings"]:
+        main = get_setting(setting).main_metric
+        lines.append(f"  {setting}: predicted {_metrics(predicted.get(setting))}")
+        if result["in_store"]:
+            lines.append(f"  {setting}: IN THE STORE, true {_metrics(true.get(setting))}, rank {ranks.get(setting)}")
+        else:
+            near = nearest[setting]
+            lines.append(f"  {setting}: not in the store (true value unknown until trained); nearest measured "
+                         f"{near['code']} at distance {near['distance']:.2f}: true {main} {_num(near['true'].get(main), 2)}, "
+                         f"rank {near.get('rank')}/{near.get('of')}")
+    tasks = " ; ".join(f"python launch/run.py task={s} sweep=file sweep.codes_file={out}/found_codes.txt"
+                       for s in result["settings"])
+    lines.append(f"  wrote {out}/result.json and {out}/found_codes.txt; to train what was found: {tasks}")
+    return lines
+
+
+def nb201_summary(result: dict[str, Any], out: str) -> list[str]:
+    """The closing lines of a NAS-Bench-201 search."""
+    p = result["predicted"]
+    lines = [f"found NAS-Bench-201 cell {result['code']} (op index per edge), lambda {result['lambda']}, "
+             f"{result['iterations']} iterations in {result['search_seconds']:.2f} s",
+             f"  predicted Acc {p['Acc']:.2f}% at {p['mflops']:.1f} MFLOPs"]
+    if result["true"] is not None:
+        t = result["true"]
+        lines.append(f"  IN THE TABLE: true Acc {t['Acc']:.2f}% at {t['mflops']:.2f} MFLOPs, rank {result['rank']}")
+    else:
+        near = result["nearest"]
+        lines.append(f"  not in the imported table: true accuracy unknown here; nearest stored cell {near['code']} "
+                     f"(distance {near['distance']:.2f}): {near['true']['Acc']:.2f}% at {near['mflops']:.1f} MFLOPs")
+    best = result["table_best_measured"]
+    lines.append(f"  table best: {best['true']['Acc']:.2f}% at {best['mflops']:.1f} MFLOPs; wrote {out}/result.json")
+    return lines

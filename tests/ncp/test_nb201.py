@@ -1,0 +1,64 @@
+"""NAS-Bench-201 propagation: the simplex projection, read-outs, and the fix of the snapping projection."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.ncp.nb201 import ops_string, project_simplex, propagate_nb201
+from bench.ncp.predictor import train_predictor
+from bench.ncp.search import nb201_objective, search_nb201
+from bench.ncp.synthetic import tiny_config, tiny_nb201_objective
+from tests.ncp.helpers import shared_table
+
+ALL_CELLS = np.eye(5, dtype=np.float32)[np.array(list(itertools.product(range(5), repeat=6)))].reshape(-1, 30)
+
+
+def test_simplex_projection_is_the_euclidean_projection():
+    x = torch.tensor(np.random.default_rng(0).normal(size=(200, 5)))
+    p = project_simplex(x)
+    assert torch.all(p >= 0) and torch.allclose(p.sum(1), torch.ones(200, dtype=x.dtype))
+    assert torch.allclose(project_simplex(p), p)  # a point of the simplex stays put
+    # optimality (KKT): on the support, x - p is one constant; off it, x is below that constant
+    for row_x, row_p in zip(x, p):
+        support = row_p > 0
+        theta = (row_x - row_p)[support]
+        assert torch.allclose(theta, theta[0].expand_as(theta)) and torch.all(row_x[~support] <= theta[0] + 1e-9)
+
+
+def test_read_outs_are_cells_and_the_found_one_has_the_best_objective():
+    objective = tiny_nb201_objective(0.5)
+    result = propagate_nb201(objective, iterations=30, readout_every=1)
+    assert result.iterations == tuple(range(1, 31)) and result.candidates.shape == (30, 30)
+    assert np.all(result.candidates.reshape(-1, 6, 5).sum(-1) == 1)
+    assert np.allclose(result.scores, objective.score(result.candidates))
+    assert np.array_equal(result.found, result.candidates[int(np.argmax(result.scores))])
+    edges = result.propagation.x[1:].reshape(30, 6, 5)
+    assert np.all(edges > -1e-6) and np.allclose(edges.sum(-1), 1.0, atol=1e-5)  # every edge on its simplex
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"projection": "nearest"}, "nb201.projection='nearest' is invalid"),
+    ({"step_size": float("nan")}, "nb201.step_size=nan"),
+    ({"readout_every": 0}, "nb201.readout_every=0"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(BenchError, match=message):
+        propagate_nb201(tiny_nb201_objective(), **kwargs)
+
+
+def test_on_the_published_sample_the_projection_no_longer_snaps_back():
+    """The old projection (reset to the argmax every 10 iterations) read out ONE cell six times; straight-through
+    propagation visits many cells and finds a better one by the same objective."""
+    table = shared_table("nb201_sample.pkl", "nb201")
+    predictor = train_predictor(table, None, tiny_config(60, members=1, n_train=1600, n_val=400))
+    objective = nb201_objective(predictor, 0.1)
+    snap = search_nb201(predictor, 0.1, 60, 0.5, 10, "snap")
+    assert len({ops_string(c) for c in snap.candidates}) == 1  # the saw-tooth: the search was over at iteration 10
+    fixed = search_nb201(predictor, 0.1)
+    assert len({ops_string(c) for c in fixed.candidates}) >= 5
+    every_cell = objective.score(ALL_CELLS)
+    rank = int((every_cell > fixed.scores.max() + 1e-6).sum()) + 1
+    assert fixed.scores.max() > snap.scores.max() and rank <= 100  # top 100 of all 15,625 cells by J
