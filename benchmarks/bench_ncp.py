@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -31,6 +29,7 @@ from bench.ncp.propagate import default_start, propagate_continuous, propagate_w
 from bench.ncp.recipe import RECIPES
 from bench.ncp.search import build_objective
 from bench.ncp.splits import Split
+from benchmarks.timing import timed
 
 
 def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int, recipe: str = "authors") -> Predictor:
@@ -45,15 +44,11 @@ def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int, rec
                      Split("arch_id", 0, (), ()), r)
 
 
-def timed(fn, repeats: int) -> float:
-    for _ in range(3):  # warm-up: first-call allocations, CPU frequency ramp
-        fn()
-    samples = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return statistics.median(samples)
+
+
+def median(fn, repeats: int) -> float:
+    """Median seconds of ``fn()`` after three warm-up calls."""
+    return timed(fn, repeats, warmup=3)[0]
 
 
 def autograd_propagation(objective, start: np.ndarray, iterations: int, step: float) -> None:
@@ -80,15 +75,15 @@ def main() -> None:
     r = args.repeats
     rows = [
         ("continuous, 70 iterations, 1 start (authors' predictor)",
-         timed(lambda: propagate_continuous(authors, start, 70, record=False), r), 0.020),
-        ("continuous, 70 iterations, 1 start", timed(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
-        ("continuous, 70 iterations, 1 start, trajectory recorded", timed(lambda: propagate_continuous(one, start, 70), r), None),
-        ("continuous, 70 iterations, 1,000 starts in one batch", timed(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
-        ("multi-task (3 settings), 70 iterations, 1 start", timed(lambda: propagate_continuous(three, start, 70, record=False), r), None),
-        ("winner-takes-all, 70 iterations, 1 start", timed(lambda: propagate_wta(one, start, 70), r), None),
-        ("NetAdapt greedy, up to 70 steps of 54 neighbours", timed(lambda: netadapt_greedy(one, start[0], 70), 3), None),
-        ("neural predictor, 10,000 random codes", timed(lambda: sample_and_rank(one, 10_000, 10, 0), 3), None),
-        ("reference: continuous via autograd, 70 iterations", timed(lambda: autograd_propagation(one, start, 70, 3.0), 5), None),
+         median(lambda: propagate_continuous(authors, start, 70, record=False), r), 0.020),
+        ("continuous, 70 iterations, 1 start", median(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
+        ("continuous, 70 iterations, 1 start, trajectory recorded", median(lambda: propagate_continuous(one, start, 70), r), None),
+        ("continuous, 70 iterations, 1,000 starts in one batch", median(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
+        ("multi-task (3 settings), 70 iterations, 1 start", median(lambda: propagate_continuous(three, start, 70, record=False), r), None),
+        ("winner-takes-all, 70 iterations, 1 start", median(lambda: propagate_wta(one, start, 70), r), None),
+        ("NetAdapt greedy, up to 70 steps of 54 neighbours", median(lambda: netadapt_greedy(one, start[0], 70), 3), None),
+        ("neural predictor, 10,000 random codes", median(lambda: sample_and_rank(one, 10_000, 10, 0), 3), None),
+        ("reference: continuous via autograd, 70 iterations", median(lambda: autograd_propagation(one, start, 70, 3.0), 5), None),
     ]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; "
           "default predictor (5 networks, cost features) unless named")

@@ -34,6 +34,7 @@ from bench.benchmark import Benchmark, Budget
 from bench.code import ArchCode
 from bench.space import sample_codes
 from bench.store import RunRecord, Store
+from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
 MEASURED = "cls_b"
@@ -45,14 +46,6 @@ def row(name: str, value: str) -> None:
     print(f"  {name}: {value}", flush=True)
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds of ``fn()`` over ``repeats`` calls (no warm-up: callers decide)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
 
 
 def ms(pair: tuple[float, float]) -> str:

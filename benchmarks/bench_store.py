@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import pickle
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from bench.space import sample_codes
 from bench.store import RunRecord, Store, resume_status
 from bench.store.compact import compact
 from bench.store.official import import_official
+from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
 ROWS: list[tuple[str, str, str]] = []
@@ -42,15 +42,6 @@ def row(name: str, value: str, note: str = "") -> None:
     print(f"  {name}: {value} {note}", flush=True)
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds of ``fn()`` over ``repeats`` calls after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
 
 
 def _commit_chunk(uri: str, codes: list[str], seeds: list[int]) -> int:
@@ -117,14 +108,14 @@ def main() -> int:
     (work / "src").mkdir()
     generated_pickle(work / "src", codes)
     import_official(Store.open(str(work / "imported")), str(work / "src"))
-    med, best = timed(lambda: Store.open(str(work / "imported")).load_setting("cls_a").to_pandas(), args.repeats)
+    med, best = timed(lambda: Store.open(str(work / "imported")).load_setting("cls_a").to_pandas(), args.repeats, warmup=1)
     row(f"load imported setting, {args.archs} rows", f"{med * 1e3:.1f} ms", f"(min {best * 1e3:.1f} ms; target <= 50 ms)")
     if SHARED.is_dir():
         shared = Store.open(str(work / "shared"))
-        med_i, best_i = timed(lambda: import_official(Store.open(str(work / f"shared-{time.perf_counter_ns()}")), str(SHARED)), 3)
+        med_i, best_i = timed(lambda: import_official(Store.open(str(work / f"shared-{time.perf_counter_ns()}")), str(SHARED)), 3, warmup=1)
         row("import all shared pickles (cls-50-1000, seg, video, nb201_sample)", f"{med_i:.2f} s", f"(min {best_i:.2f} s)")
         import_official(shared, str(SHARED))
-        med, best = timed(lambda: Store.open(str(work / "shared")).load_setting("cls_a").to_pandas(), args.repeats)
+        med, best = timed(lambda: Store.open(str(work / "shared")).load_setting("cls_a").to_pandas(), args.repeats, warmup=1)
         row("load shared cls-50-1000, 2507 rows", f"{med * 1e3:.1f} ms", f"(min {best * 1e3:.1f} ms)")
     else:
         row("import all shared pickles", "skipped", f"({SHARED} not found)")
@@ -149,7 +140,7 @@ def main() -> int:
     row(f"compact {report.commits_absorbed} commit files", f"{time.perf_counter() - start:.1f} s")
     seconds, peak, held, done = resume_memory(store, keys)
     row(f"resume, {done} finished (compacted)", f"{peak:.1f} MiB", f"({held:.1f} MiB of it is the answer; {seconds:.2f} s)")
-    med, best = timed(lambda: Store.open(uri).load_setting("cls_a").to_pandas(), args.repeats)
+    med, best = timed(lambda: Store.open(uri).load_setting("cls_a").to_pandas(), args.repeats, warmup=1)
     row(f"load measured setting (compacted), {args.archs} rows x {args.seeds} seeds", f"{med * 1e3:.1f} ms",
         f"(min {best * 1e3:.1f} ms; target <= 50 ms)")
 
