@@ -44,8 +44,6 @@ def paper_sized_predictor(setting: str, metrics: tuple[str, ...], seed: int, rec
                      Split("arch_id", 0, (), ()), r)
 
 
-
-
 def median(fn, repeats: int) -> float:
     """Median seconds of ``fn()`` after three warm-up calls."""
     return timed(fn, repeats, warmup=3)[0]

@@ -46,8 +46,6 @@ def row(name: str, value: str) -> None:
     print(f"  {name}: {value}", flush=True)
 
 
-
-
 def ms(pair: tuple[float, float]) -> str:
     return f"{pair[0] * 1e3:.2f} ms (min {pair[1] * 1e3:.2f})"
 

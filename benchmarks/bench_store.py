@@ -42,8 +42,6 @@ def row(name: str, value: str, note: str = "") -> None:
     print(f"  {name}: {value} {note}", flush=True)
 
 
-
-
 def _commit_chunk(uri: str, codes: list[str], seeds: list[int]) -> int:
     from bench.job import CurvePoint
 
