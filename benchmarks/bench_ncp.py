@@ -77,6 +77,8 @@ def main() -> None:
         ("continuous, 70 iterations, 1 start", median(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
         ("continuous, 70 iterations, 1 start, trajectory recorded", median(lambda: propagate_continuous(one, start, 70), r), None),
         ("continuous, 70 iterations, 1,000 starts in one batch", median(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
+        ("continuous, 70 iterations, 1,000 starts in one batch (authors' predictor)",
+         median(lambda: propagate_continuous(authors, starts, 70, record=False), max(r // 4, 3)), 1.0),
         ("multi-task (3 settings), 70 iterations, 1 start", median(lambda: propagate_continuous(three, start, 70, record=False), r), None),
         ("winner-takes-all, 70 iterations, 1 start", median(lambda: propagate_wta(one, start, 70), r), None),
         ("NetAdapt greedy, up to 70 steps of 54 neighbours", median(lambda: netadapt_greedy(one, start[0], 70), 3), None),
