@@ -61,6 +61,7 @@ def autograd_propagation(objective, start: np.ndarray, iterations: int, step: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--starts", type=int, default=1000, help="codes of the batched measurements (PERF.md: 1,000)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seg = paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0, "default")
@@ -69,16 +70,17 @@ def main() -> None:
     one = build_objective([seg], None, 0.5)
     authors = build_objective([paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0, "authors")], None, 0.5)
     three = build_objective([seg, cls, video], None, 0.5)
-    start, starts = default_start(1), default_start(1000)
+    start, starts = default_start(1), default_start(args.starts)
     r = args.repeats
+    batch_target = 1.0 if args.starts == 1000 else None  # PERF.md's target is for 1,000 starts
     rows = [
         ("continuous, 70 iterations, 1 start (authors' predictor)",
          median(lambda: propagate_continuous(authors, start, 70, record=False), r), 0.020),
         ("continuous, 70 iterations, 1 start", median(lambda: propagate_continuous(one, start, 70, record=False), r), 0.020),
         ("continuous, 70 iterations, 1 start, trajectory recorded", median(lambda: propagate_continuous(one, start, 70), r), None),
-        ("continuous, 70 iterations, 1,000 starts in one batch", median(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), 1.0),
-        ("continuous, 70 iterations, 1,000 starts in one batch (authors' predictor)",
-         median(lambda: propagate_continuous(authors, starts, 70, record=False), max(r // 4, 3)), 1.0),
+        (f"continuous, 70 iterations, {args.starts:,} starts in one batch", median(lambda: propagate_continuous(one, starts, 70, record=False), max(r // 4, 3)), batch_target),
+        (f"continuous, 70 iterations, {args.starts:,} starts in one batch (authors' predictor)",
+         median(lambda: propagate_continuous(authors, starts, 70, record=False), max(r // 4, 3)), batch_target),
         ("multi-task (3 settings), 70 iterations, 1 start", median(lambda: propagate_continuous(three, start, 70, record=False), r), None),
         ("winner-takes-all, 70 iterations, 1 start", median(lambda: propagate_wta(one, start, 70), r), None),
         ("NetAdapt greedy, up to 70 steps of 54 neighbours", median(lambda: netadapt_greedy(one, start[0], 70), 3), None),

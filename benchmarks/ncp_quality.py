@@ -25,6 +25,7 @@ import datetime
 import itertools
 import platform
 import re
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from bench.ncp.data import SettingTable
 from bench.ncp.driver import predictor_document
 from bench.ncp.nb201 import ops_string
 from bench.ncp.predictor import PredictorConfig, train_predictor
-from bench.ncp.recipe import AUTHORS, DEFAULT
+from bench.ncp.recipe import AUTHORS, DEFAULT, PredictorRecipe
 from bench.ncp.report import find_row, nearest
 from bench.ncp.search import SearchRequest, exact_cost, nb201_objective, search_mr, search_nb201
 from bench.ncp.summary import predictor_table
@@ -68,9 +69,11 @@ def best_within(table: SettingTable, gflops: float) -> tuple[float, float]:
     return float(truth[i]), float(table.gflops[i])
 
 
-def predictor_section(tables: list[SettingTable], seeds: list[int], out: list[str]) -> dict[str, object]:
+def predictor_section(tables: list[SettingTable], seeds: list[int], out: list[str],
+                      recipes: tuple[PredictorRecipe, PredictorRecipe]) -> dict[str, object]:
     trained, seconds = {}, {}
-    for recipe in (AUTHORS, DEFAULT):
+    authors, _ = recipes
+    for recipe in recipes:
         for t in tables:
             began = time.perf_counter()
             trained[recipe.name, t.setting] = train_predictor(t, None, PredictorConfig(recipe, split="authors"))
@@ -100,7 +103,7 @@ def predictor_section(tables: list[SettingTable], seeds: list[int], out: list[st
     out.append("|---|---|---|---|")
     for t in tables:
         reports = [trained["authors", t.setting].report[t.main_metric]] + [
-            train_predictor(t, None, PredictorConfig(AUTHORS, split="authors", seed=s)).report[t.main_metric]
+            train_predictor(t, None, PredictorConfig(authors, split="authors", seed=s)).report[t.main_metric]
             for s in seeds if s != 0]
         final = " / ".join(f"{r['mae']:.3f}" for r in reports)
         best = " / ".join(f"{r['mae_best_epoch']:.3f}" for r in reports)
@@ -137,10 +140,10 @@ def search_section(tables: list[SettingTable], trained: dict, out: list[str]) ->
         out.append(f"\nBest measured {t.setting}: {np.nanmax(truth):.2f} @ {t.gflops[int(np.nanargmax(truth))]:.2f} GFLOPs.")
 
 
-def nb201_section(table: SettingTable, lam: float, out: list[str]) -> None:
+def nb201_section(table: SettingTable, lam: float, out: list[str], default: PredictorRecipe) -> None:
     acc = table.metrics["Acc"]
     best = int(np.nanargmax(acc))
-    predictor = train_predictor(table, None, PredictorConfig(DEFAULT))
+    predictor = train_predictor(table, None, PredictorConfig(default))
     every_cell = nb201_objective(predictor, lam).score(ALL_NB201)
     out.append(f"\nNAS-Bench-201 ({len(table)} cells in the store; best {acc[best]:.2f}% at {table.gflops[best] * 1e3:.2f} "
                f"MFLOPs; the paper: found 46.8% at 90.36 MFLOPs, space best 47.33%). `python launch/search.py store=STORE "
@@ -176,15 +179,18 @@ def main() -> None:
     parser.add_argument("--authors-seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--nb201-lambda", type=float, default=0.1)
     parser.add_argument("--write-docs", type=Path, default=None)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train every predictor this many epochs (a quick check of the script, not the docs' numbers)")
     args = parser.parse_args()
+    recipes = tuple(r if args.epochs is None else replace(r, epochs=args.epochs) for r in (AUTHORS, DEFAULT))
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     out = [BEGIN, f"Generated {datetime.date.today()} by `python benchmarks/ncp_quality.py STORE` on {machine()}.\n"]
     tables = [SettingTable.from_frame(store.load_setting(s, data="imported").to_pandas(), s) for s in args.settings]
-    trained = predictor_section(tables, args.authors_seeds, out)
+    trained = predictor_section(tables, args.authors_seeds, out, recipes)
     search_section(tables, trained, out)
     if "nb201" in store.settings():
-        nb201_section(SettingTable.from_frame(store.load_setting("nb201").to_pandas(), "nb201"), args.nb201_lambda, out)
+        nb201_section(SettingTable.from_frame(store.load_setting("nb201").to_pandas(), "nb201"), args.nb201_lambda, out, recipes[1])
     out.append(END)
     text = "\n".join(out)
     print(text)
