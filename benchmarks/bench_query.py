@@ -34,6 +34,8 @@ from bench.benchmark import Benchmark, Budget
 from bench.code import ArchCode
 from bench.space import sample_codes
 from bench.store import RunRecord, Store
+from bench.store.compact import compact
+from bench.store.official import import_official
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
@@ -66,7 +68,7 @@ def add_measured(uri: str, archs: int, seeds: int) -> None:
                                        status="succeeded", metrics={"top1": top1, "top5": top1 + 15}, curve=curve,
                                        wall_seconds=float(rng.uniform(1800, 7200)), config_json=config,
                                        info_json='{"synthetic_data":false}', host="bench", git_sha="0" * 40))
-    store.compact()
+    compact(store)
 
 
 def per_query(label: str, calls: list, repeats: int = 3) -> float:
@@ -94,7 +96,7 @@ def main() -> int:
     uri = str(Path(tempfile.mkdtemp(prefix="bench-query-")) / "store")
     store = Store.open(uri, fsync=False)
     start = time.perf_counter()
-    store.import_official(args.src)
+    import_official(store, args.src)
     add_measured(uri, args.archs, args.seeds)
     print(f"store built in {time.perf_counter() - start:.1f} s: {uri}", flush=True)
     settings = Benchmark.open(uri).settings()

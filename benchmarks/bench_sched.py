@@ -38,7 +38,8 @@ from bench.sched.codes import load_frozen
 from bench.sched.driver import Driver, DriverOptions, plan_attempts
 from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
-from bench.store import Store
+from bench.sched.testing_jobs import ScriptedOptions, scripted_experiment
+from bench.store import Store, resume_status
 
 
 def rss_mb() -> float:
@@ -61,19 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [SweepJob.of(code, "cls_a", seed) for seed in range(seeds) for code in codes][: args.jobs]
     store_dir = args.store or tempfile.mkdtemp(prefix="bench-sched-")
     store = Store.open(store_dir)
-    template = JobTemplate(
-        "cls_a",
-        {"test_job": {"steps": 1, "step_s": args.job_seconds}},
-        store_dir,
-        store_dir,
-        f"{store_dir}/work",
-        job_name="scripted",
-    )
+    experiment = scripted_experiment("cls_a", ScriptedOptions(steps=1, step_s=args.job_seconds), f"{store_dir}/data")
+    template = JobTemplate(experiment, store_dir, f"{store_dir}/work")
     options = DriverOptions(max_attempts=2, poll_s=0.5)
 
     ray.init(num_cpus=args.cpus, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
     t_plan = time.perf_counter()
-    attempts, done, _ = plan_attempts(store, jobs, options)
+    status = resume_status(store, [j.key for j in jobs], experiment.identity, options.max_attempts)
+    attempts, done, _ = plan_attempts(status, jobs, options)
     t_plan = time.perf_counter() - t_plan
     progress = Progress("cls_a", len(jobs), done, len(attempts), out=io.StringIO(), interval_s=3600)
     driver = Driver(store, template, Resources(gpus=1, cpus=0), options, progress)
