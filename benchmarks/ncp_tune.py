@@ -1,21 +1,26 @@
 """Choose the default predictor recipe on the TRAINING rows only (docs/search.md, "Predictor quality").
 
-    python benchmarks/ncp_tune.py STORE_URI [--settings cls_a seg video] [--seeds 0] [--candidates NAME ...]
+    python benchmarks/ncp_tune.py STORE_URI [--settings cls_a seg video] [--seeds 0] [--candidates NAME ...] [--jobs 2]
 
 The validation rows of the authors' split are never read: each setting's table is cut
 to the authors' TRAINING rows (2,005 of 2,507), which are split again by arch id
 (seed 0, 1,604 train / 401 inner-validation). Every candidate recipe (a named recipe
 plus overrides, :data:`CANDIDATES`) is trained on the inner training rows and scored
 on the inner validation rows. Prints a Markdown table of inner-validation MAE
-(final model) and Kendall tau of the main metric, and the training seconds.
+(final model) and Kendall tau of the main metric (means over seeds), the training seconds
+per (setting, seed), and the loss each setting trained with (per seed; ``auto`` resolved).
+Training is deterministic (seeded, one thread), so ``--jobs`` changes the seconds only.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -25,7 +30,7 @@ import torch
 
 from bench.ncp.data import SettingTable
 from bench.ncp.predictor import PredictorConfig, train_predictor
-from bench.ncp.recipe import recipe_named
+from bench.ncp.recipe import PredictorRecipe, recipe_named
 from bench.ncp.splits import authors_split
 from bench.store import Store
 
@@ -46,8 +51,9 @@ CANDIDATES = {
     "cost+l1+x3": ("authors", {"features": COST, "loss": "l1", "members": 3}),
     "cost+l1+x5": ("authors", {"features": COST, "loss": "l1", "members": 5}),
     "default": ("default", {}),
-    "default+100ep": ("default", {"epochs": 100}),
-    "default+small": ("default", {"hidden": 128, "branch": 64}),
+    "default+l1": ("default", {"loss": "l1"}),  # the default before loss=auto
+    "default+l1+100ep": ("default", {"loss": "l1", "epochs": 100}),
+    "default+l1+small": ("default", {"loss": "l1", "hidden": 128, "branch": 64}),
     "default+smooth_l1": ("default", {"loss": "smooth_l1"}),
     "cost+train+huber0.1": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.1}),
     "cost+train+huber0.3": ("authors", {"features": COST, "stats": "train", "loss_beta": 0.3}),
@@ -74,31 +80,48 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (a quick check)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed) each, 1 thread each")
     args = parser.parse_args()
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     tables = {s: inner_table(SettingTable.from_frame(store.load_setting(s).to_pandas(), s)) for s in args.settings}
     rows = len(next(iter(tables.values())))
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; inner split of the "
-          f"authors' training rows ({rows - rows // 5:,} / {rows // 5:,}), seeds {args.seeds}\n")
-    print("| candidate | " + " | ".join(f"{s} MAE | {s} tau" for s in args.settings) + " | mean MAE | seconds |")
-    print("|---|" + "---|---|" * len(args.settings) + "---|---|")
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread per process, {args.jobs} "
+          f"process(es); inner split of the authors' training rows ({rows - rows // 5:,} / {rows // 5:,}), seeds {args.seeds}\n")
+    print("| candidate | " + " | ".join(f"{s} MAE | {s} tau" for s in args.settings) + " | mean MAE | seconds | loss |")
+    print("|---|" + "---|---|" * len(args.settings) + "---|---|---|")
+    recipes = {name: recipe_named(CANDIDATES[name][0], CANDIDATES[name][1] if args.epochs is None
+                                  else {**CANDIDATES[name][1], "epochs": args.epochs}) for name in args.candidates}
+    work = [(name, s, seed) for name in args.candidates for s in args.settings for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) if args.jobs > 1 else nullcontext() as pool:
+        calls = [(score, tables[s], recipes[name], seed) for name, s, seed in work]
+        results = dict(zip(work, pool.map(_call, calls) if pool else map(_call, calls)))
     for name in args.candidates:
-        base, overrides = CANDIDATES[name]
-        recipe = recipe_named(base, overrides if args.epochs is None else {**overrides, "epochs": args.epochs})
-        cells, maes, began = [], [], time.perf_counter()
-        for s, table in tables.items():
-            n_val = len(table) // 5  # 401 of the authors' 2,005 training rows
-            reports = [train_predictor(table, config=PredictorConfig(recipe, seed=seed, n_train=len(table) - n_val,
-                                                                     n_val=n_val)).report
-                       for seed in args.seeds]
-            mae = float(np.mean([r[table.main_metric]["mae"] for r in reports]))
-            tau = float(np.mean([r[table.main_metric]["kendall_tau"] for r in reports]))
+        cells, maes, seconds, losses = [], [], [], []
+        for s in args.settings:
+            scored = [results[name, s, seed] for seed in args.seeds]
+            mae, tau = float(np.mean([r[0] for r in scored])), float(np.mean([r[1] for r in scored]))
             cells.append(f"{mae:.3f} | {tau:.3f}")
             maes.append(mae)
-        seconds = (time.perf_counter() - began) / len(tables) / len(args.seeds)
-        print(f"| {name} | " + " | ".join(cells) + f" | {np.mean(maes):.3f} | {seconds:.0f} |", flush=True)
+            seconds += [r[2] for r in scored]
+            losses.append(f"{s} " + "/".join(r[3] for r in scored))
+        print(f"| {name} | " + " | ".join(cells) + f" | {np.mean(maes):.3f} | {np.mean(seconds):.0f} | {', '.join(losses)} |",
+              flush=True)
 
+
+def score(table: SettingTable, recipe: PredictorRecipe, seed: int) -> tuple[float, float, float, str]:
+    """Inner-validation MAE and Kendall tau of the main metric, training seconds, and the loss used."""
+    torch.set_num_threads(1)
+    n_val = len(table) // 5  # 401 of the authors' 2,005 training rows
+    began = time.perf_counter()
+    p = train_predictor(table, config=PredictorConfig(recipe, seed=seed, n_train=len(table) - n_val, n_val=n_val))
+    report = p.report[table.main_metric]
+    return report["mae"], report["kendall_tau"], time.perf_counter() - began, p.loss
+
+
+def _call(call):
+    fn, *args = call
+    return fn(*args)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from bench.errors import BenchError, check_int
 from bench.ncp.data import SettingTable
 from bench.ncp.features import CodeFeatures
 from bench.ncp.jsonio import jsonable
+from bench.ncp.loss_choice import LossChoice, choose_loss
 from bench.ncp.model import MetricNet
 from bench.ncp.quality import quality_report
 from bench.ncp.recipe import DEFAULT, PredictorRecipe
@@ -69,7 +71,8 @@ class Predictor:
 
     ``members`` map raw features (``features``) to standardised targets; :meth:`predict`
     averages them and returns metric points. ``report`` is :func:`quality_report` on the
-    validation rows of ``split``.
+    validation rows of ``split``. ``loss_choice`` says which loss trained the members when
+    the recipe's is ``auto`` (None otherwise).
     """
 
     setting: str
@@ -83,6 +86,12 @@ class Predictor:
     recipe: PredictorRecipe
     seed: int = 0
     report: dict[str, dict[str, float]] = field(default_factory=dict)
+    loss_choice: LossChoice | None = None
+
+    @property
+    def loss(self) -> str:
+        """The loss the members were trained with (``auto`` resolved)."""
+        return self.loss_choice.loss if self.loss_choice else self.recipe.loss
 
     def standardised(self, x: torch.Tensor) -> torch.Tensor:
         """Raw codes (N, D) -> (N, M) standardised predictions, member average; differentiable in x."""
@@ -114,7 +123,7 @@ class Predictor:
             "seed": self.seed, "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
             "split": {"kind": self.split.kind, "seed": self.split.seed, "train_ids": list(self.split.train_ids),
                       "val_ids": list(self.split.val_ids)},
-            "report": self.report,
+            "report": self.report, "loss_choice": asdict(self.loss_choice) if self.loss_choice else None,
         }
         path = directory / f"{self.setting}.json"
         path.write_text(json.dumps(jsonable(meta), indent=1, allow_nan=False))
@@ -140,10 +149,11 @@ class Predictor:
             net.load_state_dict(states[f"member{i}"])
             members.append(net.eval().requires_grad_(False))
         split = meta["split"]
+        choice = meta.get("loss_choice")
         return cls(meta["setting"], meta["space"], tuple(meta["metrics"]), tuple(members), features,
                    np.asarray(meta["target_mean"]), np.asarray(meta["target_std"]),
                    Split(split["kind"], split["seed"], tuple(split["train_ids"]), tuple(split["val_ids"])),
-                   recipe, meta["seed"], meta["report"])
+                   recipe, meta["seed"], meta["report"], LossChoice(**choice) if choice else None)
 
 
 def targets(table: SettingTable, metrics: tuple[str, ...]) -> np.ndarray:
@@ -243,17 +253,27 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
         train_rows=train_rows, val_rows=val_rows, input_shift=torch.from_numpy(in_mean.astype(np.float32)),
         input_scale=torch.from_numpy(np.where(in_std > 0, in_std, 1.0).astype(np.float32)),
     )
+    make_net = partial(build_net, recipe, features, metrics)
+    choice, trained = None, recipe
+    if recipe.loss == "auto":
+        began = time.perf_counter()
+        choice = choose_loss(make_net, recipe, data, table.arch_ids, float(std[0]), config.seed)
+        trained = replace(recipe, loss=choice.loss)
+        if progress is not None:
+            maes = ", ".join(f"{loss} {mae:.3f}" for loss, mae in choice.inner_mae.items())
+            progress(f"{table.setting}: loss=auto chose {choice.loss} (inner-validation {metrics[0]} MAE {maes} on "
+                     f"{choice.n_inner_val} of the {len(train_rows)} training rows) in {time.perf_counter() - began:.1f} s")
     members, histories = [], []
     for m in range(recipe.members):
         began = time.perf_counter()
-        net, history = train_member(lambda: build_net(recipe, features, metrics), recipe, data, member_seed(config.seed, m))
+        net, history = train_member(make_net, trained, data, member_seed(config.seed, m))
         members.append(net)
         histories.append(history)
         if progress is not None:
             progress(f"{table.setting}: trained member {m + 1}/{recipe.members} of the {recipe.name!r} predictor "
                      f"({recipe.epochs} epochs on {len(train_rows)} rows) in {time.perf_counter() - began:.1f} s")
     predictor = Predictor(table.setting, table.space, metrics, tuple(members), features, mean, std, split,
-                          recipe, config.seed)
+                          recipe, config.seed, loss_choice=choice)
     final = np.stack([predictor.predict(table.x[val_rows])[m] for m in metrics], axis=1)
     history = np.mean(histories, axis=0) * std + mean  # (epochs, n_val, M), member average, metric points
     predictor.report = quality_report(metrics, final, history, y_all[val_rows], recipe.batch_size)

@@ -10,10 +10,12 @@
   smooth-L1 on standardised targets; one model.
 - ``default``: the same network, plus closed-form cost features of the code in its
   input (log GFLOPs and log M params from the exact cost model, per-stage channel and
-  depth sums: :mod:`bench.ncp.features`), L1 loss, statistics of the TRAINING rows
-  only, and the average of several independently seeded models. Chosen on an inner
-  split of the training rows (``benchmarks/ncp_tune.py``, docs/search.md), never on
-  validation. On NAS-Bench-201 there is no closed-form cost, so its input is the code.
+  depth sums: :mod:`bench.ncp.features`), the loss (L1 or smooth-L1) chosen per
+  setting on an inner split of its training rows (:mod:`bench.ncp.loss_choice`),
+  statistics of the TRAINING rows only, and the average of several independently
+  seeded models. Chosen on inner splits of the training rows (``benchmarks/ncp_tune.py``,
+  docs/search.md), never on validation. On NAS-Bench-201 there is no closed-form cost, so its
+  input is the code, and its loss L1 (:meth:`PredictorRecipe.for_space`).
 
 Any field can be overridden from the config (``predictor.epochs=20``); the result is
 still reported under the recipe's name with the overrides listed.
@@ -31,6 +33,7 @@ FEATURES = ("code", "log_flops", "log_params", "stage_sums")
 """Input features a recipe may use; all but ``code`` exist for the nasbench_mr space only."""
 
 RECIPE_NAMES = ("default", "authors")
+LOSSES = ("smooth_l1", "l1", "auto")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class PredictorRecipe:
     branch: int = 128
     dropout: float = 0.5
     branch_dropout: tuple[float, float, float] = (0.5, 0.5, 0.0)
-    loss: Literal["smooth_l1", "l1"] = "smooth_l1"
+    loss: Literal["smooth_l1", "l1", "auto"] = "smooth_l1"
     loss_beta: float = 1.0
     stats: Literal["all", "train"] = "all"
     epochs: int = 200
@@ -72,6 +75,9 @@ class PredictorRecipe:
         for name, value in (("dropout", self.dropout), *((f"branch_dropout[{i}]", p) for i, p in enumerate(self.branch_dropout))):
             if not 0 <= value < 1:
                 raise BenchError(f"predictor.{name}={value!r} is invalid; valid is 0 <= p < 1")
+        if self.loss not in LOSSES:
+            raise BenchError(f"predictor.loss={self.loss!r} is invalid; valid are {list(LOSSES)} (auto: chosen per setting "
+                             "on an inner split of the training rows, bench.ncp.loss_choice)")
         if not self.loss_beta > 0 or not math.isfinite(self.loss_beta):
             raise BenchError(f"predictor.loss_beta={self.loss_beta!r} is invalid; valid is a finite beta > 0 (smooth-L1's "
                              "switch from squared to absolute error, in standardised target units)")
@@ -85,19 +91,24 @@ class PredictorRecipe:
                              "need 0 <= base_momentum <= max_momentum < 1")
 
     def for_space(self, space: str) -> PredictorRecipe:
-        """This recipe on ``space``: NAS-Bench-201 has no closed-form cost, so a named recipe's cost
-        features give way to the code alone (features set explicitly are kept, and then refused)."""
-        if space == "nasbench_mr" or self.features == ("code",):
+        """This recipe on ``space``. NAS-Bench-201 has no closed-form cost, so a named recipe's cost
+        features give way to the code alone (features set explicitly are kept, and then refused);
+        and a named recipe's ``loss=auto``, chosen on NAS-Bench-MR settings only, is L1 there (the
+        loss the NAS-Bench-201 search was checked with, docs/search.md)."""
+        if space == "nasbench_mr" or self.name not in RECIPES:
             return self
-        if self.name in RECIPES and self.features == RECIPES[self.name].features:
-            return replace(self, features=("code",))
-        return self
+        named, changes = RECIPES[self.name], {}
+        if self.features != ("code",) and self.features == named.features:
+            changes["features"] = ("code",)
+        if self.loss == named.loss == "auto":
+            changes["loss"] = "l1"
+        return replace(self, **changes) if changes else self
 
 
 AUTHORS = PredictorRecipe("authors")
 
 DEFAULT = PredictorRecipe(
-    "default", features=FEATURES, loss="l1", stats="train", members=5,
+    "default", features=FEATURES, loss="auto", stats="train", members=5,
 )
 
 RECIPES = {"default": DEFAULT, "authors": AUTHORS}

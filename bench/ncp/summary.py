@@ -13,6 +13,13 @@ def _num(value: Any, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _recipe(entry: dict[str, Any]) -> str:
+    """The recipe's name and the loss its members trained with (``auto: smooth_l1`` when it was chosen)."""
+    if "loss" not in entry:
+        return entry["recipe"]
+    return f"{entry['recipe']}, {'auto: ' if 'loss_inner_mae' in entry else ''}{entry['loss']}"
+
+
 def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     """Markdown rows of a ``predictor.json`` document: one per setting and metric.
 
@@ -21,6 +28,9 @@ def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]
         ...                         "paper_mae": 0.75, "split": "authors", "recipe": "default", "n_val": 502}}}
         >>> predictor_table(doc)[2]
         '| seg | mIoU | 0.700 | 0.680 | 0.750 | 0.750 | 0.900 | authors (502) | default |'
+        >>> doc["seg"]["mIoU"].update(loss="l1", loss_inner_mae={"l1": 0.8, "smooth_l1": 0.9})
+        >>> predictor_table(doc)[2].rsplit("|", 2)[1]
+        ' default, auto: l1 '
     """
     lines = ["| setting | metric | MAE (final) | MAE (best epoch) | paper | Kendall tau | Spearman rho | split (val. rows) | recipe |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -28,7 +38,7 @@ def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]
         for metric, r in metrics.items():
             paper = _num(r["paper_mae"]) if r.get("paper_mae") is not None else ""
             lines.append(f"| {setting} | {metric} | {_num(r['mae'])} | {_num(r['mae_best_epoch'])} | {paper} | "
-                         f"{_num(r['kendall_tau'])} | {_num(r['spearman_rho'])} | {r['split']} ({r['n_val']}) | {r['recipe']} |")
+                         f"{_num(r['kendall_tau'])} | {_num(r['spearman_rho'])} | {r['split']} ({r['n_val']}) | {_recipe(r)} |")
     return lines
 
 

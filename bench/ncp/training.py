@@ -59,8 +59,10 @@ def train_member(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, dat
     history = np.empty((recipe.epochs, len(z_val), y.shape[1]), dtype=np.float32)
     if recipe.loss == "l1":
         loss_fn = nn.functional.l1_loss
-    else:
+    elif recipe.loss == "smooth_l1":
         loss_fn = partial(nn.functional.smooth_l1_loss, beta=recipe.loss_beta)
+    else:  # "auto" is resolved by bench.ncp.loss_choice before any member trains
+        raise ValueError(f"train_member needs a concrete loss ('l1' or 'smooth_l1'), got {recipe.loss!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = make_net()

@@ -62,6 +62,20 @@ from tasks.engine.sync_bn import convert_cross_rank_bn
 log = logging.getLogger("tasks.train")
 
 
+
+def console_metrics(metrics: dict[str, float], setting: str) -> str:
+    """The evaluation line: the setting's published metrics (det3d's devkit gives ~130 keys; all
+    of them go to the curve, the console shows the 18 the paper reports and counts the rest).
+
+    Example:
+        >>> console_metrics({"top1": 51.25, "top5": 80.0, "loss": 1.5}, "cls_a")
+        'top1=51.2500, top5=80.0000 (+1 more in the curve)'
+    """
+    published = get_setting(setting).metrics
+    shown = {k: v for k, v in metrics.items() if k in published} or metrics
+    more = len(metrics) - len(shown)
+    return ", ".join(f"{k}={v:.4f}" for k, v in shown.items()) + (f" (+{more} more in the curve)" if more else "")
+
 class TrainTask(ABC):
     """What a task supplies to :func:`run_training`.
 
@@ -256,8 +270,7 @@ class _Trainer:
             metrics = self.task.evaluate(model, self.env, self.autocast)
         state.curve.extend({"step": state.step, "metric": k, "value": float(v)} for k, v in metrics.items())
         if self.env.is_main:
-            log.info("%s %d: %s", self.recipe.schedule.unit, state.step,
-                     ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+            log.info("%s %d: %s", self.recipe.schedule.unit, state.step, console_metrics(metrics, self.spec.setting))
         self._save(model, optimizer, scaler, state)
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

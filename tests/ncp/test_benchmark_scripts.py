@@ -31,13 +31,23 @@ def test_quality_script_writes_its_block_into_a_docs_file(store_uri, tmp_path):
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "\nold\n" not in text
     assert "| seg (authors) | mIoU |" in out and "| seg | continuous |" in out and "straight_through (default)" in out
+    row = next(line for line in out.splitlines() if line.startswith("| seg | ") and "%" in line).split(" | ")
+    diff, interval = row[4].split(" (")
+    low, high = map(float, interval.rstrip(")").split(", "))
+    assert low <= float(diff) <= high and float(row[2]) - float(row[1]) == pytest.approx(float(diff), abs=2e-3)
 
 
 def test_tuning_script_scores_candidates_on_the_training_rows(store_uri, tmp_path):
-    out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "--epochs", "2",
-                 cwd=tmp_path)
-    rows = [line for line in out.splitlines() if line.startswith("| authors |") or line.startswith("| default |")]
-    assert len(rows) == 2 and "(192 / 48)" in out  # 240 training rows of the authors' split of 300
+    def table(jobs: str) -> list[list[str]]:
+        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "--epochs", "2",
+                     "--seeds", "0", "1", "--jobs", jobs, cwd=tmp_path)
+        assert "(192 / 48)" in out  # 240 training rows of the authors' split of 300
+        rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| authors |", "| default |"))]
+        assert len(rows) == 2 and rows[0][-1] == "seg smooth_l1/smooth_l1 |"  # the loss each seed trained with
+        assert rows[1][-1].removesuffix(" |").split(" ")[1].count("/") == 1  # auto: one resolved loss per seed
+        return [row[:4] + row[-1:] for row in rows]  # everything but the seconds
+
+    assert table("1") == table("2")  # seeded, one thread per process: parallel runs give the same numbers
 
 
 def test_speed_script_measures_every_method(tmp_path):

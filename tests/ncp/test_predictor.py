@@ -158,6 +158,9 @@ def test_unknown_metric_and_bad_split_options_are_errors(table):
 
 def test_the_default_recipe_has_no_cost_features_on_nb201():
     assert DEFAULT.for_space("nb201").features == ("code",) and DEFAULT.for_space("nasbench_mr") is DEFAULT
+    assert DEFAULT.loss == "auto" and DEFAULT.for_space("nb201").loss == "l1"  # auto was chosen on NAS-Bench-MR only
+    assert recipe_named("default", {"loss": "smooth_l1"}).for_space("nb201").loss == "smooth_l1"  # explicit: kept
+    assert AUTHORS.for_space("nb201") is AUTHORS
 
 
 @pytest.mark.slow

@@ -158,3 +158,15 @@ def _fails_on_rank_1(env: DistEnv) -> int:
 def test_a_user_error_in_any_rank_reaches_the_caller():
     with pytest.raises(BenchError, match="rank 1: rank one is unhappy"):
         run_on_devices(_fails_on_rank_1, ["cpu", "cpu"])
+
+
+def test_the_evaluation_line_shows_the_published_metrics_and_counts_the_rest():
+    from bench.settings import get_setting
+    from tasks.engine.loop import console_metrics
+
+    published = get_setting("det3d").metrics
+    devkit = {f"{k}{suffix}": 1.0 for k in published for suffix in ("", "_r11", "_loose")}  # 54 keys, like the devkit's many
+    line = console_metrics(devkit, "det3d")
+    assert line.count("=") == len(published) == 18 and line.endswith("(+36 more in the curve)")
+    assert "car_3d_moderate=1.0000" in line and "_r11" not in line
+    assert console_metrics({"acc": 0.5}, "cls_a") == "acc=0.5000"  # nothing published: everything is shown
