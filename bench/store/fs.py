@@ -248,10 +248,15 @@ class StoreFS:
         removed, now = 0, time.time()
         for directory, _, names in os.walk(self.root / rel):
             for name in names:
+                if not name.startswith(TMP_PREFIX):
+                    continue
                 path = Path(directory) / name
-                if name.startswith(TMP_PREFIX) and now - path.stat().st_mtime > older_than_s:
-                    path.unlink(missing_ok=True)
-                    removed += 1
+                try:  # a live writer renames its temporary into place at any moment: gone is not an error
+                    if now - path.stat().st_mtime > older_than_s:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
         return removed
 
 

@@ -202,3 +202,30 @@ def test_concurrent_compactions_lose_nothing_and_a_loser_says_it_lost(tmp_path):
     assert sorted(view["top1"].to_pylist()) == [float(i) for i in range(16)]
     versions = [p.name for p in (tmp_path / "store" / "snapshots").iterdir() if p.suffix == ".json"]
     assert len(versions) == len({v.split(".")[0] for v in versions})  # never two snapshots of one version
+
+
+def test_a_temporary_renamed_into_place_during_cleanup_is_not_an_error(tmp_path, monkeypatch):
+    # The race CI hit: compaction lists a commit directory, a live writer renames its
+    # temporary into place, then cleanup looks at the listed name. Replayed deterministically.
+    from bench.store import fs as fs_module
+    from bench.store.fs import TMP_PREFIX
+
+    store = Store.open(str(tmp_path / "store"))
+    directory = tmp_path / "store" / "commits" / "cls_a" / "x"
+    directory.mkdir(parents=True)
+    live, stale = directory / f"{TMP_PREFIX}live.arrow", directory / f"{TMP_PREFIX}stale.arrow"
+    live.write_bytes(b"live")
+    stale.write_bytes(b"stale")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    real_walk = os.walk
+
+    def walk_then_rename(top):
+        for entry in real_walk(top):
+            if live.name in entry[2]:
+                live.rename(directory / "live.arrow")  # the writer finishes between listing and looking
+            yield entry
+
+    monkeypatch.setattr(fs_module.os, "walk", walk_then_rename)
+    assert store.fs.remove_stale_tmp("commits", older_than_s=60) == 1
+    assert not stale.exists() and (directory / "live.arrow").read_bytes() == b"live"
