@@ -89,7 +89,7 @@ def loss_cell(predictor: Predictor) -> str:
     choice = predictor.loss_choice
     if choice is None:
         return predictor.loss
-    return f"{choice.loss} ({', '.join(f'{loss} {mae:.3f}' for loss, mae in choice.inner_mae.items())})"
+    return f"{choice.loss} ({choice.describe()})"
 
 
 def predictor_section(tables: list[SettingTable], seeds: list[int], out: list[str],

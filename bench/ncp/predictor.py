@@ -260,8 +260,7 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
         choice = choose_loss(make_net, recipe, data, table.arch_ids, float(std[0]), config.seed)
         trained = replace(recipe, loss=choice.loss)
         if progress is not None:
-            maes = ", ".join(f"{loss} {mae:.3f}" for loss, mae in choice.inner_mae.items())
-            progress(f"{table.setting}: loss=auto chose {choice.loss} (inner-validation {metrics[0]} MAE {maes} on "
+            progress(f"{table.setting}: loss=auto chose {choice.loss} (inner-validation {metrics[0]} MAE {choice.describe()} on "
                      f"{choice.n_inner_val} of the {len(train_rows)} training rows) in {time.perf_counter() - began:.1f} s")
     members, histories = [], []
     for m in range(recipe.members):
