@@ -94,8 +94,8 @@ def main() -> None:
                                   else {**CANDIDATES[name][1], "epochs": args.epochs}) for name in args.candidates}
     work = [(name, s, seed) for name in args.candidates for s in args.settings for seed in args.seeds]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) if args.jobs > 1 else nullcontext() as pool:
-        calls = [(score, tables[s], recipes[name], seed) for name, s, seed in work]
-        results = dict(zip(work, pool.map(_call, calls) if pool else map(_call, calls)))
+        columns = zip(*[(tables[s], recipes[name], seed) for name, s, seed in work])
+        results = dict(zip(work, (pool.map if pool else map)(score, *columns)))
     for name in args.candidates:
         cells, maes, seconds, losses = [], [], [], []
         for s in args.settings:
@@ -118,10 +118,6 @@ def score(table: SettingTable, recipe: PredictorRecipe, seed: int) -> tuple[floa
     report = p.report[table.main_metric]
     return report["mae"], report["kendall_tau"], time.perf_counter() - began, p.loss
 
-
-def _call(call):
-    fn, *args = call
-    return fn(*args)
 
 if __name__ == "__main__":
     main()
