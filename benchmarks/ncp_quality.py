@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import numpy as np
 import torch
-from scipy import stats
 
 from bench.ncp.data import SettingTable
 from bench.ncp.driver import predictor_document
 from bench.ncp.nb201 import ops_string
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
+from bench.ncp.quality import paired_mae_difference
 from bench.ncp.recipe import AUTHORS, DEFAULT, PredictorRecipe
 from bench.ncp.report import find_row, nearest
 from bench.ncp.search import SearchRequest, exact_cost, nb201_objective, search_mr, search_nb201
@@ -71,17 +71,14 @@ def best_within(table: SettingTable, gflops: float) -> tuple[float, float]:
 
 
 def mae_difference(table: SettingTable, default: Predictor, authors: Predictor) -> tuple[float, float, float]:
-    """Default minus authors' validation MAE of the main metric (metric points) with a 95% paired
-    bootstrap interval over the validation rows (scipy.stats.bootstrap, BCa, 10,000 resamples, seed 0):
-    how much of a difference the 502 validation rows can tell apart from chance."""
+    """Default minus authors' validation MAE of the main metric with its 95% paired bootstrap
+    interval over the validation rows (:func:`paired_mae_difference`): how much of a difference
+    the 502 validation rows can tell apart from chance."""
     _, val_rows = default.split.rows(table.arch_ids)
     truth = table.metrics[table.main_metric][val_rows]
     seen = np.isfinite(truth)
     errors = [np.abs(p.predict(table.x[val_rows])[table.main_metric] - truth)[seen] for p in (default, authors)]
-    diff = errors[0] - errors[1]
-    ci = stats.bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=10_000, method="BCa",
-                         random_state=np.random.default_rng(0)).confidence_interval
-    return float(diff.mean()), float(ci.low), float(ci.high)
+    return paired_mae_difference(*errors)
 
 
 def loss_cell(predictor: Predictor) -> str:

@@ -1,14 +1,19 @@
 """Choose the default predictor recipe on the TRAINING rows only (docs/search.md, "Predictor quality").
 
-    python benchmarks/ncp_tune.py STORE_URI [--settings cls_a seg video] [--seeds 0] [--candidates NAME ...] [--jobs 2]
+    python benchmarks/ncp_tune.py STORE_URI [--settings cls_a seg video] [--seeds 0] [--folds 5]
+        [--candidates NAME ...] [--baseline authors] [--jobs 2]
 
 The validation rows of the authors' split are never read: each setting's table is cut
-to the authors' TRAINING rows (2,005 of 2,507), which are split again by arch id
-(seed 0, 1,604 train / 401 inner-validation). Every candidate recipe (a named recipe
-plus overrides, :data:`CANDIDATES`) is trained on the inner training rows and scored
-on the inner validation rows. Prints a Markdown table of inner-validation MAE
-(final model) and Kendall tau of the main metric (means over seeds), the training seconds
-per (setting, seed), and the loss each setting trained with (per seed; ``auto`` resolved).
+to the authors' TRAINING rows (2,005 of 2,507), which are cross-validated by arch id
+(:func:`bench.ncp.splits.arch_id_folds`; ``--folds 5``: five trainings on 1,604 rows,
+each scored on the other 401, so every training row is predicted once by a model that
+did not see it). Each seed re-deals the folds and re-seeds the networks. Every candidate
+recipe (a named recipe plus overrides, :data:`CANDIDATES`, or the average of two:
+:data:`AVERAGES`) prints one Markdown row: the out-of-fold MAE and Kendall tau of the
+main metric (over all rows, means over seeds), its difference
+from ``--baseline``'s MAE with a 95% paired bootstrap interval over the rows (errors
+averaged over seeds first), the mean change over settings, the training seconds per
+fold, and the loss each setting trained with (per seed and fold; ``auto`` resolved).
 Training is deterministic (seeded, one thread), so ``--jobs`` changes the seconds only.
 """
 
@@ -30,8 +35,9 @@ import torch
 
 from bench.ncp.data import SettingTable
 from bench.ncp.predictor import PredictorConfig, train_predictor
+from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
-from bench.ncp.splits import authors_split
+from bench.ncp.splits import Split, arch_id_folds, authors_split
 from bench.store import Store
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
@@ -50,6 +56,10 @@ CANDIDATES = {
     "cost+l1+wd1e-4": ("authors", {"features": COST, "loss": "l1", "weight_decay": 1e-4}),
     "cost+l1+x3": ("authors", {"features": COST, "loss": "l1", "members": 3}),
     "cost+l1+x5": ("authors", {"features": COST, "loss": "l1", "members": 5}),
+    "cost+train": ("authors", {"features": COST, "stats": "train"}),
+    "default+x1": ("default", {"members": 1}),
+    "cost+l1+train+x2": ("authors", {"features": COST, "loss": "l1", "stats": "train", "members": 2}),
+    "cost+train+x2": ("authors", {"features": COST, "stats": "train", "members": 2}),
     "default": ("default", {}),
     "default+l1": ("default", {"loss": "l1"}),  # the default before loss=auto
     "default+l1+100ep": ("default", {"loss": "l1", "epochs": 100}),
@@ -63,6 +73,11 @@ CANDIDATES = {
     "cost+l1+train+300ep": ("authors", {"features": COST, "loss": "l1", "stats": "train", "epochs": 300}),
     "cost+l1+train+wd1e-4": ("authors", {"features": COST, "loss": "l1", "stats": "train", "weight_decay": 1e-4}),
     "cost+l1+train+lr0.003": ("authors", {"features": COST, "loss": "l1", "stats": "train", "lr": 0.003}),
+}
+AVERAGES = {
+    # The average of two candidates' predictions: an ensemble of one L1 and one smooth-L1 network,
+    # to set beside cost+l1+train+x2 and cost+train+x2 (two networks of one loss).
+    "mix(l1,smooth_l1)": ("cost+l1+train_stats", "cost+train"),
 }
 
 
@@ -78,45 +93,71 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--settings", nargs="+", default=["cls_a", "seg", "video"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=[*CANDIDATES, *AVERAGES])
+    parser.add_argument("--baseline", default="authors", choices=list(CANDIDATES),
+                        help="the candidate every other is compared with (trained too when not listed)")
     parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (a quick check)")
-    parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed) each, 1 thread each")
+    parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed, fold) each, 1 thread each")
     args = parser.parse_args()
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     tables = {s: inner_table(SettingTable.from_frame(store.load_setting(s).to_pandas(), s)) for s in args.settings}
+    folds = {(s, seed): arch_id_folds(t.arch_ids, seed, args.folds) for s, t in tables.items() for seed in args.seeds}
+    names = list(dict.fromkeys([args.baseline, *(n for c in args.candidates for n in AVERAGES.get(c, (c,)))]))
+    recipes = {name: recipe_named(CANDIDATES[name][0], CANDIDATES[name][1] if args.epochs is None
+                                  else {**CANDIDATES[name][1], "epochs": args.epochs}) for name in names}
     rows = len(next(iter(tables.values())))
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread per process, {args.jobs} "
-          f"process(es); inner split of the authors' training rows ({rows - rows // 5:,} / {rows // 5:,}), seeds {args.seeds}\n")
-    print("| candidate | " + " | ".join(f"{s} MAE | {s} tau" for s in args.settings) + " | mean MAE | seconds | loss |")
-    print("|---|" + "---|---|" * len(args.settings) + "---|---|---|")
-    recipes = {name: recipe_named(CANDIDATES[name][0], CANDIDATES[name][1] if args.epochs is None
-                                  else {**CANDIDATES[name][1], "epochs": args.epochs}) for name in args.candidates}
-    work = [(name, s, seed) for name in args.candidates for s in args.settings for seed in args.seeds]
+          f"process(es); {args.folds}-fold cross-validation of the authors' {rows:,} training rows by arch id, "
+          f"seeds {args.seeds}; difference = candidate minus {args.baseline} MAE, 95% paired bootstrap interval\n")
+    print("| candidate | " + " | ".join(f"{s} MAE | {s} tau | {s} difference" for s in args.settings)
+          + " | mean change | seconds | loss |")
+    print("|---|" + "---|---|---|" * len(args.settings) + "---|---|---|")
+    work = [(name, s, seed, f) for name in names for s in args.settings for seed in args.seeds for f in range(args.folds)]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) if args.jobs > 1 else nullcontext() as pool:
-        columns = zip(*[(tables[s], recipes[name], seed) for name, s, seed in work])
+        columns = zip(*[(tables[s], recipes[name], seed, folds[s, seed][f]) for name, s, seed, f in work])
         results = dict(zip(work, (pool.map if pool else map)(score, *columns)))
+    predicted = {(name, s): out_of_fold_predictions(tables[s], results, name, args.seeds, args.folds)
+                 for name in names for s in args.settings}
     for name in args.candidates:
-        cells, maes, seconds, losses = [], [], [], []
+        cells, changes, seconds, losses = [], [], [], []
+        members = AVERAGES.get(name, (name,))
         for s in args.settings:
-            scored = [results[name, s, seed] for seed in args.seeds]
-            mae, tau = float(np.mean([r[0] for r in scored])), float(np.mean([r[1] for r in scored]))
-            cells.append(f"{mae:.3f} | {tau:.3f}")
-            maes.append(mae)
+            truth = tables[s].metrics[tables[s].main_metric]
+            seen = np.isfinite(truth)
+            guess = np.mean([predicted[m, s] for m in members], axis=0)  # (seeds, rows)
+            err = np.abs(guess - truth).mean(0)[seen]  # each row's |error|, averaged over seeds
+            base = np.abs(predicted[args.baseline, s] - truth).mean(0)[seen]
+            taus = [rank_agreement(g[seen], truth[seen])[0] for g in guess]
+            changes.append(err.mean() / base.mean() - 1)
+            diff, low, high = (0.0, 0.0, 0.0) if name == args.baseline else paired_mae_difference(err, base)
+            cells.append(f"{err.mean():.3f} | {np.mean(taus):.3f} | {diff:+.3f} ({low:+.3f}, {high:+.3f})")
+            scored = [results[m, s, seed, f] for m in members for seed in args.seeds for f in range(args.folds)]
             seconds += [r[2] for r in scored]
-            losses.append(f"{s} " + "/".join(r[3] for r in scored))
-        print(f"| {name} | " + " | ".join(cells) + f" | {np.mean(maes):.3f} | {np.mean(seconds):.0f} | {', '.join(losses)} |",
-              flush=True)
+            losses.append(f"{s} " + "/".join(sorted({r[3] for r in scored})))
+        print(f"| {name} | " + " | ".join(cells) + f" | {100 * np.mean(changes):+.1f}% | {np.mean(seconds):.0f} | "
+              f"{', '.join(losses)} |", flush=True)
 
 
-def score(table: SettingTable, recipe: PredictorRecipe, seed: int) -> tuple[float, float, float, str]:
-    """Inner-validation MAE and Kendall tau of the main metric, training seconds, and the loss used."""
+def score(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """One fold: validation row indices, their predicted main metric (points), training seconds
+    and the loss used."""
     torch.set_num_threads(1)
-    n_val = len(table) // 5  # 401 of the authors' 2,005 training rows
     began = time.perf_counter()
-    p = train_predictor(table, config=PredictorConfig(recipe, seed=seed, n_train=len(table) - n_val, n_val=n_val))
-    report = p.report[table.main_metric]
-    return report["mae"], report["kendall_tau"], time.perf_counter() - began, p.loss
+    p = train_predictor(table, config=PredictorConfig(recipe, seed=seed), split=split)
+    _, val_rows = split.rows(table.arch_ids)
+    return val_rows, p.predict(table.x[val_rows])[table.main_metric], time.perf_counter() - began, p.loss
+
+
+def out_of_fold_predictions(table: SettingTable, results: dict, name: str, seeds: list[int], folds: int) -> np.ndarray:
+    """(seeds, rows) main-metric prediction of every row by the fold that did not train on it."""
+    predicted = np.full((len(seeds), len(table)), np.nan)
+    for i, seed in enumerate(seeds):
+        for f in range(folds):
+            val_rows, guess, *_ = results[name, table.setting, seed, f]
+            predicted[i, val_rows] = guess
+    return predicted
 
 
 if __name__ == "__main__":

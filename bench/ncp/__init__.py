@@ -12,11 +12,11 @@ from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.propagate import Propagation, default_start, propagate_continuous, propagate_wta
 from bench.ncp.recipe import AUTHORS, DEFAULT, PredictorRecipe, recipe_named
 from bench.ncp.search import STRATEGIES, SearchOutcome, SearchRequest, build_objective, search_mr, search_nb201
-from bench.ncp.splits import Split, authors_split, split_by_arch_id
+from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 
 __all__ = [
     "AUTHORS", "DEFAULT", "STRATEGIES", "Head", "Predictor", "PredictorConfig", "PredictorRecipe", "Propagation",
     "SearchObjective", "SearchOutcome", "SearchRequest", "SettingTable", "Split", "authors_split", "build_objective",
     "default_start", "propagate_continuous", "propagate_nb201", "propagate_wta", "recipe_named", "search_mr",
-    "search_nb201", "split_by_arch_id", "train_predictor",
+    "search_nb201", "arch_id_folds", "split_by_arch_id", "train_predictor",
 ]

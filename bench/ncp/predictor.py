@@ -211,8 +211,12 @@ def make_split(table: SettingTable, usable: np.ndarray, config: PredictorConfig)
 
 
 def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
-                    config: PredictorConfig = PredictorConfig(), progress: Progress | None = None) -> Predictor:
+                    config: PredictorConfig = PredictorConfig(), progress: Progress | None = None,
+                    split: Split | None = None) -> Predictor:
     """Train a predictor of ``table``'s metrics with ``config`` and report on its validation rows.
+
+    ``split`` given (a fold of :func:`bench.ncp.splits.arch_id_folds`, say) replaces the
+    configured one; its ids missing from ``table`` are ignored.
 
     ``metrics`` defaults to :func:`default_metrics`. Rows take part when the FIRST metric is
     measured; a missing value of another metric is masked out of the loss. Fewer than
@@ -239,7 +243,7 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
             f"{int(usable.sum())} rows with {metrics[0]!r} measured ({counts} per metric); "
             f"training needs at least {config.min_rows} (predictor.min_rows)"
         )
-    split = make_split(table, usable, config)
+    split = split or make_split(table, usable, config)
     train_rows, val_rows = split.rows(table.arch_ids)
     train_rows, val_rows = train_rows[usable[train_rows]], val_rows[usable[val_rows]]
     features = CodeFeatures(table.space, recipe.features)

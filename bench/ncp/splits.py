@@ -57,6 +57,26 @@ def split_by_arch_id(arch_ids: np.ndarray, seed: int, n_train: int = 2000, n_val
     return Split("arch_id", seed, tuple(ids[n_val : n_val + n_train]), tuple(ids[:n_val]))
 
 
+def arch_id_folds(arch_ids: np.ndarray, seed: int, k: int) -> list[Split]:
+    """K-fold cross-validation by arch id: ids ordered by ``sha256(seed:arch_id)`` are dealt
+    round-robin into ``k`` folds; split ``f`` validates on fold ``f`` and trains on the rest,
+    so every id validates exactly once over the ``k`` splits.
+
+    Raises:
+        BenchError: ``k`` < 2 or more folds than ids.
+
+    Example:
+        >>> folds = arch_id_folds(np.array(list("abcdefg")), seed=0, k=3)
+        >>> sorted(a for f in folds for a in f.val_ids) == list("abcdefg"), [len(f.val_ids) for f in folds]
+        (True, [3, 2, 2])
+    """
+    ids = sorted(set(map(str, arch_ids)), key=lambda a: hashlib.sha256(f"{seed}:{a}".encode()).hexdigest())
+    if not 2 <= k <= len(ids):
+        raise BenchError(f"cross-validation needs 2 <= folds <= {len(ids)} (the arch ids); got folds={k}")
+    return [Split(f"arch_id_fold{f}/{k}", seed, tuple(a for i, a in enumerate(ids) if i % k != f), tuple(ids[f::k]))
+            for f in range(k)]
+
+
 def authors_split(official_index: np.ndarray, arch_ids: np.ndarray, setting: str = "?") -> Split:
     """The released code's split of a published table, by its row order ``official_index``.
 

@@ -37,15 +37,21 @@ def test_quality_script_writes_its_block_into_a_docs_file(store_uri, tmp_path):
     assert low <= float(diff) <= high and float(row[2]) - float(row[1]) == pytest.approx(float(diff), abs=2e-3)
 
 
-def test_tuning_script_scores_candidates_on_the_training_rows(store_uri, tmp_path):
+def test_tuning_script_cross_validates_candidates_on_the_training_rows(store_uri, tmp_path):
     def table(jobs: str) -> list[list[str]]:
-        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "--epochs", "2",
-                     "--seeds", "0", "1", "--jobs", jobs, cwd=tmp_path)
-        assert "(192 / 48)" in out  # 240 training rows of the authors' split of 300
+        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "mix(l1,smooth_l1)",
+                     "--epochs", "2", "--seeds", "0", "1", "--folds", "3", "--jobs", jobs, cwd=tmp_path)
+        assert "3-fold cross-validation of the authors' 240 training rows" in out  # 240 of 300: validation never read
         rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| authors |", "| default |"))]
-        assert len(rows) == 2 and rows[0][-1] == "seg smooth_l1/smooth_l1 |"  # the loss each seed trained with
-        assert rows[1][-1].removesuffix(" |").split(" ")[1].count("/") == 1  # auto: one resolved loss per seed
-        return [row[:4] + row[-1:] for row in rows]  # everything but the seconds
+        assert len(rows) == 2 and rows[0][-1] == "seg smooth_l1 |"  # the loss(es) the folds trained with
+        assert set(rows[1][-1].removesuffix(" |").split(" ")[1].split("/")) <= {"l1", "smooth_l1"}  # auto, resolved
+        assert rows[0][3] == "+0.000 (+0.000, +0.000)" and rows[0][4] == "+0.0%"  # the baseline against itself
+        diff, interval = rows[1][3].split(" (")
+        low, high = map(float, interval.rstrip(")").split(", "))
+        assert low <= float(diff) <= high and float(diff) == pytest.approx(float(rows[1][1]) - float(rows[0][1]), abs=2e-3)
+        mix = next(line for line in out.splitlines() if line.startswith("| mix(l1,smooth_l1) | "))
+        assert mix.endswith(" | seg l1/smooth_l1 |")  # the average of one network of each loss
+        return [row[:5] + row[-1:] for row in rows]  # everything but the seconds
 
     assert table("1") == table("2")  # seeded, one thread per process: parallel runs give the same numbers
 

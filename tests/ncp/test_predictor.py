@@ -9,7 +9,7 @@ from bench.ncp.data import SettingTable
 from bench.ncp.model import BitDropout, MetricNet
 from bench.ncp.predictor import Predictor, PredictorConfig, metric_groups, train_predictor
 from bench.ncp.recipe import AUTHORS, DEFAULT, recipe_named
-from bench.ncp.splits import authors_split
+from bench.ncp.splits import arch_id_folds, authors_split
 from bench.ncp.synthetic import synthetic_frame, tiny_config
 from tests.ncp.helpers import shared_table
 
@@ -29,6 +29,19 @@ def test_learns_the_synthetic_metric_far_better_than_the_mean(table):
     assert p.report["mIoU"]["mae"] < 0.5 * baseline_mae
     assert p.report["mIoU"]["spearman_rho"] > 0.8 and p.report["mIoU"]["n"] == 100
     assert 1 <= p.report["mIoU"]["best_epoch"] <= 30
+
+
+def test_cross_validation_folds_predict_every_row_once_from_models_that_never_saw_it(table):
+    folds = arch_id_folds(table.arch_ids, seed=3, k=4)
+    assert sorted(a for f in folds for a in f.val_ids) == sorted(map(str, table.arch_ids))
+    assert all(not set(f.train_ids) & set(f.val_ids) for f in folds)
+    p = train_predictor(table, config=FAST, split=folds[1])  # the explicit split replaces FAST's 400 / 100
+    assert p.split == folds[1] and p.report["mIoU"]["n"] == len(folds[1].val_ids) == 125
+    _, val_rows = folds[1].rows(table.arch_ids)
+    truth = table.metrics["mIoU"][val_rows]
+    assert p.report["mIoU"]["mae"] == pytest.approx(np.abs(p.predict(table.x[val_rows])["mIoU"] - truth).mean(), rel=1e-5)
+    with pytest.raises(BenchError, match="2 <= folds <= 500"):
+        arch_id_folds(table.arch_ids, seed=0, k=1)
 
 
 def test_the_authors_network_is_the_released_layout():
