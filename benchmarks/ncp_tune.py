@@ -1,7 +1,7 @@
 """Choose the default predictor recipe on the TRAINING rows only (docs/search.md, "Predictor quality").
 
     python benchmarks/ncp_tune.py STORE_URI [--settings cls_a seg video] [--seeds 0] [--folds 5]
-        [--candidates NAME ...] [--baseline authors] [--jobs 2]
+        [--candidates NAME ...] [--baseline authors] [--jobs 2] [--cache DIR]
 
 The validation rows of the authors' split are never read: each setting's table is cut
 to the authors' TRAINING rows (2,005 of 2,507), which are cross-validated by arch id
@@ -20,6 +20,7 @@ Training is deterministic (seeded, one thread), so ``--jobs`` changes the second
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import platform
 import sys
@@ -60,6 +61,7 @@ CANDIDATES = {
     "default+x1": ("default", {"members": 1}),
     "cost+l1+train+x2": ("authors", {"features": COST, "loss": "l1", "stats": "train", "members": 2}),
     "cost+train+x2": ("authors", {"features": COST, "stats": "train", "members": 2}),
+    "default+x2": ("default", {"members": 2}),
     "default": ("default", {}),
     "default+l1": ("default", {"loss": "l1"}),  # the default before loss=auto
     "default+l1+100ep": ("default", {"loss": "l1", "epochs": 100}),
@@ -98,6 +100,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="authors", choices=list(CANDIDATES),
                         help="the candidate every other is compared with (trained too when not listed)")
     parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (a quick check)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep each fold's predictions here and reuse them (training is deterministic)")
     parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed, fold) each, 1 thread each")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -115,9 +119,17 @@ def main() -> None:
           + " | mean change | seconds | loss |")
     print("|---|" + "---|---|---|" * len(args.settings) + "---|---|---|")
     work = [(name, s, seed, f) for name in names for s in args.settings for seed in args.seeds for f in range(args.folds)]
-    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) if args.jobs > 1 else nullcontext() as pool:
-        columns = zip(*[(tables[s], recipes[name], seed, folds[s, seed][f]) for name, s, seed, f in work])
-        results = dict(zip(work, (pool.map if pool else map)(score, *columns)))
+    keys = {w: cache_key(tables[w[1]], recipes[w[0]], w[2], folds[w[1], w[2]][w[3]]) for w in work}
+    results = {w: cached(args.cache, keys[w]) for w in work} if args.cache else {}
+    todo = [w for w in work if results.get(w) is None]
+    parallel = args.jobs > 1 and len(todo) > 1
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) if parallel else nullcontext() as pool:
+        columns = [[tables[s] for _, s, _, _ in todo], [recipes[name] for name, *_ in todo],
+                   [seed for _, _, seed, _ in todo], [folds[s, seed][f] for _, s, seed, f in todo]]
+        for w, result in zip(todo, (pool.map if pool else map)(score, *columns)):  # in order, as they finish
+            results[w] = result
+            if args.cache:
+                keep(args.cache, keys[w], result)
     predicted = {(name, s): out_of_fold_predictions(tables[s], results, name, args.seeds, args.folds)
                  for name in names for s in args.settings}
     for name in args.candidates:
@@ -148,6 +160,27 @@ def score(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split)
     p = train_predictor(table, config=PredictorConfig(recipe, seed=seed), split=split)
     _, val_rows = split.rows(table.arch_ids)
     return val_rows, p.predict(table.x[val_rows])[table.main_metric], time.perf_counter() - began, p.loss
+
+
+def cache_key(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split) -> str:
+    """What decides a fold's predictions: the recipe, seed, split, data and torch's version."""
+    parts = (repr(recipe), seed, split.kind, split.train_ids, split.val_ids, table.setting, table.x.tobytes().hex(),
+             table.metrics[table.main_metric].tobytes().hex(), torch.__version__)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def cached(folder: Path, key: str) -> tuple | None:
+    try:
+        with np.load(folder / f"{key}.npz") as f:
+            return f["val_rows"], f["predicted"], float(f["seconds"]), str(f["loss"])
+    except FileNotFoundError:
+        return None
+
+
+def keep(folder: Path, key: str, result: tuple) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    val_rows, predicted, seconds, loss = result
+    np.savez(folder / f"{key}.npz", val_rows=val_rows, predicted=predicted, seconds=seconds, loss=loss)
 
 
 def out_of_fold_predictions(table: SettingTable, results: dict, name: str, seeds: list[int], folds: int) -> np.ndarray:

@@ -56,6 +56,17 @@ def test_tuning_script_cross_validates_candidates_on_the_training_rows(store_uri
     assert table("1") == table("2")  # seeded, one thread per process: parallel runs give the same numbers
 
 
+def test_tuning_script_reuses_cached_folds(store_uri, tmp_path):
+    def run(epochs: str) -> str:
+        return script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "--epochs", epochs,
+                      "--folds", "2", "--cache", str(tmp_path / "cache"), cwd=tmp_path)
+
+    first = run("1")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # one file per fold
+    assert run("1") == first  # the same table, seconds included: nothing retrained
+    assert run("2") != first and len(list((tmp_path / "cache").glob("*.npz"))) == 4  # another recipe, other keys
+
+
 def test_speed_script_measures_every_method(tmp_path):
     out = script("bench_ncp.py", "--repeats", "1", "--starts", "20", cwd=tmp_path)
     assert "20 starts in one batch" in out and "neural predictor, 10,000 random codes" in out
