@@ -7,7 +7,8 @@ The validation rows of the authors' split are never read: each setting's table i
 to the authors' TRAINING rows (2,005 of 2,507), which are cross-validated by arch id
 (:func:`bench.ncp.splits.arch_id_folds`; ``--folds 5``: five trainings on 1,604 rows,
 each scored on the other 401, so every training row is predicted once by a model that
-did not see it). Each seed re-deals the folds and re-seeds the networks. Every candidate
+did not see it; ``--folds 1``: one 1,604 / 401 split, the method of the earlier tables
+in docs/search.md, scored on the 401 only). Each seed re-deals the folds and re-seeds the networks. Every candidate
 recipe (a named recipe plus overrides, :data:`CANDIDATES`, or the average of two:
 :data:`AVERAGES`) prints one Markdown row: the out-of-fold MAE and Kendall tau of the
 main metric (over all rows, means over seeds), its difference
@@ -38,7 +39,7 @@ from bench.ncp.data import SettingTable
 from bench.ncp.predictor import PredictorConfig, train_predictor
 from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
-from bench.ncp.splits import Split, arch_id_folds, authors_split
+from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 from bench.store import Store
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
@@ -95,7 +96,8 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--settings", nargs="+", default=["cls_a", "seg", "video"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=5,
+                        help="cross-validation folds; 1: one 80/20 split by arch id (how the earlier tables were made)")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=[*CANDIDATES, *AVERAGES])
     parser.add_argument("--baseline", default="authors", choices=list(CANDIDATES),
                         help="the candidate every other is compared with (trained too when not listed)")
@@ -107,13 +109,17 @@ def main() -> None:
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     tables = {s: inner_table(SettingTable.from_frame(store.load_setting(s).to_pandas(), s)) for s in args.settings}
-    folds = {(s, seed): arch_id_folds(t.arch_ids, seed, args.folds) for s, t in tables.items() for seed in args.seeds}
+    folds = {(s, seed): arch_id_folds(t.arch_ids, seed, args.folds) if args.folds > 1
+             else [split_by_arch_id(t.arch_ids, seed, len(t) - len(t) // 5, len(t) // 5)]
+             for s, t in tables.items() for seed in args.seeds}
     names = list(dict.fromkeys([args.baseline, *(n for c in args.candidates for n in AVERAGES.get(c, (c,)))]))
     recipes = {name: recipe_named(CANDIDATES[name][0], CANDIDATES[name][1] if args.epochs is None
                                   else {**CANDIDATES[name][1], "epochs": args.epochs}) for name in names}
     rows = len(next(iter(tables.values())))
+    method = (f"{args.folds}-fold cross-validation by arch id" if args.folds > 1
+              else f"one split by arch id ({rows - rows // 5:,} / {rows // 5:,})")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread per process, {args.jobs} "
-          f"process(es); {args.folds}-fold cross-validation of the authors' {rows:,} training rows by arch id, "
+          f"process(es); {method} of the authors' {rows:,} training rows, "
           f"seeds {args.seeds}; difference = candidate minus {args.baseline} MAE, 95% paired bootstrap interval\n")
     print("| candidate | " + " | ".join(f"{s} MAE | {s} tau | {s} difference" for s in args.settings)
           + " | mean change | seconds | loss |")
@@ -137,7 +143,7 @@ def main() -> None:
         members = AVERAGES.get(name, (name,))
         for s in args.settings:
             truth = tables[s].metrics[tables[s].main_metric]
-            seen = np.isfinite(truth)
+            seen = np.isfinite(truth) & np.isfinite(predicted[args.baseline, s]).all(0)  # --folds 1: the 20% only
             guess = np.mean([predicted[m, s] for m in members], axis=0)  # (seeds, rows)
             err = np.abs(guess - truth).mean(0)[seen]  # each row's |error|, averaged over seeds
             base = np.abs(predicted[args.baseline, s] - truth).mean(0)[seen]

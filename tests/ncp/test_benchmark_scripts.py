@@ -41,7 +41,7 @@ def test_tuning_script_cross_validates_candidates_on_the_training_rows(store_uri
     def table(jobs: str) -> list[list[str]]:
         out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "mix(l1,smooth_l1)",
                      "--epochs", "2", "--seeds", "0", "1", "--folds", "3", "--jobs", jobs, cwd=tmp_path)
-        assert "3-fold cross-validation of the authors' 240 training rows" in out  # 240 of 300: validation never read
+        assert "3-fold cross-validation by arch id of the authors' 240 training rows" in out  # 240 of 300: validation never read
         rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| authors |", "| default |"))]
         assert len(rows) == 2 and rows[0][-1] == "seg smooth_l1 |"  # the loss(es) the folds trained with
         assert set(rows[1][-1].removesuffix(" |").split(" ")[1].split("/")) <= {"l1", "smooth_l1"}  # auto, resolved
@@ -65,6 +65,15 @@ def test_tuning_script_reuses_cached_folds(store_uri, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # one file per fold
     assert run("1") == first  # the same table, seconds included: nothing retrained
     assert run("2") != first and len(list((tmp_path / "cache").glob("*.npz"))) == 4  # another recipe, other keys
+
+
+def test_tuning_script_keeps_the_single_split_of_the_earlier_tables(store_uri, tmp_path):
+    out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default+x1", "--epochs", "1",
+                 "--folds", "1", cwd=tmp_path)
+    assert "one split by arch id (192 / 48) of the authors' 240 training rows" in out
+    row = next(line for line in out.splitlines() if line.startswith("| default+x1 |")).split(" | ")
+    diff, interval = row[3].split(" (")
+    assert float(diff) == pytest.approx(float(row[1]) - float(out.split("| authors | ")[1].split(" | ")[0]), abs=2e-3)
 
 
 def test_speed_script_measures_every_method(tmp_path):
