@@ -8,8 +8,8 @@ to the authors' TRAINING rows (2,005 of 2,507), which are cross-validated by arc
 (:func:`bench.ncp.splits.arch_id_folds`; ``--folds 5``: five trainings on 1,604 rows,
 each scored on the other 401, so every training row is predicted once by a model that
 did not see it; ``--folds 1``: one 1,604 / 401 split, the method of the earlier tables
-in docs/search.md, scored on the 401 only). Each seed re-deals the folds and re-seeds the networks. Every candidate
-recipe (a named recipe plus overrides, :data:`CANDIDATES`, or the average of two:
+in docs/search.md, scored on the 401 only). Each seed re-deals the folds and re-seeds
+the networks. Every candidate recipe (a named recipe plus overrides, :data:`CANDIDATES`, or the average of two:
 :data:`AVERAGES`) prints one Markdown row: the out-of-fold MAE and Kendall tau of the
 main metric (over all rows, means over seeds), its difference
 from ``--baseline``'s MAE with a 95% paired bootstrap interval over the rows (errors
@@ -143,14 +143,16 @@ def main() -> None:
         members = AVERAGES.get(name, (name,))
         for s in args.settings:
             truth = tables[s].metrics[tables[s].main_metric]
-            seen = np.isfinite(truth) & np.isfinite(predicted[args.baseline, s]).all(0)  # --folds 1: the 20% only
-            guess = np.mean([predicted[m, s] for m in members], axis=0)  # (seeds, rows)
-            err = np.abs(guess - truth).mean(0)[seen]  # each row's |error|, averaged over seeds
-            base = np.abs(predicted[args.baseline, s] - truth).mean(0)[seen]
-            taus = [rank_agreement(g[seen], truth[seen])[0] for g in guess]
-            changes.append(err.mean() / base.mean() - 1)
-            diff, low, high = (0.0, 0.0, 0.0) if name == args.baseline else paired_mae_difference(err, base)
-            cells.append(f"{err.mean():.3f} | {np.mean(taus):.3f} | {diff:+.3f} ({low:+.3f}, {high:+.3f})")
+            guess = np.mean([predicted[m, s] for m in members], axis=0)  # (seeds, rows); NaN: not predicted
+            error, base = np.abs(guess - truth), np.abs(predicted[args.baseline, s] - truth)
+            seen = np.isfinite(error)  # every row with --folds > 1; each seed's own 20% with --folds 1
+            mae = float(np.mean([e[k].mean() for e, k in zip(error, seen)]))
+            taus = [rank_agreement(g[k], truth[k])[0] for g, k in zip(guess, seen)]
+            changes.append(mae / np.mean([b[k].mean() for b, k in zip(base, seen)]) - 1)
+            rows = seen.any(0)  # each row's |error| averaged over the seeds that predicted it
+            diff, low, high = ((0.0, 0.0, 0.0) if name == args.baseline else
+                               paired_mae_difference(np.nanmean(error[:, rows], 0), np.nanmean(base[:, rows], 0)))
+            cells.append(f"{mae:.3f} | {np.mean(taus):.3f} | {diff:+.3f} ({low:+.3f}, {high:+.3f})")
             scored = [results[m, s, seed, f] for m in members for seed in args.seeds for f in range(args.folds)]
             seconds += [r[2] for r in scored]
             losses.append(f"{s} " + "/".join(sorted({r[3] for r in scored})))

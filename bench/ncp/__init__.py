@@ -16,7 +16,7 @@ from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_
 
 __all__ = [
     "AUTHORS", "DEFAULT", "STRATEGIES", "Head", "Predictor", "PredictorConfig", "PredictorRecipe", "Propagation",
-    "SearchObjective", "SearchOutcome", "SearchRequest", "SettingTable", "Split", "arch_id_folds", "authors_split", "build_objective",
-    "default_start", "propagate_continuous", "propagate_nb201", "propagate_wta", "recipe_named", "search_mr",
+    "SearchObjective", "SearchOutcome", "SearchRequest", "SettingTable", "Split", "arch_id_folds", "authors_split",
+    "build_objective", "default_start", "propagate_continuous", "propagate_nb201", "propagate_wta", "recipe_named", "search_mr",
     "search_nb201", "split_by_arch_id", "train_predictor",
 ]

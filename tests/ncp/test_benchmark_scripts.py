@@ -75,6 +75,13 @@ def test_tuning_script_keeps_the_single_split_of_the_earlier_tables(store_uri, t
     diff = float(row[3].split(" (")[0])
     assert diff == pytest.approx(float(row[1]) - float(out.split("| authors | ")[1].split(" | ")[0]), abs=2e-3)
 
+    def mae(*seeds: str) -> float:  # seeds draw different 20%s: the MAE is the mean of each seed's own
+        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "--epochs", "1",
+                     "--folds", "1", "--seeds", *seeds, cwd=tmp_path)
+        return float(out.split("| authors | ")[1].split(" | ")[0])
+
+    assert mae("0", "1") == pytest.approx((mae("0") + mae("1")) / 2, abs=1.5e-3)
+
 
 def test_speed_script_measures_every_method(tmp_path):
     out = script("bench_ncp.py", "--repeats", "1", "--starts", "20", cwd=tmp_path)
