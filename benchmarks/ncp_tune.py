@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import multiprocessing
 import platform
 import sys
@@ -63,6 +64,8 @@ CANDIDATES = {
     "cost+l1+train+x2": ("authors", {"features": COST, "loss": "l1", "stats": "train", "members": 2}),
     "cost+train+x2": ("authors", {"features": COST, "stats": "train", "members": 2}),
     "default+x2": ("default", {"members": 2}),
+    "default+mix": ("default", {"loss": "mix", "members": 2}),
+    "default+mix+x4": ("default", {"loss": "mix", "members": 4}),
     "default": ("default", {}),
     "default+l1": ("default", {"loss": "l1"}),  # the default before loss=auto
     "default+l1+100ep": ("default", {"loss": "l1", "epochs": 100}),
@@ -170,10 +173,15 @@ def score(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split)
     return val_rows, p.predict(table.x[val_rows])[table.main_metric], time.perf_counter() - began, p.loss
 
 
+TRAINING_CODE = ("features", "loss_choice", "model", "predictor", "stacked", "training")
+"""Modules of bench.ncp whose source decides what a fold's training produces."""
+
+
 def cache_key(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split) -> str:
-    """What decides a fold's predictions: the recipe, seed, split, data and torch's version."""
+    """What decides a fold's predictions: the recipe, seed, split, data, the training code and torch's version."""
+    code = [Path(importlib.import_module(f"bench.ncp.{name}").__file__).read_bytes() for name in TRAINING_CODE]
     parts = (repr(recipe), seed, split.kind, split.train_ids, split.val_ids, table.setting, table.x.tobytes().hex(),
-             table.metrics[table.main_metric].tobytes().hex(), torch.__version__)
+             table.metrics[table.main_metric].tobytes().hex(), torch.__version__, hashlib.sha256(b"".join(code)).hexdigest())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 

@@ -5,7 +5,8 @@ better loss on Seg and smooth-L1 on Cls-A (docs/search.md, "How the default was
 chosen"), and which one a setting we do not have prefers cannot be known in advance.
 So the setting's own training rows decide: they are split again by arch id (80 / 20,
 :func:`bench.ncp.splits.split_by_arch_id` with the predictor's seed), one network per
-candidate loss is trained on the 80% from the same torch seed, and the loss whose
+candidate loss is trained on the 80% from the same initialisation (together, as stacked
+members: :func:`bench.ncp.training.train_members`), and the loss whose
 network has the lower final MAE of the MAIN metric on the 20% trains every member.
 The predictor's validation rows are never read.
 """
@@ -20,7 +21,7 @@ import numpy as np
 from bench.ncp.model import MetricNet
 from bench.ncp.recipe import PredictorRecipe
 from bench.ncp.splits import split_by_arch_id
-from bench.ncp.training import TrainingData, train_member
+from bench.ncp.training import TrainingData, train_members
 
 CANDIDATE_LOSSES = ("l1", "smooth_l1")
 INNER_VAL_SHARE = 0.2
@@ -57,9 +58,9 @@ def choose_loss(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, data
     inner_data = replace(data, train_rows=inner_train, val_rows=inner_val)
     truth = data.targets[inner_val, 0].numpy()
     seen = np.isfinite(truth)
-    inner_mae = {}
-    for loss in CANDIDATE_LOSSES:
-        _, history = train_member(make_net, replace(recipe, loss=loss), inner_data, SELECTION_SEED + seed)
-        inner_mae[loss] = float(np.abs(history[-1][seen, 0] - truth[seen]).mean() * main_std)
+    seeds = [SELECTION_SEED + seed] * len(CANDIDATE_LOSSES)  # the same initialisation for every candidate
+    _, history = train_members(make_net, recipe, inner_data, seeds, CANDIDATE_LOSSES)
+    inner_mae = {loss: float(np.abs(history[i, -1][seen, 0] - truth[seen]).mean() * main_std)
+                 for i, loss in enumerate(CANDIDATE_LOSSES)}
     best = min(CANDIDATE_LOSSES, key=lambda loss: inner_mae[loss])
     return LossChoice(best, inner_mae, len(inner_train), len(inner_val))

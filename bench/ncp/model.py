@@ -22,29 +22,36 @@ from bench.ncp.recipe import PredictorRecipe
 ACTIVATIONS = {"relu": nn.ReLU, "swish": nn.SiLU}  # SiLU is swish: x * sigmoid(x), the authors' Swish
 
 
-class BitDropout(nn.Module):
-    """Dropout that draws one random BIT per unit when p = 0.5 (the recipes' rate).
+_SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
+def bit_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout of rate ``p`` that draws one random BIT per unit when p = 0.5 (the recipes' rate).
 
     On CPU, ``torch.bernoulli`` (``nn.Dropout``) costs ~25 ns per unit, most of a
     training step of these small networks; 32 units per random int32 make training
     several times faster (measured in docs/search.md). Other rates use ``nn.functional.dropout``.
+    Any shape; every unit draws its own bit.
     """
+    if not training or p == 0:
+        return x
+    if p != 0.5:
+        return nn.functional.dropout(x, p, training=True)
+    n = x.numel()
+    words = torch.randint(-(2**31), 2**31 - 1, ((n + 31) // 32,), dtype=torch.int32)
+    keep = ((words[:, None] >> _SHIFTS) & 1).reshape(-1)[:n].view_as(x)
+    return x * keep.to(x.dtype).mul_(2.0)
 
-    _SHIFTS = torch.arange(32, dtype=torch.int32)
+
+class BitDropout(nn.Module):
+    """:func:`bit_dropout` as a layer."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if self.p != 0.5:
-            return nn.functional.dropout(x, self.p, training=True)
-        n = x.numel()
-        words = torch.randint(-(2**31), 2**31 - 1, ((n + 31) // 32,), dtype=torch.int32)
-        keep = ((words[:, None] >> self._SHIFTS) & 1).reshape(-1)[:n].view_as(x)
-        return x * keep * 2.0
+        return bit_dropout(x, self.p, self.training)
 
 
 class MetricNet(nn.Module):

@@ -48,7 +48,7 @@ class PredictorOptions:
     branch: int | None = None
     dropout: float | None = None
     members: int | None = None
-    loss: Literal["smooth_l1", "l1", "auto"] | None = None
+    loss: Literal["smooth_l1", "l1", "auto", "mix"] | None = None
     loss_beta: float | None = None
     activation: Literal["relu", "swish"] | None = None
     stats: Literal["all", "train"] | None = None

@@ -30,7 +30,7 @@ from bench.ncp.model import MetricNet
 from bench.ncp.quality import quality_report
 from bench.ncp.recipe import DEFAULT, PredictorRecipe
 from bench.ncp.splits import Split, authors_split, split_by_arch_id
-from bench.ncp.training import Progress, TrainingData, member_seed, train_member
+from bench.ncp.training import Progress, TrainingData, member_seed, train_members
 
 FORMAT_VERSION = 2
 COST_TARGETS = ("gflops", "params_m")
@@ -220,7 +220,7 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
 
     ``metrics`` defaults to :func:`default_metrics`. Rows take part when the FIRST metric is
     measured; a missing value of another metric is masked out of the loss. Fewer than
-    ``config.min_rows`` usable rows is an error. ``progress`` receives one line per member.
+    ``config.min_rows`` usable rows is an error. ``progress`` receives a line per training (the loss choice, the members).
 
     Example:
         >>> from bench.ncp.synthetic import synthetic_frame
@@ -266,18 +266,15 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
         if progress is not None:
             progress(f"{table.setting}: loss=auto chose {choice.loss} (inner-validation {metrics[0]} MAE {choice.describe()} on "
                      f"{choice.n_inner_val} of the {len(train_rows)} training rows) in {time.perf_counter() - began:.1f} s")
-    members, histories = [], []
-    for m in range(recipe.members):
-        began = time.perf_counter()
-        net, history = train_member(make_net, trained, data, member_seed(config.seed, m))
-        members.append(net)
-        histories.append(history)
-        if progress is not None:
-            progress(f"{table.setting}: trained member {m + 1}/{recipe.members} of the {recipe.name!r} predictor "
-                     f"({recipe.epochs} epochs on {len(train_rows)} rows) in {time.perf_counter() - began:.1f} s")
+    began = time.perf_counter()
+    seeds = [member_seed(config.seed, m) for m in range(recipe.members)]
+    members, history = train_members(make_net, trained, data, seeds, trained.member_losses())
+    if progress is not None:
+        progress(f"{table.setting}: trained {recipe.members} member(s) of the {recipe.name!r} predictor together "
+                 f"({recipe.epochs} epochs on {len(train_rows)} rows) in {time.perf_counter() - began:.1f} s")
     predictor = Predictor(table.setting, table.space, metrics, tuple(members), features, mean, std, split,
                           recipe, config.seed, loss_choice=choice)
     final = np.stack([predictor.predict(table.x[val_rows])[m] for m in metrics], axis=1)
-    history = np.mean(histories, axis=0) * std + mean  # (epochs, n_val, M), member average, metric points
+    history = history.mean(0) * std + mean  # (epochs, n_val, M), member average, metric points
     predictor.report = quality_report(metrics, final, history, y_all[val_rows], recipe.batch_size)
     return predictor

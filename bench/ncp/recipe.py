@@ -33,7 +33,9 @@ FEATURES = ("code", "log_flops", "log_params", "stage_sums")
 """Input features a recipe may use; all but ``code`` exist for the nasbench_mr space only."""
 
 RECIPE_NAMES = ("default", "authors")
-LOSSES = ("smooth_l1", "l1", "auto")
+LOSSES = ("smooth_l1", "l1", "auto", "mix")
+MIXED_LOSSES = ("l1", "smooth_l1")
+"""``loss=mix``: member ``m`` trains with ``MIXED_LOSSES[m % 2]``."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class PredictorRecipe:
     branch: int = 128
     dropout: float = 0.5
     branch_dropout: tuple[float, float, float] = (0.5, 0.5, 0.0)
-    loss: Literal["smooth_l1", "l1", "auto"] = "smooth_l1"
+    loss: Literal["smooth_l1", "l1", "auto", "mix"] = "smooth_l1"
     loss_beta: float = 1.0
     stats: Literal["all", "train"] = "all"
     epochs: int = 200
@@ -77,7 +79,8 @@ class PredictorRecipe:
                 raise BenchError(f"predictor.{name}={value!r} is invalid; valid is 0 <= p < 1")
         if self.loss not in LOSSES:
             raise BenchError(f"predictor.loss={self.loss!r} is invalid; valid are {list(LOSSES)} (auto: chosen per setting "
-                             "on an inner split of the training rows, bench.ncp.loss_choice)")
+                             "on an inner split of the training rows, bench.ncp.loss_choice; mix: members alternate "
+                             "l1 and smooth_l1)")
         if not self.loss_beta > 0 or not math.isfinite(self.loss_beta):
             raise BenchError(f"predictor.loss_beta={self.loss_beta!r} is invalid; valid is a finite beta > 0 (smooth-L1's "
                              "switch from squared to absolute error, in standardised target units)")
@@ -90,17 +93,29 @@ class PredictorRecipe:
             raise BenchError(f"predictor momentum {self.base_momentum!r} -> {self.max_momentum!r} invalid; "
                              "need 0 <= base_momentum <= max_momentum < 1")
 
+    def member_losses(self) -> tuple[str, ...]:
+        """The loss of each member: the recipe's, or for ``mix`` L1 and smooth-L1 in turn.
+
+        Raises:
+            ValueError: for ``auto``, which :mod:`bench.ncp.loss_choice` resolves first.
+        """
+        if self.loss == "auto":
+            raise ValueError("loss=auto has no member losses until bench.ncp.loss_choice has chosen one")
+        if self.loss == "mix":
+            return tuple(MIXED_LOSSES[m % 2] for m in range(self.members))
+        return (self.loss,) * self.members
+
     def for_space(self, space: str) -> PredictorRecipe:
         """This recipe on ``space``. NAS-Bench-201 has no closed-form cost, so a named recipe's cost
         features give way to the code alone (features set explicitly are kept, and then refused);
-        and a named recipe's ``loss=auto``, chosen on NAS-Bench-MR settings only, is L1 there (the
-        loss the NAS-Bench-201 search was checked with, docs/search.md)."""
+        and a named recipe's ``loss=auto`` or ``mix``, chosen on NAS-Bench-MR settings only, is L1
+        there (the loss the NAS-Bench-201 search was checked with, docs/search.md)."""
         if space == "nasbench_mr" or self.name not in RECIPES:
             return self
         named, changes = RECIPES[self.name], {}
         if self.features != ("code",) and self.features == named.features:
             changes["features"] = ("code",)
-        if self.loss == named.loss == "auto":
+        if self.loss == named.loss and self.loss in ("auto", "mix"):
             changes["loss"] = "l1"
         return replace(self, **changes) if changes else self
 

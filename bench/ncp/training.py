@@ -8,13 +8,16 @@ averaged over the OBSERVED targets only: published tables can lack secondary met
 
 After every epoch the validation rows are predicted in eval mode and kept, so the
 caller can report both the final model and the paper's best-epoch protocol.
+
+The members of one call train together as stacked tensors (:mod:`bench.ncp.stacked`):
+each keeps its own initialisation, shuffles, dropout masks and loss, at a fraction of
+the cost of training them one after another (``benchmarks/bench_predictor_training.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,6 +25,7 @@ from torch import nn
 
 from bench.ncp.model import MetricNet
 from bench.ncp.recipe import PredictorRecipe
+from bench.ncp.stacked import StackedNets
 
 Progress = Callable[[str], None]
 
@@ -43,50 +47,74 @@ def member_seed(seed: int, member: int) -> int:
     return 1000 * seed + member
 
 
-def train_member(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, data: TrainingData,
-                 seed: int) -> tuple[MetricNet, np.ndarray]:
-    """Build a network (initialised from torch seed ``seed``; the caller's RNG is untouched) and
-    train it; returns it (eval mode, frozen) and its per-epoch validation predictions
-    (epochs, n_val, M) in standardised units."""
+def train_members(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, data: TrainingData,
+                  seeds: Sequence[int], losses: Sequence[str] | None = None) -> tuple[list[MetricNet], np.ndarray]:
+    """Build one network per seed (member ``e`` initialised from torch seed ``seeds[e]``) and train
+    them together on ``data.train_rows``; the shuffles and dropout masks, distinct per member,
+    are drawn from torch seed ``seeds[0]``. The caller's RNG is untouched.
+
+    ``losses`` gives each member's loss (``'l1'`` or ``'smooth_l1'``; default: the recipe's).
+    Returns the networks (eval mode, frozen) and their per-epoch validation predictions
+    (E, epochs, n_val, M) in standardised units.
+
+    Raises:
+        ValueError: not one ``'l1'`` / ``'smooth_l1'`` per seed (``'auto'`` is resolved by
+            :mod:`bench.ncp.loss_choice`, ``'mix'`` by :meth:`PredictorRecipe.member_losses`).
+    """
+    losses = list(losses or [recipe.loss] * len(seeds))
+    bad = sorted(set(losses) - {"l1", "smooth_l1"})
+    if bad or len(losses) != len(seeds):
+        raise ValueError(f"train_members needs one concrete loss ('l1' or 'smooth_l1') per seed, got {losses} for {len(seeds)} seeds")
     train = torch.from_numpy(data.train_rows)
     z, y = data.features[train], data.targets[train]
     observed = torch.isfinite(y).float()
     y = torch.nan_to_num(y)
-    z_val = data.features[torch.from_numpy(data.val_rows)]
+    members = len(seeds)
+    z_val = data.features[torch.from_numpy(data.val_rows)].expand(members, -1, -1)
     n = len(z)
     bounds = [(s, min(s + recipe.batch_size, n)) for s in range(0, n, recipe.batch_size)]
     bounds = [(s, e) for s, e in bounds if e - s > 1]
-    history = np.empty((recipe.epochs, len(z_val), y.shape[1]), dtype=np.float32)
-    if recipe.loss == "l1":
-        loss_fn = nn.functional.l1_loss
-    elif recipe.loss == "smooth_l1":
-        loss_fn = partial(nn.functional.smooth_l1_loss, beta=recipe.loss_beta)
-    else:  # "auto" is resolved by bench.ncp.loss_choice before any member trains
-        raise ValueError(f"train_member needs a concrete loss ('l1' or 'smooth_l1'), got {recipe.loss!r}")
+    history = np.empty((members, recipe.epochs, z_val.shape[1], y.shape[1]), dtype=np.float32)
+    uses_l1 = torch.tensor([loss == "l1" for loss in losses])[:, None, None]
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = make_net()
-        net.input_shift.copy_(data.input_shift)
-        net.input_scale.copy_(data.input_scale)
-        optimiser = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        nets = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            net = make_net()
+            net.input_shift.copy_(data.input_shift)
+            net.input_scale.copy_(data.input_scale)
+            nets.append(net)
+        torch.manual_seed(seeds[0])
+        stacked = StackedNets(nets)
+        optimiser = torch.optim.Adam(stacked.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimiser, max_lr=recipe.lr, total_steps=recipe.epochs * len(bounds), pct_start=recipe.pct_start,
             div_factor=recipe.div_factor, base_momentum=recipe.base_momentum, max_momentum=recipe.max_momentum,
         )
         for epoch in range(recipe.epochs):
-            net.train()
-            order = torch.randperm(n)
+            order = torch.argsort(torch.rand(members, n), dim=1)  # each member its own shuffle
             zs, ys, os = z[order], y[order], observed[order]
             for start, stop in bounds:
                 optimiser.zero_grad(set_to_none=True)
-                errors = loss_fn(net(zs[start:stop]), ys[start:stop], reduction="none")
-                mask = os[start:stop]
-                ((errors * mask).sum() / mask.sum().clamp_min(1.0)).backward()
+                out = stacked.forward(zs[:, start:stop], training=True)
+                errors = _errors(out, ys[:, start:stop], uses_l1, recipe.loss_beta)
+                mask = os[:, start:stop]
+                ((errors * mask).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1.0)).sum().backward()
                 optimiser.step()
                 schedule.step()
-            net.eval()
             with torch.no_grad():
-                history[epoch] = net(z_val).numpy()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net, history
+                history[:, epoch] = stacked.forward(z_val, training=False).numpy()
+    stacked.unstack(nets)
+    for net in nets:
+        net.eval().requires_grad_(False)
+    return nets, history
+
+
+def _errors(out: torch.Tensor, target: torch.Tensor, uses_l1: torch.Tensor, beta: float) -> torch.Tensor:
+    """Elementwise L1 or smooth-L1 (``beta``) per member (``uses_l1`` (E, 1, 1))."""
+    if bool(uses_l1.all()):
+        return nn.functional.l1_loss(out, target, reduction="none")
+    smooth = nn.functional.smooth_l1_loss(out, target, reduction="none", beta=beta)
+    if not bool(uses_l1.any()):
+        return smooth
+    return torch.where(uses_l1, nn.functional.l1_loss(out, target, reduction="none"), smooth)

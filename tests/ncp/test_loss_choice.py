@@ -14,7 +14,7 @@ from bench.ncp.model import MetricNet
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.recipe import recipe_named
 from bench.ncp.synthetic import synthetic_frame
-from bench.ncp.training import TrainingData, train_member
+from bench.ncp.training import TrainingData, train_members
 
 SIZES = {"n_train": 240, "n_val": 60}
 
@@ -67,12 +67,12 @@ def test_the_choice_is_saved_loaded_and_reported(frame, tmp_path):
 
 
 def test_an_unknown_loss_is_refused_and_auto_never_reaches_a_training_loop(frame):
-    with pytest.raises(BenchError, match=r"predictor.loss='huber' is invalid; valid are \['smooth_l1', 'l1', 'auto'\]"):
+    with pytest.raises(BenchError, match=r"predictor.loss='huber' is invalid; valid are \['smooth_l1', 'l1', 'auto', 'mix'\]"):
         recipe_named("default", {"loss": "huber"})
     table = SettingTable.from_frame(frame, "seg")
     x = table.x.astype(np.float32)
     data = TrainingData(torch.from_numpy(x), torch.zeros(len(x), 1), np.arange(200), np.arange(200, 300),
                         torch.zeros(x.shape[1]), torch.ones(x.shape[1]))
     recipe = recipe_named("default", {"loss": "auto", "epochs": 1})
-    with pytest.raises(ValueError, match="needs a concrete loss"):
-        train_member(lambda: MetricNet(x.shape[1], (1,), (0.0,), recipe), recipe, data, 0)
+    with pytest.raises(ValueError, match="needs one concrete loss"):
+        train_members(lambda: MetricNet(x.shape[1], (1,), (0.0,), recipe), recipe, data, [0])
