@@ -4,8 +4,8 @@
 
 Propagation cost does not depend on what the predictor learned, only on its
 shape, so this uses predictors of the two recipes with seeded random weights (no
-data needed): ``authors`` (one network on the code) and ``default`` (5 networks on
-the code and its cost features). Prints one line per measurement (median over
+data needed): ``authors`` (one network on the code) and ``default`` (its recipe's
+networks, on the code and its cost features). Prints one line per measurement (median over
 repeats) and, for context, the same 70 iterations through autograd on the literal loss.
 """
 
@@ -88,7 +88,7 @@ def main() -> None:
         ("reference: continuous via autograd, 70 iterations", median(lambda: autograd_propagation(one, start, 70, 3.0), 5), None),
     ]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; "
-          "default predictor (5 networks, cost features) unless named")
+          f"default predictor ({RECIPES['default'].members} networks, cost features) unless named")
     for name, seconds, target in rows:
         verdict = "" if target is None else (" (target <= %g ms: %s)" % (target * 1e3, "met" if seconds <= target else "MISSED"))
         print(f"{name:60s} {seconds * 1e3:9.2f} ms{verdict}")

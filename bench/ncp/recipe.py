@@ -10,12 +10,13 @@
   smooth-L1 on standardised targets; one model.
 - ``default``: the same network, plus closed-form cost features of the code in its
   input (log GFLOPs and log M params from the exact cost model, per-stage channel and
-  depth sums: :mod:`bench.ncp.features`), the loss (L1 or smooth-L1) chosen per
-  setting on an inner split of its training rows (:mod:`bench.ncp.loss_choice`),
-  statistics of the TRAINING rows only, and the average of several independently
-  seeded models. Chosen on inner splits of the training rows (``benchmarks/ncp_tune.py``,
-  docs/search.md), never on validation. On NAS-Bench-201 there is no closed-form cost, so its
-  input is the code, and its loss L1 (:meth:`PredictorRecipe.for_space`).
+  depth sums: :mod:`bench.ncp.features`), statistics of the TRAINING rows only, and two
+  networks averaged, one trained with L1 and one with smooth-L1 (``loss=mix``): on the
+  cross-validated training rows as good as choosing the loss per setting with five
+  networks (``loss=auto``, the default before) at a third of its training time
+  (``benchmarks/ncp_tune.py``, docs/search.md). Chosen on the training rows, never on
+  validation. On NAS-Bench-201 there is no closed-form cost, so its input is the code,
+  and its loss L1 (:meth:`PredictorRecipe.for_space`).
 
 Any field can be overridden from the config (``predictor.epochs=20``); the result is
 still reported under the recipe's name with the overrides listed.
@@ -123,7 +124,7 @@ class PredictorRecipe:
 AUTHORS = PredictorRecipe("authors")
 
 DEFAULT = PredictorRecipe(
-    "default", features=FEATURES, loss="auto", stats="train", members=5,
+    "default", features=FEATURES, loss="mix", stats="train", members=2,
 )
 
 RECIPES = {"default": DEFAULT, "authors": AUTHORS}

@@ -39,12 +39,13 @@ def test_quality_script_writes_its_block_into_a_docs_file(store_uri, tmp_path):
 
 def test_tuning_script_cross_validates_candidates_on_the_training_rows(store_uri, tmp_path):
     def table(jobs: str) -> list[list[str]]:
-        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default", "mix(l1,smooth_l1)",
+        out = script("ncp_tune.py", store_uri, "--settings", "seg", "--candidates", "authors", "default+auto", "default", "mix(l1,smooth_l1)",
                      "--epochs", "2", "--seeds", "0", "1", "--folds", "3", "--jobs", jobs, cwd=tmp_path)
         assert "3-fold cross-validation by arch id of the authors' 240 training rows" in out  # 240 of 300: validation never read
-        rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| authors |", "| default |"))]
-        assert len(rows) == 2 and rows[0][-1] == "seg smooth_l1 |"  # the loss(es) the folds trained with
+        rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| authors |", "| default+auto |", "| default |"))]
+        assert len(rows) == 3 and rows[0][-1] == "seg smooth_l1 |"  # the loss(es) the folds trained with
         assert set(rows[1][-1].removesuffix(" |").split(" ")[1].split("/")) <= {"l1", "smooth_l1"}  # auto, resolved
+        assert rows[2][-1] == "seg mix |"
         assert rows[0][3] == "+0.000 (+0.000, +0.000)" and rows[0][4] == "+0.0%"  # the baseline against itself
         diff, interval = rows[1][3].split(" (")
         low, high = map(float, interval.rstrip(")").split(", "))

@@ -99,6 +99,17 @@ def test_members_are_averaged(table):
                        atol=1e-4)
 
 
+def test_mix_trains_members_with_l1_and_smooth_l1_in_turn(table):
+    def config(loss: str) -> PredictorConfig:
+        return PredictorConfig(recipe_named("default", {"epochs": 5, "members": 3, "loss": loss}), n_train=400, n_val=100)
+
+    mix, l1 = train_predictor(table, config=config("mix")), train_predictor(table, config=config("l1"))
+    assert mix.recipe.member_losses() == ("l1", "smooth_l1", "l1") and mix.loss == "mix"
+    r = mix.features(torch.from_numpy(table.x[:50].astype(np.float64))).float()
+    same = [torch.allclose(a(r), b(r), atol=1e-5) for a, b in zip(mix.members, l1.members)]
+    assert same == [True, False, True]  # the L1 members are the L1 predictor's; the smooth-L1 one is not
+
+
 def test_save_and_load_give_identical_predictions(table, tmp_path):
     p = train_predictor(table, ("mIoU",), tiny_config(epochs=5, members=2, n_train=400, n_val=100))
     p.save(tmp_path)
@@ -171,7 +182,8 @@ def test_unknown_metric_and_bad_split_options_are_errors(table):
 
 def test_the_default_recipe_has_no_cost_features_on_nb201():
     assert DEFAULT.for_space("nb201").features == ("code",) and DEFAULT.for_space("nasbench_mr") is DEFAULT
-    assert DEFAULT.loss == "auto" and DEFAULT.for_space("nb201").loss == "l1"  # auto was chosen on NAS-Bench-MR only
+    assert DEFAULT.loss == "mix" and DEFAULT.for_space("nb201").loss == "l1"  # mix was chosen on NAS-Bench-MR only
+    assert recipe_named("default", {"loss": "auto"}).for_space("nb201").loss == "auto"  # explicit: kept
     assert recipe_named("default", {"loss": "smooth_l1"}).for_space("nb201").loss == "smooth_l1"  # explicit: kept
     assert AUTHORS.for_space("nb201") is AUTHORS
 
