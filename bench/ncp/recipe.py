@@ -25,8 +25,9 @@ still reported under the recipe's name with the overrides listed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from bench.errors import BenchError, check_int
 
