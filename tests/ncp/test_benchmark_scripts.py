@@ -88,3 +88,12 @@ def test_speed_script_measures_every_method(tmp_path):
     out = script("bench_ncp.py", "--repeats", "1", "--starts", "20", cwd=tmp_path)
     assert "20 starts in one batch" in out and "neural predictor, 10,000 random codes" in out
     assert "target <= 20 ms" in out and "target <= 1000 ms" not in out  # the 1,000-start target is not claimed for 20
+
+
+def test_training_speed_script_times_both_ways_for_every_ensemble_size(tmp_path):
+    out = script("bench_predictor_training.py", "--epochs", "1", "--members", "1", "3", "--repeats", "1", cwd=tmp_path)
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| 1 |", "| 3 |"))]
+    assert [r[0] for r in rows] == ["| 1", "| 3"] and "2005 training rows, 37 input features" in out
+    for row in rows:
+        together, alone, speedup = float(row[1]), float(row[2]), float(row[5].rstrip("x |"))
+        assert together > 0 and alone > 0 and speedup == pytest.approx(alone / together, rel=0.05, abs=0.01)
