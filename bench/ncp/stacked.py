@@ -1,9 +1,11 @@
 """Several :class:`~bench.ncp.model.MetricNet` of one layout held as stacked tensors, to train them together.
 
 Why: the predictor networks are small (batches of 128 rows through R -> 256 -> 3 x 128),
-so a training step costs mostly per-operation overhead, not arithmetic, and E networks
-trained one after another pay it E times. Stacked along a leading member axis, every
-Linear is one batched matmul and Adam updates one tensor per parameter for all members.
+so a step of one network costs about as much in per-operation overhead (dispatch,
+Adam's per-tensor work) as in arithmetic, and E networks trained one after another pay
+the overhead E times. Stacked along a leading member axis, every Linear is one batched
+matmul and one fused Adam updates all members: five networks train in about three
+times one network's time (``benchmarks/bench_predictor_training.py``).
 Nothing is shared between members: each member's loss depends on its own parameters and
 rows only, and Adam and weight decay act elementwise, so summing the members' losses
 trains each exactly as it would be trained alone (up to floating-point order).
@@ -22,7 +24,7 @@ from torch import nn
 
 from bench.ncp.model import BitDropout, MetricNet, bit_dropout
 
-_MODULE_KINDS = (nn.Linear, nn.BatchNorm1d, nn.Identity, nn.SiLU, nn.ReLU)
+_ELEMENTWISE = (nn.Identity, nn.SiLU, nn.ReLU)
 
 
 class StackedNets:
@@ -72,7 +74,7 @@ class StackedNets:
             return torch.baddbmm(bias[:, None, :], x, weight.transpose(1, 2))
         if isinstance(layer, nn.BatchNorm1d):
             return self._batch_norm(name, layer, x, training)
-        if isinstance(layer, _MODULE_KINDS):  # activations and Identity act elementwise
+        if isinstance(layer, _ELEMENTWISE):
             return layer(x)
         if isinstance(layer, BitDropout):  # elementwise, so each member draws its own mask
             return bit_dropout(x, layer.p, training)
