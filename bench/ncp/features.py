@@ -10,10 +10,11 @@ Features (names in :data:`bench.ncp.recipe.FEATURES`), all functions of the raw 
 - ``stage_sums``: per stage s = 1..4, the sum of its branch widths ``sum_k c{s}_k`` and
   of its branch depths ``sum_k n{s}_k`` (8 values).
 
-Propagation needs d(prediction)/d(code): :meth:`CodeFeatures.backward` maps a gradient
-with respect to the features back to the raw code (chain rule, closed form: the
-polynomials' partial derivatives and a constant matrix), so a predictor with cost
-features stays differentiable with respect to the code at no autograd cost.
+Propagation needs d(prediction)/d(code): :meth:`CodeFeatures.input_map` writes the
+features as a constant matrix applied to the code and the logs of its cost, so the
+search objective folds the matrix into the first layer and differentiates the logs in
+closed form (the polynomials' partial derivatives): a predictor with cost features stays
+differentiable with respect to the code at no autograd cost.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _stage_matrix(dtype: torch.dtype = torch.float64) -> torch.Tensor:
 COST_COLUMN = {"log_flops": 0, "log_params": 1}
 
 
-def _cost_values(x: torch.Tensor) -> torch.Tensor:
+def cost_values(x: torch.Tensor) -> torch.Tensor:
     """(N, 2) GFLOPs and M params of raw codes, differentiable by autograd."""
     polys = cost_polynomials(x.dtype)
     xt = torch.cat([x.T, torch.ones_like(x[:1, :1]).expand(1, len(x))])  # code-major: row gathers are cheap
@@ -99,7 +100,7 @@ class CodeFeatures:
         """Raw (continuous) codes (N, D) -> features (N, R), in x's dtype; differentiable (autograd)."""
         parts = [x]
         if self.features[1:]:
-            cost = _cost_values(x) if {"log_flops", "log_params"} & set(self.features) else None
+            cost = cost_values(x) if {"log_flops", "log_params"} & set(self.features) else None
             for f in self.features[1:]:
                 if f == "stage_sums":
                     parts.append(x @ _stage_matrix(x.dtype))
@@ -111,47 +112,30 @@ class CodeFeatures:
         """The same on a numpy array (float64 in, float64 out)."""
         return self(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
 
-    def value_and_backward(self, x: torch.Tensor, cost: tuple[torch.Tensor, torch.Tensor] | None = None
-                           ) -> tuple[torch.Tensor, FeatureJacobian]:
-        """Features of x (N, R) and their Jacobian (see :class:`FeatureJacobian`); no autograd.
+    def input_map(self, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """The features as a linear map of ``[x, log cost]``: returns ``(A, cost_columns)`` with
+        features = ``cat([x, log(cost[:, cost_columns])], 1) @ A``, A (D + L, R), where cost is
+        :func:`cost_values` ([GFLOPs, M params]) and L = ``len(cost_columns)``.
 
-        ``cost`` is :meth:`CostPolynomials.value_and_grad` of x when the caller has it already.
+        Why: every feature but the two logs is linear in the code, so a consumer can fold A into
+        its first layer and handle only the logs' chain rule (the search objective does).
+
+        Example:
+            >>> a, cols = CodeFeatures("nasbench_mr", ("code", "log_params", "stage_sums")).input_map()
+            >>> tuple(a.shape), cols
+            ((28, 36), (1,))
         """
-        if len(self.features) == 1:  # the code alone: identity Jacobian
-            return x, FeatureJacobian(x.shape[1], ())
-        parts, pieces = [x], []
+        d = len(encoding_for(self.space).names)
+        cost_columns = tuple(COST_COLUMN[f] for f in self.features[1:] if f in COST_COLUMN)
+        a = torch.zeros(d + len(cost_columns), self.width, dtype=dtype)
+        a[:d, :d] = torch.eye(d, dtype=dtype)
+        column, logs = d, 0
         for f in self.features[1:]:
             if f == "stage_sums":
-                matrix = _stage_matrix(x.dtype)
-                parts.append(x @ matrix)
-                pieces.append(("linear", matrix))
+                matrix = _stage_matrix(dtype)
+                a[:d, column : column + matrix.shape[1]] = matrix
+                column += matrix.shape[1]
             else:
-                values, grads = cost if cost is not None else cost_polynomials(x.dtype).value_and_grad(x)
-                q = COST_COLUMN[f]
-                parts.append(torch.log(values[:, q : q + 1]))
-                pieces.append(("log", grads[:, q] / values[:, q : q + 1]))  # d log p / dx = p' / p
-        return torch.cat(parts, dim=1), FeatureJacobian(x.shape[1], tuple(pieces))
-
-
-@dataclass(frozen=True)
-class FeatureJacobian:
-    """The features' Jacobian at some codes, applied to a gradient (vector-Jacobian product)."""
-
-    dim: int
-    pieces: tuple[tuple[str, torch.Tensor], ...]
-
-    def __call__(self, grad_features: torch.Tensor) -> torch.Tensor:
-        """dL/dfeatures (N, R) -> dL/dx (N, D)."""
-        if not self.pieces:
-            return grad_features
-        grad = grad_features[:, : self.dim]
-        column = self.dim
-        for kind, value in self.pieces:
-            if kind == "linear":
-                width = value.shape[1]
-                grad = grad + grad_features[:, column : column + width] @ value.T
-                column += width
-            else:
-                grad = grad + grad_features[:, column : column + 1] * value
-                column += 1
-        return grad
+                a[d + logs, column] = 1.0
+                logs, column = logs + 1, column + 1
+        return a, cost_columns

@@ -13,9 +13,10 @@ same ``J`` (with exact FLOPs), so every method optimises one objective.
 The gradient is written out by hand: every member network of every predictor is
 folded (:func:`bench.ncp.model.fold`: BatchNorm and input standardisation into the
 linear layers) and all of them are stacked, so a step is two batched matmuls forward,
-two back, the activations' derivatives, and the closed-form Jacobian of the input
-features (:mod:`bench.ncp.features`), for any number of settings, ensemble members
-and codes. :meth:`SearchObjective.autograd_loss` is the literal loss above through
+two back, the activations' derivatives, and the chain rule through the log-cost
+inputs (the other features are linear in the code and folded into the first layer:
+:meth:`bench.ncp.features.CodeFeatures.input_map`), for any number of settings,
+ensemble members and codes. :meth:`SearchObjective.autograd_loss` is the literal loss above through
 the real modules and autograd, kept so tests can check the hand-written gradient.
 """
 
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import CodeEncoding, codes_to_array, encoding_for
-from bench.ncp.features import CodeFeatures, cost_polynomials
+from bench.ncp.features import CodeFeatures, cost_polynomials, cost_values
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.model import fold
 from bench.ncp.predictor import Predictor
@@ -55,14 +56,19 @@ def benchmark_gflops_std() -> float:
 
 
 class _Stack:
-    """Folded member networks sharing one activation, stacked for bmm (S members, R features)."""
+    """Folded member networks sharing one activation, stacked for bmm (S members, U inputs).
 
-    def __init__(self, activation: str, folded: list, columns: list[torch.Tensor], width: int,
+    The inputs are ``[x, log cost]`` (:meth:`CodeFeatures.input_map`): the features' linear
+    map ``input_map`` (U, R) is folded into the first layer, so no feature is computed here.
+    """
+
+    def __init__(self, activation: str, folded: list, columns: list[torch.Tensor], input_map: torch.Tensor,
                  coef: list[float], dtype: torch.dtype) -> None:
         self.swish = activation == "swish"
-        w1 = torch.zeros(len(folded), width, folded[0].w1.shape[0], dtype=dtype)
+        w1 = torch.zeros(len(folded), input_map.shape[1], folded[0].w1.shape[0], dtype=dtype)
         for s, (f, cols) in enumerate(zip(folded, columns)):
             w1[s, cols] = f.w1.T.to(dtype)  # features this member does not use keep weight 0
+        w1 = input_map.to(dtype) @ w1  # (S, U, H)
         self.w1, self.w1_back = w1.contiguous(), w1.transpose(1, 2).contiguous()
         self.b1 = torch.stack([f.b1 for f in folded]).to(dtype)[:, None]
         w2 = torch.stack([f.w2 for f in folded]).to(dtype)  # (S, B, H)
@@ -82,7 +88,7 @@ class _Stack:
         return a.clamp_min(0), (a > 0).to(a.dtype) if derivative else None
 
     def forward_backward(self, r: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Features (N, R) -> member outputs (S, N), and dL/dr (N, R) when ``backward``."""
+        """Inputs (N, U) -> member outputs (S, N), and dL/dinputs (N, U) when ``backward``."""
         h1, d1 = self._act(torch.baddbmm(self.b1, r.expand(len(self.w1), -1, -1), self.w1), backward)
         h2, d2 = self._act(torch.baddbmm(self.b2, h1, self.w2), backward)
         y = torch.bmm(h2, self.w3).squeeze(-1) + self.b3
@@ -119,12 +125,16 @@ class SearchObjective:
         self._coef = torch.tensor([h.weight for h in heads], dtype=dtype)
         self._scale = torch.tensor(self.encoding.scale, dtype=dtype)
         self._center = torch.tensor(self.encoding.center, dtype=dtype)
-        self._stacks = self._build_stacks(dtype)
+        input_map, cost_columns = self.features.input_map(dtype)
+        self._cost_columns = torch.tensor(cost_columns, dtype=torch.long)
+        self._all_cost = cost_columns == (0, 1)  # the default's: no column selection per step
+        self._dim = len(self.encoding.names)
+        self._stacks = self._build_stacks(input_map, dtype)
+        self._cost = cost_polynomials(dtype)  # GFLOPs (the FLOPs term) and the cost features, one pass
         if flops_poly is not None:
             self._flops_unit = benchmark_gflops_std()
-            self._cost = cost_polynomials(dtype)  # GFLOPs (the FLOPs term) and the cost features, one pass
 
-    def _build_stacks(self, dtype: torch.dtype) -> list[tuple[_Stack, torch.Tensor]]:
+    def _build_stacks(self, input_map: torch.Tensor, dtype: torch.dtype) -> list[tuple[_Stack, torch.Tensor]]:
         """One stack per activation, with its (members, heads) matrix turning member outputs into head means."""
         position = {name: i for i, name in enumerate(self.features.names)}
         by_activation: dict[str, list] = {}
@@ -137,7 +147,7 @@ class SearchObjective:
                 by_activation.setdefault(net.activation, []).append(entry)
         stacks = []
         for activation, entries in by_activation.items():
-            stack = _Stack(activation, [e[0] for e in entries], [e[1] for e in entries], self.features.width,
+            stack = _Stack(activation, [e[0] for e in entries], [e[1] for e in entries], input_map,
                            [e[2] for e in entries], dtype)
             mix = torch.zeros(len(entries), len(self.heads), dtype=dtype)  # member outputs -> head means
             for s, e in enumerate(entries):
@@ -149,10 +159,21 @@ class SearchObjective:
     def _raw(self, z: torch.Tensor) -> torch.Tensor:
         return z * self._scale + self._center
 
+    def _inputs(self, x: torch.Tensor, cost: torch.Tensor | None) -> torch.Tensor:
+        """Raw codes (N, D) and their cost (N, 2) -> the stacks' inputs ``[x, log cost]`` (N, U)."""
+        if not len(self._cost_columns):
+            return x
+        return torch.cat([x, torch.log(self._select(cost))], dim=1)
+
+    def _select(self, cost: torch.Tensor) -> torch.Tensor:
+        """The used columns of cost values (N, 2) or gradients (N, 2, D)."""
+        return cost if self._all_cost else cost.index_select(1, self._cost_columns)
+
     def heads_standardised(self, z: torch.Tensor) -> torch.Tensor:
         """(N, D) standardised codes -> standardised head outputs (N, S) (member means)."""
-        r = self.features(self._raw(z))
-        return sum(stack.forward_backward(r, False)[0].T @ mix for stack, mix in self._stacks)
+        x = self._raw(z)
+        u = self._inputs(x, cost_values(x) if len(self._cost_columns) else None)
+        return sum(stack.forward_backward(u, False)[0].T @ mix for stack, mix in self._stacks)
 
     def gflops(self, z: torch.Tensor) -> torch.Tensor:
         """Closed-form GFLOPs of continuous codes (N,) (NAS-Bench-MR only)."""
@@ -162,14 +183,18 @@ class SearchObjective:
     def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Head outputs (N, S) standardised, GFLOPs (N,) (NaN without a polynomial), and dL/dz (N, D)."""
         x = self._raw(z)
-        cost = self._cost.value_and_grad(x) if self.flops_poly is not None else None
-        r, jacobian = self.features.value_and_backward(x, cost)
-        y = grad_r = None
+        logs = len(self._cost_columns)
+        cost = self._cost.value_and_grad(x) if self.flops_poly is not None or logs else None
+        u = self._inputs(x, cost[0] if cost is not None else None)
+        y = grad_u = None
         for stack, mix in self._stacks:
-            out, g = stack.forward_backward(r, True)
+            out, g = stack.forward_backward(u, True)
             y = out.T @ mix if y is None else y + out.T @ mix
-            grad_r = g if grad_r is None else grad_r + g
-        grad_x = jacobian(grad_r)
+            grad_u = g if grad_u is None else grad_u + g
+        grad_x = grad_u[:, : self._dim]
+        if logs:  # d log c / dx = c' / c
+            scale = grad_u[:, self._dim :] / self._select(cost[0])
+            grad_x = grad_x + torch.bmm(scale[:, None], self._select(cost[1])).squeeze(1)
         if self.flops_poly is None:
             return y, torch.full_like(z[:, 0], float("nan")), grad_x * self._scale
         grad_x = grad_x + cost[1][:, 0] * (self.lam / self._flops_unit)

@@ -93,3 +93,19 @@ def test_bad_objectives_are_clear_errors(predictor):
         SearchObjective([], 0.5, None)
     with pytest.raises(BenchError, match="no metric 'mIoU'"):
         SearchObjective([Head(predictor, "mIoU", 1.0)], 0.5, None)
+
+
+def test_gradient_with_only_some_cost_features_equals_autograd():
+    """One log-cost input (params) and the stage sums: the linear features folded, one log column chosen."""
+    table = SettingTable.from_frame(synthetic_frame(300, seed=8), "cls_a")
+    recipe = recipe_named("default", {"epochs": 6, "members": 2, "features": ("code", "log_params", "stage_sums")})
+    p = train_predictor(table, config=PredictorConfig(recipe, n_train=240, n_val=60))
+    objective = build_objective([p], None, 0.3)
+    assert objective._cost_columns.tolist() == [1] and not objective._all_cost
+    z = _z(5, seed=4).requires_grad_(True)
+    objective.autograd_loss(z).backward()
+    y, _, grad = objective.value_and_grad(z.detach())
+    assert torch.allclose(grad, z.grad, atol=1e-5)
+    x = MR_ENCODING.unstandardise(z.detach().numpy())
+    assert np.allclose(objective.head_points(y)[:, 0], p.predict(x)["top1"], atol=1e-3)
+    assert np.allclose(objective.heads_standardised(z.detach()).numpy(), y.numpy(), atol=1e-5)
