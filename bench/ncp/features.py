@@ -97,16 +97,14 @@ class CodeFeatures:
         return len(self.names)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw (continuous) codes (N, D) -> features (N, R), in x's dtype; differentiable (autograd)."""
-        parts = [x]
-        if self.features[1:]:
-            cost = cost_values(x) if {"log_flops", "log_params"} & set(self.features) else None
-            for f in self.features[1:]:
-                if f == "stage_sums":
-                    parts.append(x @ _stage_matrix(x.dtype))
-                else:
-                    parts.append(torch.log(cost[:, COST_COLUMN[f]])[:, None])
-        return torch.cat(parts, dim=1)
+        """Raw (continuous) codes (N, D) -> features (N, R), in x's dtype; differentiable (autograd).
+
+        Computed as :meth:`input_map` says, so the layout is defined once."""
+        if len(self.features) == 1:
+            return x
+        a, cost_columns = self.input_map(x.dtype)
+        logs = [torch.log(cost_values(x)[:, list(cost_columns)])] if cost_columns else []
+        return torch.cat([x, *logs], dim=1) @ a
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
         """The same on a numpy array (float64 in, float64 out)."""
