@@ -12,11 +12,14 @@ repeats) and, for context, the same 70 iterations through autograd on the litera
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")  # one core for numpy's BLAS too (the search's hot path is numpy)
 
 import numpy as np
 import torch

@@ -32,10 +32,10 @@ from bench.ncp.flops_poly import CostPolynomials
 from bench.ncp.recipe import FEATURES
 
 
-@lru_cache(maxsize=4)
-def cost_polynomials(dtype: torch.dtype = torch.float64) -> CostPolynomials:
-    """GFLOPs and M params of the benchmark's convention as polynomials in ``dtype`` (built once)."""
-    return CostPolynomials.build().to(dtype)
+@lru_cache(maxsize=1)
+def cost_polynomials() -> CostPolynomials:
+    """GFLOPs and M params of the benchmark's convention as float64 polynomials (built once)."""
+    return CostPolynomials.build()
 
 
 @lru_cache(maxsize=4)
@@ -54,10 +54,11 @@ COST_COLUMN = {"log_flops": 0, "log_params": 1}
 
 def cost_values(x: torch.Tensor) -> torch.Tensor:
     """(N, 2) GFLOPs and M params of raw codes, differentiable by autograd."""
-    polys = cost_polynomials(x.dtype)
+    polys = cost_polynomials()
+    index, coef = torch.from_numpy(polys.index), torch.as_tensor(polys.coef, dtype=x.dtype)
     xt = torch.cat([x.T, torch.ones_like(x[:1, :1]).expand(1, len(x))])  # code-major: row gathers are cheap
-    monomials = xt.index_select(0, polys.index.reshape(-1)).view(*polys.index.shape, len(x)).prod(1)  # (K, N)
-    return (polys.coef.T @ monomials).T
+    monomials = xt.index_select(0, index.reshape(-1)).view(*index.shape, len(x)).prod(1)  # (K, N)
+    return (coef.T @ monomials).T
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ interpolates smoothly, which is what a gradient step needs.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch
 
 from bench.code import FIELD_NAMES
 from bench.cost import BENCHMARK_SPEC, CostSpec, cost_of_fields
+from bench.ncp.workspace import Workspace
 
 Number = Union[int, float]
 
@@ -107,27 +108,29 @@ class FlopsPolynomial:
 
 @dataclass(frozen=True)
 class CostPolynomials:
-    """GFLOPs and M params of raw codes together, with their gradients, in one pass.
+    """GFLOPs and M params of raw codes together, with their gradients, in one pass (numpy).
 
     Both quantities share one list of monomials (``index`` (K, degree), as in
     :class:`FlopsPolynomial`) with a (K, 2) coefficient matrix. d(monomial)/d(factor)
     = monomial / factor, so the gradient is one more gather and one matmul; the factors
-    are code fields, never 0 on clipped codes (channels >= 8, counts >= 1).
+    are code fields, never 0 on clipped codes (channels >= 8, counts >= 1). Numpy because
+    the search evaluates it once per step on a few codes, where per-call overhead dominates.
 
     Example:
         >>> import numpy as np
         >>> from bench.cost import cost_batch
         >>> polys = CostPolynomials.build()
-        >>> x = torch.tensor([[64.0] * 2 + [2, 2, 64] + [2] * 3 + [64] * 2 + [2] * 4 + [64] * 3 + [2] * 5 + [64] * 5])
-        >>> values, grads = polys.value_and_grad(x.double())  # coefficients are float64 as built
-        >>> params, flops = cost_batch(x.long().numpy())
+        >>> x = np.array([[64.0] * 2 + [2, 2, 64] + [2] * 3 + [64] * 2 + [2] * 4 + [64] * 3 + [2] * 5 + [64] * 5])
+        >>> values, grads = polys.value_and_grad(x)  # float64 as built; .to(np.float32) for float32 codes
+        >>> params, flops = cost_batch(x.astype(np.int64))
         >>> bool(abs(values[0, 0] * 1e9 - flops[0]) < 1 and abs(values[0, 1] * 1e6 - params[0]) < 1e-3), grads.shape
-        (True, torch.Size([1, 2, 27]))
+        (True, (1, 2, 27))
     """
 
-    index: torch.Tensor
-    coef: torch.Tensor
-    gradient_map: torch.Tensor  # (2 * (D + 1), K * degree): sums coef-weighted partials onto fields
+    index: np.ndarray  # (K, degree) int64 into the code extended by a constant-1 column
+    coef: np.ndarray  # (K, 2): GFLOPs and M params coefficients
+    gradient_map: np.ndarray  # (2 * (D + 1), K * degree): sums coef-weighted partials onto fields
+    work: Workspace = field(default_factory=Workspace, compare=False, repr=False)  # per-step scratch
 
     @classmethod
     def build(cls, spec: CostSpec = BENCHMARK_SPEC) -> CostPolynomials:
@@ -139,23 +142,34 @@ class CostPolynomials:
             for row, c in zip(poly.index.tolist(), poly.coef.tolist()):
                 key = tuple(sorted(row + [one] * (degree - len(row))))
                 monomials.setdefault(key, [0.0, 0.0])[q] += c
-        index = torch.tensor(list(monomials), dtype=torch.long)
-        coef = torch.tensor(list(monomials.values()), dtype=torch.float64)
-        onehot = torch.nn.functional.one_hot(index.reshape(-1), one + 1).to(torch.float64)  # (K * degree, D + 1)
-        weighted = onehot[None] * coef.T.repeat_interleave(degree, dim=1)[:, :, None]  # (2, K * degree, D + 1)
-        return cls(index, coef, weighted.transpose(1, 2).reshape(2 * (one + 1), -1).contiguous())
+        index = np.array(list(monomials), dtype=np.int64)
+        coef = np.array(list(monomials.values()), dtype=np.float64)
+        onehot = np.eye(one + 1)[index.reshape(-1)]  # (K * degree, D + 1)
+        weighted = onehot[None] * np.repeat(coef.T, degree, axis=1)[:, :, None]  # (2, K * degree, D + 1)
+        return cls(index, coef, np.ascontiguousarray(weighted.transpose(0, 2, 1).reshape(2 * (one + 1), -1)))
 
-    def to(self, dtype: torch.dtype) -> CostPolynomials:
+    def to(self, dtype: np.dtype | type) -> CostPolynomials:
         """The same polynomials with coefficients in ``dtype`` (evaluate on codes of that dtype)."""
-        return CostPolynomials(self.index, self.coef.to(dtype), self.gradient_map.to(dtype))
+        return CostPolynomials(self.index, self.coef.astype(dtype), self.gradient_map.astype(dtype))  # own workspace
 
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _monomials(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, (k, degree) = len(x), self.index.shape
+        xt = self.work.get("xt", (x.shape[1] + 1, n), x.dtype)  # code-major: row gathers are cheap
+        xt[:-1] = x.T
+        xt[-1] = 1
+        factors = np.take(xt, self.index.reshape(-1), axis=0, out=self.work.get("factors", (k * degree, n), x.dtype))
+        factors = factors.reshape(k, degree, n)
+        return factors, np.prod(factors, axis=1, out=self.work.get("monomials", (k, n), x.dtype))  # (K, N)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """(N, 27) raw codes -> (N, 2) [GFLOPs, M params]."""
+        return (self.coef.T @ self._monomials(x)[1]).T
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 27) raw codes, every field >= 1 -> values (N, 2) [GFLOPs, M params] and grads (N, 2, 27)."""
         n, d = x.shape
-        xt = torch.cat([x.T, torch.ones_like(x[:1, :1]).expand(1, n)])  # code-major: row gathers are cheap
-        factors = xt.index_select(0, self.index.reshape(-1)).view(*self.index.shape, n)  # (K, degree, N)
-        monomials = factors.prod(1)  # (K, N)
+        factors, monomials = self._monomials(x)
         values = (self.coef.T @ monomials).T  # (N, 2)
-        partials = (monomials[:, None, :] / factors).view(-1, n)  # (K * degree, N)
-        grads = (self.gradient_map @ partials).view(2, d + 1, n)[:, :d]  # (2, D, N)
-        return values, grads.permute(2, 0, 1)
+        partials = np.divide(monomials[:, None, :], factors, out=factors).reshape(-1, n)  # (K * degree, N)
+        grads = (self.gradient_map @ partials).reshape(2, d + 1, n)[:, :d]  # (2, D, N)
+        return values, grads.transpose(2, 0, 1)

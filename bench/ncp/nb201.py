@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from bench import nb201
 from bench.errors import BenchError, check_int
@@ -40,20 +39,19 @@ from bench.ncp.propagate import Propagation
 PROJECTIONS = ("straight_through", "relaxed", "snap")
 
 
-def project_simplex(x: torch.Tensor) -> torch.Tensor:
+def project_simplex(x: np.ndarray) -> np.ndarray:
     """Euclidean projection of every row of (M, K) onto the probability simplex (Duchi et al., 2008).
 
     Example:
-        >>> project_simplex(torch.tensor([[0.5, 0.5, 0.5], [2.0, 0.0, 0.0]]))
-        tensor([[0.3333, 0.3333, 0.3333],
-                [1.0000, 0.0000, 0.0000]])
+        >>> project_simplex(np.array([[0.5, 0.5, 0.5], [2.0, 0.0, 0.0]])).round(4).tolist()
+        [[0.3333, 0.3333, 0.3333], [1.0, 0.0, 0.0]]
     """
-    u, _ = torch.sort(x, dim=1, descending=True)
+    u = -np.sort(-x, axis=1)
     css = u.cumsum(1) - 1
-    k = torch.arange(1, x.shape[1] + 1, dtype=x.dtype)
-    rho = ((u - css / k) > 0).to(x.dtype).cumsum(1).argmax(1)  # last index where the condition holds
-    theta = css.gather(1, rho[:, None]) / (rho[:, None] + 1).to(x.dtype)
-    return (x - theta).clamp_min(0)
+    k = np.arange(1, x.shape[1] + 1, dtype=x.dtype)
+    rho = ((u - css / k) > 0).cumsum(1).argmax(1)  # last index where the condition holds
+    theta = np.take_along_axis(css, rho[:, None], 1) / (rho[:, None] + 1).astype(x.dtype)
+    return np.maximum(x - theta, 0)
 
 
 @dataclass(frozen=True)
@@ -69,17 +67,17 @@ class Nb201Search:
     seconds: float
 
 
-def _on_simplex(z: torch.Tensor) -> torch.Tensor:
+def _on_simplex(z: np.ndarray) -> np.ndarray:
     """Standardised codes with every edge projected onto its probability simplex."""
-    x = z * NB201_ENCODING.scale[0] + NB201_ENCODING.center[0]
-    x = project_simplex(x.reshape(-1, nb201.NUM_OPS)).reshape(z.shape)
-    return (x - NB201_ENCODING.center[0]) / NB201_ENCODING.scale[0]
+    scale, center = float(NB201_ENCODING.scale[0]), float(NB201_ENCODING.center[0])  # python floats keep z's dtype
+    x = project_simplex((z * scale + center).reshape(-1, nb201.NUM_OPS)).reshape(z.shape)
+    return (x - center) / scale
 
 
-def _cell(z: torch.Tensor) -> torch.Tensor:
+def _cell(z: np.ndarray) -> np.ndarray:
     """The projected cell (per-edge argmax one-hot) of standardised codes, standardised."""
-    onehot = nb201_argmax(NB201_ENCODING.unstandardise(z.numpy()))
-    return torch.tensor(NB201_ENCODING.standardise(onehot), dtype=z.dtype)
+    onehot = nb201_argmax(NB201_ENCODING.unstandardise(z))
+    return NB201_ENCODING.standardise(onehot).astype(z.dtype)
 
 
 def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size: float = 0.5,
@@ -104,29 +102,29 @@ def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size:
     if objective.encoding.space != "nb201":
         raise BenchError(f"propagate_nb201 needs an nb201 objective, not {objective.encoding.space!r}")
     enc, dtype = objective.encoding, objective.dtype
-    z = torch.zeros((1, enc.dim), dtype=dtype)  # the uniform mixture: each indicator at its mean 1/5
+    z = np.zeros((1, enc.dim), dtype=dtype)  # the uniform mixture: each indicator at its mean 1/5
+    step = dtype.type(step_size)
     zs, ys, read_at, read = [], [], [], []
     began = time.perf_counter()
-    with torch.no_grad():
-        for t in range(iterations + 1):
-            if t and (t % readout_every == 0 or t == iterations):
-                read_at.append(t)
-                read.append(nb201_argmax(enc.unstandardise(z.numpy()))[0])
-                if projection == "snap":
-                    z = _cell(z)
-            at = _cell(z) if projection == "straight_through" and t else z  # t = 0: every op ties
-            y, _, grad = objective.value_and_grad(at)
-            zs.append(z)
-            ys.append(y)
-            if t < iterations:
-                z = _on_simplex(z - step_size * grad)
+    for t in range(iterations + 1):
+        if t and (t % readout_every == 0 or t == iterations):
+            read_at.append(t)
+            read.append(nb201_argmax(enc.unstandardise(z))[0])
+            if projection == "snap":
+                z = _cell(z)
+        at = _cell(z) if projection == "straight_through" and t else z  # t = 0: every op ties
+        y, _, grad = objective.value_and_grad(at)
+        zs.append(z)
+        ys.append(y)
+        if t < iterations:
+            z = _on_simplex(z - step * grad)
     seconds = time.perf_counter() - began
     candidates = np.stack(read)
     scores = objective.score(candidates)
     best = int(np.argmax(scores))
     nb201.ops_of_onehot(candidates[best], "the search's best cell")  # validates the one-hot
-    x = enc.unstandardise(torch.stack(zs).numpy())
-    propagation = Propagation(candidates[best][None], x, objective.head_points(torch.stack(ys)),
+    x = enc.unstandardise(np.stack(zs))
+    propagation = Propagation(candidates[best][None], x, objective.head_points(np.stack(ys)),
                               np.full((iterations + 1, 1), np.nan))
     return Nb201Search(candidates[best], tuple(read_at), candidates, scores, propagation, seconds)
 

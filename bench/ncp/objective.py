@@ -16,8 +16,10 @@ linear layers) and all of them are stacked, so a step is two batched matmuls for
 two back, the activations' derivatives, and the chain rule through the log-cost
 inputs (the other features are linear in the code and folded into the first layer:
 :meth:`bench.ncp.features.CodeFeatures.input_map`), for any number of settings,
-ensemble members and codes. :meth:`SearchObjective.autograd_loss` is the literal loss above through
-the real modules and autograd, kept so tests can check the hand-written gradient.
+ensemble members and codes. That hot path is numpy (codes, outputs and gradients are
+numpy arrays): one start is overhead-bound, and numpy's per-operation cost on CPU is about a
+third of torch's. :meth:`SearchObjective.autograd_loss` is the literal loss above through the
+real torch modules and autograd, kept so tests can check the hand-written gradient.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ import torch.nn.functional as F
 from bench.cost import cost_batch
 from bench.errors import BenchError
 from bench.ncp.encoding import CodeEncoding, codes_to_array, encoding_for
-from bench.ncp.features import CodeFeatures, cost_polynomials, cost_values
+from bench.ncp.features import CodeFeatures, cost_polynomials
 from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.model import fold
 from bench.ncp.predictor import Predictor
 from bench.ncp.recipe import FEATURES
+from bench.ncp.workspace import Workspace
 from bench.space import sample_codes
 
 
@@ -56,46 +59,78 @@ def benchmark_gflops_std() -> float:
 
 
 class _Stack:
-    """Folded member networks sharing one activation, stacked for bmm (S members, U inputs).
+    """Folded member networks sharing one activation, stacked for batched matmuls (S members, U inputs).
 
     The inputs are ``[x, log cost]`` (:meth:`CodeFeatures.input_map`): the features' linear
     map ``input_map`` (U, R) is folded into the first layer, so no feature is computed here.
+    Arrays are numpy: a step on a few codes is a few dozen tiny operations, and numpy's
+    per-call overhead is a third of torch's on CPU (``benchmarks/bench_ncp.py``); for a
+    batch of codes the intermediates are written into a :class:`Workspace` (not for
+    concurrent use).
     """
 
-    def __init__(self, activation: str, folded: list, columns: list[torch.Tensor], input_map: torch.Tensor,
-                 coef: list[float], dtype: torch.dtype) -> None:
+    def __init__(self, activation: str, folded: list, columns: list[np.ndarray], input_map: np.ndarray,
+                 coef: list[float], dtype: np.dtype) -> None:
         self.swish = activation == "swish"
-        w1 = torch.zeros(len(folded), input_map.shape[1], folded[0].w1.shape[0], dtype=dtype)
+        w1 = np.zeros((len(folded), input_map.shape[1], folded[0].w1.shape[0]))
         for s, (f, cols) in enumerate(zip(folded, columns)):
-            w1[s, cols] = f.w1.T.to(dtype)  # features this member does not use keep weight 0
-        w1 = input_map.to(dtype) @ w1  # (S, U, H)
-        self.w1, self.w1_back = w1.contiguous(), w1.transpose(1, 2).contiguous()
-        self.b1 = torch.stack([f.b1 for f in folded]).to(dtype)[:, None]
-        w2 = torch.stack([f.w2 for f in folded]).to(dtype)  # (S, B, H)
-        self.w2, self.w2_back = w2.transpose(1, 2).contiguous(), w2.contiguous()
-        self.b2 = torch.stack([f.b2 for f in folded]).to(dtype)[:, None]
-        self.w3 = torch.stack([f.w3 for f in folded]).to(dtype)[:, :, None]  # (S, B, 1)
-        self.b3 = torch.stack([f.b3 for f in folded]).to(dtype)[:, None]  # (S, 1)
-        self.out_grad = (-torch.tensor(coef, dtype=dtype)[:, None, None] * self.w3.transpose(1, 2)).contiguous()
+            w1[s, cols] = f.w1.detach().double().numpy().T  # features this member does not use keep weight 0
+        w1 = (input_map @ w1).astype(dtype)  # (S, U, H)
+        self.w1, self.w1_back = np.ascontiguousarray(w1), np.ascontiguousarray(w1.transpose(0, 2, 1))
 
-    def _act(self, a: torch.Tensor, derivative: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        def stack(name: str) -> np.ndarray:
+            return np.stack([getattr(f, name).detach().double().numpy() for f in folded]).astype(dtype)
+
+        self.b1 = stack("b1")[:, None]  # (S, 1, H)
+        w2 = stack("w2")  # (S, B, H)
+        self.w2, self.w2_back = np.ascontiguousarray(w2.transpose(0, 2, 1)), w2
+        self.b2 = stack("b2")[:, None]
+        self.w3 = stack("w3")[:, :, None]  # (S, B, 1)
+        self.b3 = stack("b3")[:, None]  # (S, 1)
+        self.out_grad = np.ascontiguousarray(-np.asarray(coef, dtype=dtype)[:, None, None] * self.w3.transpose(0, 2, 1))
+        self._work = Workspace()
+
+    def _act(self, a: np.ndarray, derivative: bool, layer: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Activation of pre-activations ``a`` and, if asked, its derivative (written over ``a``)."""
+        h = self._work.get("h" + layer, a.shape, a.dtype)
         if self.swish:  # swish(a) = a s(a) = h; swish'(a) = s(a) + h (1 - s(a))
+            # exp's argument clipped to +-60: no overflow, and no denormals (underflow makes
+            # numpy's exp many times slower); beyond it s(a) is 0 or 1 to within 1e-26 anyway
+            s = np.clip(a, -60, 60, out=self._work.get("s" + layer, a.shape, a.dtype))
+            np.negative(s, out=s)
+            np.exp(s, out=s)
+            s += 1
+            np.reciprocal(s, out=s)
+            np.multiply(a, s, out=h)
             if not derivative:
-                return torch.nn.functional.silu(a), None
-            s = torch.sigmoid(a)
-            h = a * s
-            return h, torch.addcmul(s, h, 1 - s)
-        return a.clamp_min(0), (a > 0).to(a.dtype) if derivative else None
+                return h, None
+            d = np.subtract(1, s, out=a)
+            d *= h
+            d += s
+            return h, d
+        np.maximum(a, 0, out=h)
+        if not derivative:
+            return h, None
+        return h, np.greater(a, 0, out=self._work.get("s" + layer, a.shape, bool)).astype(a.dtype, copy=False)
 
-    def forward_backward(self, r: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Inputs (N, U) -> member outputs (S, N), and dL/dinputs (N, U) when ``backward``."""
-        h1, d1 = self._act(torch.baddbmm(self.b1, r.expand(len(self.w1), -1, -1), self.w1), backward)
-        h2, d2 = self._act(torch.baddbmm(self.b2, h1, self.w2), backward)
-        y = torch.bmm(h2, self.w3).squeeze(-1) + self.b3
+    def forward_backward(self, r: np.ndarray, backward: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Inputs (N, U) -> member outputs (S, N), and dL/dinputs (N, U) when ``backward``
+        (both fresh arrays; the intermediates live in the stack's workspace)."""
+        n, members, dtype = len(r), len(self.w1), self.w1.dtype
+        a1 = np.matmul(r, self.w1, out=self._work.get("a1", (members, n, self.w1.shape[2]), dtype))
+        a1 += self.b1
+        h1, d1 = self._act(a1, backward, "1")
+        a2 = np.matmul(h1, self.w2, out=self._work.get("a2", (members, n, self.w2.shape[2]), dtype))
+        a2 += self.b2
+        h2, d2 = self._act(a2, backward, "2")
+        y = (h2 @ self.w3)[..., 0] + self.b3
         if not backward:
             return y, None
-        g1 = torch.bmm(d2 * self.out_grad, self.w2_back) * d1
-        return y, torch.bmm(g1, self.w1_back).sum(0)
+        d2 *= self.out_grad
+        g1 = np.matmul(d2, self.w2_back, out=self._work.get("g1", a1.shape, dtype))
+        g1 *= d1
+        g0 = np.matmul(g1, self.w1_back, out=self._work.get("g0", (members, n, self.w1.shape[1]), dtype))
+        return y, g0.sum(0)
 
 
 class SearchObjective:
@@ -108,7 +143,7 @@ class SearchObjective:
     """
 
     def __init__(self, heads: list[Head], lam: float, flops_poly: FlopsPolynomial | None,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: np.dtype | type = np.float32) -> None:
         if not heads:
             raise BenchError("a search objective needs at least one predictor")
         spaces = {h.predictor.space for h in heads}
@@ -116,72 +151,68 @@ class SearchObjective:
             raise BenchError(f"predictors of one search must share a code space; got {sorted(spaces)}")
         if not lam >= 0 or not np.isfinite(lam):
             raise BenchError(f"lambda={lam!r} is invalid; valid is a finite lambda >= 0 (larger trades accuracy for fewer FLOPs)")
-        self.heads, self.lam, self.dtype = heads, float(lam), dtype
+        self.heads, self.lam, self.dtype = heads, float(lam), np.dtype(dtype)
         space = spaces.pop()
         self.encoding: CodeEncoding = encoding_for(space)
         used = {f for h in heads for f in h.predictor.features.features}
         self.features = CodeFeatures(space, tuple(f for f in FEATURES if f in used))
         self.flops_poly = flops_poly
-        self._coef = torch.tensor([h.weight for h in heads], dtype=dtype)
-        self._scale = torch.tensor(self.encoding.scale, dtype=dtype)
-        self._center = torch.tensor(self.encoding.center, dtype=dtype)
-        input_map, cost_columns = self.features.input_map(dtype)
-        self._cost_columns = torch.tensor(cost_columns, dtype=torch.long)
+        self._coef = np.array([h.weight for h in heads])
+        self._scale = self.encoding.scale.astype(self.dtype)
+        self._center = self.encoding.center.astype(self.dtype)
+        input_map, cost_columns = self.features.input_map()
+        self._cost_columns = list(cost_columns)
         self._all_cost = cost_columns == (0, 1)  # the default's: no column selection per step
         self._dim = len(self.encoding.names)
-        self._stacks = self._build_stacks(input_map, dtype)
-        self._cost = cost_polynomials(dtype)  # GFLOPs (the FLOPs term) and the cost features, one pass
+        self._stacks = self._build_stacks(input_map.numpy())
+        self._cost = cost_polynomials().to(self.dtype)  # GFLOPs (the FLOPs term) and the cost features, one pass
         if flops_poly is not None:
             self._flops_unit = benchmark_gflops_std()
 
-    def _build_stacks(self, input_map: torch.Tensor, dtype: torch.dtype) -> list[tuple[_Stack, torch.Tensor]]:
+    def _build_stacks(self, input_map: np.ndarray) -> list[tuple[_Stack, np.ndarray]]:
         """One stack per activation, with its (members, heads) matrix turning member outputs into head means."""
         position = {name: i for i, name in enumerate(self.features.names)}
         by_activation: dict[str, list] = {}
         for index, head in enumerate(self.heads):
             p = head.predictor
             output = p.metric_index(head.metric)
-            columns = torch.tensor([position[n] for n in p.features.names])
+            columns = np.array([position[n] for n in p.features.names])
             for net in p.members:
                 entry = (fold(net, output), columns, head.weight / len(p.members), index, 1.0 / len(p.members))
                 by_activation.setdefault(net.activation, []).append(entry)
         stacks = []
         for activation, entries in by_activation.items():
             stack = _Stack(activation, [e[0] for e in entries], [e[1] for e in entries], input_map,
-                           [e[2] for e in entries], dtype)
-            mix = torch.zeros(len(entries), len(self.heads), dtype=dtype)  # member outputs -> head means
+                           [e[2] for e in entries], self.dtype)
+            mix = np.zeros((len(entries), len(self.heads)), dtype=self.dtype)  # member outputs -> head means
             for s, e in enumerate(entries):
                 mix[s, e[3]] = e[4]
             stacks.append((stack, mix))
         return stacks
 
     # ----------------------------------------------------------- forward parts
-    def _raw(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self._scale + self._center
+    def _raw(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=self.dtype) * self._scale + self._center
 
-    def _inputs(self, x: torch.Tensor, cost: torch.Tensor | None) -> torch.Tensor:
+    def _inputs(self, x: np.ndarray, cost: np.ndarray | None) -> np.ndarray:
         """Raw codes (N, D) and their cost (N, 2) -> the stacks' inputs ``[x, log cost]`` (N, U)."""
-        if not len(self._cost_columns):
+        if not self._cost_columns:
             return x
-        return torch.cat([x, torch.log(self._select(cost))], dim=1)
+        return np.concatenate([x, np.log(self._select(cost))], axis=1)
 
-    def _select(self, cost: torch.Tensor) -> torch.Tensor:
+    def _select(self, cost: np.ndarray) -> np.ndarray:
         """The used columns of cost values (N, 2) or gradients (N, 2, D)."""
-        return cost if self._all_cost else cost.index_select(1, self._cost_columns)
+        return cost if self._all_cost else cost[:, self._cost_columns]
 
-    def heads_standardised(self, z: torch.Tensor) -> torch.Tensor:
+    def heads_standardised(self, z: np.ndarray) -> np.ndarray:
         """(N, D) standardised codes -> standardised head outputs (N, S) (member means)."""
         x = self._raw(z)
-        u = self._inputs(x, cost_values(x) if len(self._cost_columns) else None)
+        u = self._inputs(x, self._cost.values(x) if self._cost_columns else None)
         return sum(stack.forward_backward(u, False)[0].T @ mix for stack, mix in self._stacks)
 
-    def gflops(self, z: torch.Tensor) -> torch.Tensor:
-        """Closed-form GFLOPs of continuous codes (N,) (NAS-Bench-MR only)."""
-        assert self.flops_poly is not None
-        return self.flops_poly(self._raw(z))
-
-    def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Head outputs (N, S) standardised, GFLOPs (N,) (NaN without a polynomial), and dL/dz (N, D)."""
+    def value_and_grad(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised codes (N, D) -> head outputs (N, S) standardised, GFLOPs (N,) (NaN without a
+        polynomial) and dL/dz (N, D), all numpy in the objective's dtype."""
         x = self._raw(z)
         logs = len(self._cost_columns)
         cost = self._cost.value_and_grad(x) if self.flops_poly is not None or logs else None
@@ -194,16 +225,16 @@ class SearchObjective:
         grad_x = grad_u[:, : self._dim]
         if logs:  # d log c / dx = c' / c
             scale = grad_u[:, self._dim :] / self._select(cost[0])
-            grad_x = grad_x + torch.bmm(scale[:, None], self._select(cost[1])).squeeze(1)
+            grad_x = grad_x + (scale[:, None] @ self._select(cost[1]))[:, 0]
         if self.flops_poly is None:
-            return y, torch.full_like(z[:, 0], float("nan")), grad_x * self._scale
-        grad_x = grad_x + cost[1][:, 0] * (self.lam / self._flops_unit)
+            return y, np.full(len(x), np.nan, dtype=self.dtype), grad_x * self._scale
+        grad_x = grad_x + cost[1][:, 0] * self.dtype.type(self.lam / self._flops_unit)
         return y, cost[0][:, 0], grad_x * self._scale  # chain rule: x = z * scale + center
 
     # --------------------------------------------------------------- reference
     def autograd_loss(self, z: torch.Tensor) -> torch.Tensor:
         """The paper's loss, literally, through the real modules, summed over codes (checks :meth:`value_and_grad`)."""
-        x = self._raw(z)
+        x = z * torch.as_tensor(self.encoding.scale, dtype=z.dtype) + torch.as_tensor(self.encoding.center, dtype=z.dtype)
         loss = z.new_zeros(())
         for head in self.heads:
             p = head.predictor.standardised(x)[:, head.predictor.metric_index(head.metric)].to(z.dtype)
@@ -216,18 +247,16 @@ class SearchObjective:
     # ------------------------------------------------------------- scoring
     def score(self, x: np.ndarray, gflops: np.ndarray | None = None) -> np.ndarray:
         """``J`` of raw codes (N, D) with exact FLOPs (cost model, or ``gflops`` when given)."""
-        z = torch.as_tensor(self.encoding.standardise(x), dtype=self.dtype)
-        with torch.no_grad():
-            y = self.heads_standardised(z)
-        j = (y * self._coef).sum(1).double().numpy()
+        y = self.heads_standardised(self.encoding.standardise(x))
+        j = (y.astype(np.float64) * self._coef).sum(1)
         if self.flops_poly is not None:
             if gflops is None:
                 gflops = cost_batch(np.asarray(x, dtype=np.int64))[1] / 1e9
             j = j - self.lam * np.asarray(gflops) / self._flops_unit
         return j
 
-    def head_points(self, y: torch.Tensor) -> np.ndarray:
-        """Standardised head outputs (..., S) -> metric points."""
+    def head_points(self, y: np.ndarray) -> np.ndarray:
+        """Standardised head outputs (..., S) -> metric points (float64)."""
         mean = np.array([h.predictor.target_mean[h.predictor.metric_index(h.metric)] for h in self.heads])
         std = np.array([h.predictor.target_std[h.predictor.metric_index(h.metric)] for h in self.heads])
-        return y.double().numpy() * std + mean
+        return np.asarray(y, dtype=np.float64) * std + mean

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from bench.code import CHANNEL_FIELDS, FIELD_NAMES
 from bench.errors import BenchError, check_int
@@ -84,24 +83,24 @@ def propagate_continuous(
                          "use bench.ncp.nb201.propagate_nb201")
     start = _check_start(objective, start)
     enc, dtype = objective.encoding, objective.dtype
-    lo, hi = torch.tensor(enc.z_lo, dtype=dtype), torch.tensor(enc.z_hi, dtype=dtype)
-    z = torch.tensor(enc.standardise(start), dtype=dtype)
+    lo, hi = enc.z_lo.astype(dtype), enc.z_hi.astype(dtype)
+    step = dtype.type(step_size)
+    z = enc.standardise(start).astype(dtype)
     n, s = len(z), len(objective.heads)
-    zs = torch.empty((iterations + 1, n, enc.dim), dtype=dtype) if record else None
-    ys = torch.empty((iterations + 1, n, s), dtype=dtype) if record else None
-    fs = torch.empty((iterations + 1, n), dtype=dtype) if record else None
-    with torch.no_grad():
-        for t in range(iterations + 1):
-            y, gflops, grad = objective.value_and_grad(z)
-            if record:
-                zs[t], ys[t], fs[t] = z, y, gflops
-            if t == iterations:
-                break
-            z = torch.clamp(z - step_size * grad, lo, hi)
-    final = enc.round_raw(enc.unstandardise(z.numpy()))
+    zs = np.empty((iterations + 1, n, enc.dim), dtype=dtype) if record else None
+    ys = np.empty((iterations + 1, n, s), dtype=dtype) if record else None
+    fs = np.empty((iterations + 1, n), dtype=dtype) if record else None
+    for t in range(iterations + 1):
+        y, gflops, grad = objective.value_and_grad(z)
+        if record:
+            zs[t], ys[t], fs[t] = z, y, gflops
+        if t == iterations:
+            break
+        z = np.clip(z - step * grad, lo, hi)
+    final = enc.round_raw(enc.unstandardise(z))
     if not record:
         zs, ys, fs = z[None], y[None], gflops[None]
-    return Propagation(final, enc.unstandardise(zs.numpy()), objective.head_points(ys), fs.double().numpy())
+    return Propagation(final, enc.unstandardise(zs), objective.head_points(ys), fs.astype(np.float64))
 
 
 def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int = 70) -> Propagation:
@@ -137,7 +136,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
     x = _check_start(objective, start).astype(np.int64)
     if np.any((x - objective.encoding.lo) % objective.encoding.unit):
         raise BenchError("winner-takes-all starts from grid codes (channels multiples of 8); round the start first")
-    enc, dtype = objective.encoding, objective.dtype
+    enc = objective.encoding
     unit = enc.unit.astype(np.int64)
     n, d = x.shape
     grow = np.eye(d, dtype=np.int64) * unit  # row l: + one unit on dim l
@@ -146,9 +145,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
     stopped = np.full(n, -1)
     table = objective.flops_poly.numpy  # T: the cost model traced to a polynomial (same integers as cost_batch)
     for t in range(iterations + 1):
-        z = torch.tensor(enc.standardise(x), dtype=dtype)
-        with torch.no_grad():
-            y, _, grad = objective.value_and_grad(z)
+        y, _, grad = objective.value_and_grad(enc.standardise(x))
         base = np.rint(table(x) * 1e9)
         xs.append(x.astype(np.float64))
         ys.append(y)
@@ -158,7 +155,7 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
         moving = stopped < 0
         grown = np.rint(table((x[:, None, :] + grow[None]).reshape(-1, d)) * 1e9).reshape(n, d)
         dr = (grown - base[:, None]) / 1e9
-        per_unit = grad.double().numpy() / enc.scale * unit  # dL for +1 unit of every dim
+        per_unit = grad.astype(np.float64) / enc.scale * unit  # dL for +1 unit of every dim
         ratio = per_unit / dr
         shrink = np.where(x > enc.lo, ratio, -np.inf)
         expand = np.where(x < enc.hi, ratio, np.inf)
@@ -175,4 +172,4 @@ def propagate_wta(objective: SearchObjective, start: np.ndarray, iterations: int
             better[moves] = gain > 0
         stopped[moving & ~better] = t
         x = np.where(better[:, None], proposal, x)
-    return Propagation(x, np.stack(xs), objective.head_points(torch.stack(ys)), np.stack(fs), stopped)
+    return Propagation(x, np.stack(xs), objective.head_points(np.stack(ys)), np.stack(fs), stopped)

@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from bench.errors import BenchError
 from bench.ncp.nb201 import ops_string, project_simplex, propagate_nb201
@@ -17,15 +16,16 @@ ALL_CELLS = np.eye(5, dtype=np.float32)[np.array(list(itertools.product(range(5)
 
 
 def test_simplex_projection_is_the_euclidean_projection():
-    x = torch.tensor(np.random.default_rng(0).normal(size=(200, 5)))
+    x = np.random.default_rng(0).normal(size=(200, 5))
     p = project_simplex(x)
-    assert torch.all(p >= 0) and torch.allclose(p.sum(1), torch.ones(200, dtype=x.dtype))
-    assert torch.allclose(project_simplex(p), p)  # a point of the simplex stays put
+    assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0)
+    assert np.allclose(project_simplex(p), p)  # a point of the simplex stays put
     # optimality (KKT): on the support, x - p is one constant; off it, x is below that constant
     for row_x, row_p in zip(x, p):
         support = row_p > 0
         theta = (row_x - row_p)[support]
-        assert torch.allclose(theta, theta[0].expand_as(theta)) and torch.all(row_x[~support] <= theta[0] + 1e-9)
+        assert np.allclose(theta, theta[0]) and np.all(row_x[~support] <= theta[0] + 1e-9)
+    assert project_simplex(x.astype(np.float32)).dtype == np.float32  # the search's dtype is kept
 
 
 def test_read_outs_are_cells_and_the_found_one_has_the_best_objective():
