@@ -110,6 +110,9 @@ def main() -> None:
                         help="keep each fold's predictions here and reuse them (training is deterministic)")
     parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed, fold) each, 1 thread each")
     args = parser.parse_args()
+    for flag, value in (("--folds", args.folds), ("--jobs", args.jobs), ("--epochs", args.epochs)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} {value} is invalid; valid is an integer >= 1")
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     tables = {s: inner_table(SettingTable.from_frame(store.load_setting(s).to_pandas(), s)) for s in args.settings}
