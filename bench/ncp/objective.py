@@ -111,7 +111,7 @@ class _Stack:
         np.maximum(a, 0, out=h)
         if not derivative:
             return h, None
-        return h, np.greater(a, 0, out=self._work.get("s" + layer, a.shape, bool)).astype(a.dtype, copy=False)
+        return h, np.greater(a, 0, out=a)  # 1.0 / 0.0 written over a
 
     def forward_backward(self, r: np.ndarray, backward: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Inputs (N, U) -> member outputs (S, N), and dL/dinputs (N, U) when ``backward``
