@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 import torch
@@ -23,6 +26,7 @@ from bench.count import measure
 from bench.nn import build_network
 from bench.safe_pickle import load_untrusted
 from bench.space import sample_codes
+from benchmarks.cli import count
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "nasbench_mr" / "seg.pkl"
 
@@ -35,7 +39,7 @@ def load_codes() -> tuple[list[ArchCode], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-measured", type=int, default=100, help="codes built and measured (slow path)")
+    parser.add_argument("--n-measured", type=count, default=100, help="codes built and measured (slow path)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     codes, source = load_codes()

@@ -32,6 +32,7 @@ from bench.ncp.propagate import default_start, propagate_continuous, propagate_w
 from bench.ncp.recipe import RECIPES
 from bench.ncp.search import build_objective
 from bench.ncp.splits import Split
+from benchmarks.cli import count
 from benchmarks.timing import timed
 
 
@@ -63,8 +64,8 @@ def autograd_propagation(objective, start: np.ndarray, iterations: int, step: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--starts", type=int, default=1000, help="codes of the batched measurements (PERF.md: 1,000)")
+    parser.add_argument("--repeats", type=count, default=20)
+    parser.add_argument("--starts", type=count, default=1000, help="codes of the batched measurements (PERF.md: 1,000)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seg = paper_sized_predictor("seg", ("mIoU", "mAcc", "aAcc"), 0, "default")

@@ -31,6 +31,7 @@ from bench.ncp.predictor import build_net, default_metrics, targets
 from bench.ncp.recipe import DEFAULT, recipe_named
 from bench.ncp.synthetic import synthetic_frame
 from bench.ncp.training import TrainingData, member_seed, train_members
+from benchmarks.cli import count
 
 N_ROWS, N_TRAIN = 2507, 2005
 
@@ -45,10 +46,10 @@ def training_data(setting: str, features: CodeFeatures, metrics: tuple[str, ...]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--members", type=int, nargs="+", default=[1, 2, 5])
+    parser.add_argument("--epochs", type=count, default=20)
+    parser.add_argument("--members", type=count, nargs="+", default=[1, 2, 5])
     parser.add_argument("--setting", default="cls_a")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each way (the fastest is kept)")
+    parser.add_argument("--repeats", type=count, default=2, help="timed runs of each way (the fastest is kept)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = SettingTable.from_frame(synthetic_frame(N_ROWS, seed=0, setting=args.setting), args.setting)

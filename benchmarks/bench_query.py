@@ -36,6 +36,7 @@ from bench.space import sample_codes
 from bench.store import RunRecord, Store
 from bench.store.compact import compact
 from bench.store.official import import_official
+from benchmarks.cli import count
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
@@ -86,9 +87,9 @@ def per_query(label: str, calls: list, repeats: int = 3) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", default=str(SHARED), help="directory of the published pickles")
-    parser.add_argument("--archs", type=int, default=500, help="architectures of the measured setting")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per architecture of the measured setting")
-    parser.add_argument("--queries", type=int, default=20000, help="queries per per-query measurement")
+    parser.add_argument("--archs", type=count, default=500, help="architectures of the measured setting")
+    parser.add_argument("--seeds", type=count, default=3, help="seeds per architecture of the measured setting")
+    parser.add_argument("--queries", type=count, default=20000, help="queries per per-query measurement")
     args = parser.parse_args()
     if not Path(args.src).is_dir():
         print(f"published pickles not found in {args.src}; pass --src DIR (see docs/store.md)", file=sys.stderr)

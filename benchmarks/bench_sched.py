@@ -40,6 +40,7 @@ from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
 from bench.sched.testing_jobs import ScriptedOptions, scripted_experiment
 from bench.store import Store, resume_status
+from benchmarks.cli import count, positive
 
 
 def rss_mb() -> float:
@@ -50,10 +51,10 @@ def rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--gpus", type=int, default=64)
-    parser.add_argument("--job-seconds", type=float, default=1.0)
-    parser.add_argument("--cpus", type=int, default=os.cpu_count())
+    parser.add_argument("--jobs", type=count, default=10_000)
+    parser.add_argument("--gpus", type=count, default=64)
+    parser.add_argument("--job-seconds", type=positive, default=1.0)
+    parser.add_argument("--cpus", type=count, default=os.cpu_count())
     parser.add_argument("--store", default=None, help="store directory (default: a new temporary one)")
     args = parser.parse_args(argv)
 

@@ -31,6 +31,7 @@ from bench.space import sample_codes
 from bench.store import RunRecord, Store, resume_status
 from bench.store.compact import compact
 from bench.store.official import import_official
+from benchmarks.cli import count
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"
@@ -93,10 +94,10 @@ def generated_pickle(directory: Path, codes) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", type=int, default=2500)
-    parser.add_argument("--seeds", type=int, default=10, help="runs = archs x seeds (25,000 by default)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--archs", type=count, default=2500)
+    parser.add_argument("--seeds", type=count, default=10, help="runs = archs x seeds (25,000 by default)")
+    parser.add_argument("--workers", type=count, default=2)
+    parser.add_argument("--repeats", type=count, default=20)
     args = parser.parse_args()
     codes = sample_codes(n=args.archs, seed=0)
     strings = [c.to_string() for c in codes]

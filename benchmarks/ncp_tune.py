@@ -42,6 +42,7 @@ from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
 from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 from bench.store import Store
+from benchmarks.cli import count
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
 CANDIDATES = {
@@ -100,19 +101,16 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--settings", nargs="+", default=["cls_a", "seg", "video"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--folds", type=int, default=5,
+    parser.add_argument("--folds", type=count, default=5,
                         help="cross-validation folds; 1: one 80/20 split by arch id (how the earlier tables were made)")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=[*CANDIDATES, *AVERAGES])
     parser.add_argument("--baseline", default="authors", choices=list(CANDIDATES),
                         help="the candidate every other is compared with (trained too when not listed)")
-    parser.add_argument("--epochs", type=int, default=None, help="override every candidate's epochs (a quick check)")
+    parser.add_argument("--epochs", type=count, default=None, help="override every candidate's epochs (a quick check)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep each fold's predictions here and reuse them (training is deterministic)")
-    parser.add_argument("--jobs", type=int, default=1, help="processes, one (candidate, setting, seed, fold) each, 1 thread each")
+    parser.add_argument("--jobs", type=count, default=1, help="processes, one (candidate, setting, seed, fold) each, 1 thread each")
     args = parser.parse_args()
-    for flag, value in (("--folds", args.folds), ("--jobs", args.jobs), ("--epochs", args.epochs)):
-        if value is not None and value < 1:
-            parser.error(f"{flag} {value} is invalid; valid is an integer >= 1")
     torch.set_num_threads(1)
     store = Store.open(args.store, create=False)
     tables = {s: inner_table(SettingTable.from_frame(store.load_setting(s).to_pandas(), s)) for s in args.settings}

@@ -63,3 +63,19 @@ def test_det3d_benchmark(tmp_path):
 def test_plan_sensitivity(tmp_path):
     out = script("plan_sensitivity.py", cwd=tmp_path)
     assert "GPU-hours for the frozen 2,500 codes" in out
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("bench_ncp.py", ["--starts", "0"], "argument --starts: 0 is invalid; valid is an integer >= 1"),
+    ("bench_cost.py", ["--n-measured", "many"], "argument --n-measured: 'many' is not an integer"),
+    ("bench_predictor_training.py", ["--members", "1", "0"], "argument --members: 0 is invalid"),
+    ("bench_query.py", ["--queries", "-5"], "argument --queries: -5 is invalid"),
+    ("bench_store.py", ["--workers", "0"], "argument --workers: 0 is invalid"),
+    ("bench_sched.py", ["--job-seconds", "nan"], "argument --job-seconds: nan is invalid; valid is a finite number > 0"),
+    ("ncp_tune.py", ["STORE", "--folds", "0"], "argument --folds: 0 is invalid; valid is an integer >= 1"),
+    ("ncp_quality.py", ["STORE", "--epochs", "0"], "argument --epochs: 0 is invalid"),
+])
+def test_counts_below_one_are_refused_by_name_before_any_work(tmp_path, name, args, message):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
