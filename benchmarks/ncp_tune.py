@@ -29,6 +29,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
+from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -175,15 +176,23 @@ def score(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split)
     return val_rows, p.predict(table.x[val_rows])[table.main_metric], time.perf_counter() - began, p.loss
 
 
-TRAINING_CODE = ("features", "loss_choice", "model", "predictor", "stacked", "training")
-"""Modules of bench.ncp whose source decides what a fold's training produces."""
+TRAINING_CODE = tuple(f"bench.ncp.{name}" for name in ("features", "flops_poly", "loss_choice", "model", "predictor",
+                                                          "stacked", "training")) + ("bench.cost",)
+"""Modules whose source decides what a fold's training produces (the cost model and its polynomial make the
+cost features)."""
+
+
+@lru_cache(maxsize=1)
+def training_code_digest() -> str:
+    """sha256 of the :data:`TRAINING_CODE` modules' source (read once per process)."""
+    code = [Path(importlib.import_module(name).__file__).read_bytes() for name in TRAINING_CODE]
+    return hashlib.sha256(b"".join(code)).hexdigest()
 
 
 def cache_key(table: SettingTable, recipe: PredictorRecipe, seed: int, split: Split) -> str:
     """What decides a fold's predictions: the recipe, seed, split, data, the training code and torch's version."""
-    code = [Path(importlib.import_module(f"bench.ncp.{name}").__file__).read_bytes() for name in TRAINING_CODE]
     parts = (repr(recipe), seed, split.kind, split.train_ids, split.val_ids, table.setting, table.x.tobytes().hex(),
-             table.metrics[table.main_metric].tobytes().hex(), torch.__version__, hashlib.sha256(b"".join(code)).hexdigest())
+             table.metrics[table.main_metric].tobytes().hex(), torch.__version__, training_code_digest())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
