@@ -5,6 +5,16 @@ from __future__ import annotations
 import argparse
 
 
+def _integer_at_least(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; valid is an integer >= {minimum}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is invalid; valid is an integer >= {minimum}")
+    return value
+
+
 def count(text: str) -> int:
     """An integer >= 1 (repeats, codes, epochs, folds, processes ...), for ``type=`` of an argparse option.
 
@@ -16,13 +26,21 @@ def count(text: str) -> int:
         ...
         argparse.ArgumentTypeError: 0 is invalid; valid is an integer >= 1
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; valid is an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is invalid; valid is an integer >= 1")
-    return value
+    return _integer_at_least(text, 1)
+
+
+def nonnegative(text: str) -> int:
+    """An integer >= 0 (seeds, as ``predictor.seed`` accepts them), for ``type=`` of an argparse option.
+
+    Example:
+        >>> nonnegative("0")
+        0
+        >>> nonnegative("-1")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: -1 is invalid; valid is an integer >= 0
+    """
+    return _integer_at_least(text, 0)
 
 
 def positive(text: str) -> float:

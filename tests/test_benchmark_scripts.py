@@ -74,8 +74,10 @@ def test_plan_sensitivity(tmp_path):
     ("bench_sched.py", ["--job-seconds", "nan"], "argument --job-seconds: nan is invalid; valid is a finite number > 0"),
     ("ncp_tune.py", ["STORE", "--folds", "0"], "argument --folds: 0 is invalid; valid is an integer >= 1"),
     ("ncp_quality.py", ["STORE", "--epochs", "0"], "argument --epochs: 0 is invalid"),
+    ("ncp_tune.py", ["STORE", "--seeds", "0", "-1"], "argument --seeds: -1 is invalid; valid is an integer >= 0"),
+    ("ncp_quality.py", ["STORE", "--nb201-seeds", "x"], "argument --nb201-seeds: 'x' is not an integer"),
 ])
-def test_counts_below_one_are_refused_by_name_before_any_work(tmp_path, name, args, message):
+def test_bad_counts_and_seeds_are_refused_by_name_before_any_work(tmp_path, name, args, message):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
