@@ -29,13 +29,13 @@ def count(text: str) -> int:
     return _integer_at_least(text, 1)
 
 
-def nonnegative(text: str) -> int:
+def nonnegative_int(text: str) -> int:
     """An integer >= 0 (seeds, as ``predictor.seed`` accepts them), for ``type=`` of an argparse option.
 
     Example:
-        >>> nonnegative("0")
+        >>> nonnegative_int("0")
         0
-        >>> nonnegative("-1")
+        >>> nonnegative_int("-1")
         Traceback (most recent call last):
         ...
         argparse.ArgumentTypeError: -1 is invalid; valid is an integer >= 0
@@ -43,12 +43,30 @@ def nonnegative(text: str) -> int:
     return _integer_at_least(text, 0)
 
 
-def positive(text: str) -> float:
-    """A finite number > 0 (seconds, ...), for ``type=`` of an argparse option."""
+def _number_in(text: str, low: float, strict: bool, valid: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; valid is a finite number > 0") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value} is invalid; valid is a finite number > 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; valid is {valid}") from None
+    if not (value > low if strict else value >= low) or value == float("inf"):  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"{value} is invalid; valid is {valid}")
     return value
+
+
+def positive(text: str) -> float:
+    """A finite number > 0 (seconds, ...), for ``type=`` of an argparse option."""
+    return _number_in(text, 0.0, True, "a finite number > 0")
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (a FLOPs weight lambda, a budget where 0 means none), for ``type=`` of an argparse option.
+
+    Example:
+        >>> nonnegative_float("0")
+        0.0
+        >>> nonnegative_float("nan")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: nan is invalid; valid is a finite number >= 0
+    """
+    return _number_in(text, 0.0, False, "a finite number >= 0")

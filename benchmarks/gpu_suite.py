@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from benchmarks.cli import nonnegative_float  # noqa: E402
 from benchmarks.gpu import jobs, profiling, steps  # noqa: E402
 
 SECTIONS = ("env", "steps", "pipeline", "jobs", "resume", "det3d_steps", "profile", "graphs", "compile", "packing")
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="the JSON to write (a .profile.txt is written beside it)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny batches and few steps: the code paths in ~1 min on a CPU")
-    parser.add_argument("--budget-s", type=float, default=0.0, help="skip optional sections past this many seconds (0: none)")
+    parser.add_argument("--budget-s", type=nonnegative_float, default=0.0, help="skip optional sections past this many seconds (0: none)")
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run these sections only (a rerun of a failed one)")
     parser.add_argument("--resume", nargs="*", help="jobs to kill and resume (default: all on a GPU; cls with --quick)")
     parser.add_argument("--work", help="folder for toy data, stores and work dirs (default: a new temporary folder)")

@@ -43,7 +43,7 @@ from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
 from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 from bench.store import Store
-from benchmarks.cli import count, nonnegative
+from benchmarks.cli import count, nonnegative_int
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
 CANDIDATES = {
@@ -101,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("store")
     parser.add_argument("--settings", nargs="+", default=["cls_a", "seg", "video"])
-    parser.add_argument("--seeds", nargs="+", type=nonnegative, default=[0])
+    parser.add_argument("--seeds", nargs="+", type=nonnegative_int, default=[0])
     parser.add_argument("--folds", type=count, default=5,
                         help="cross-validation folds; 1: one 80/20 split by arch id (how the earlier tables were made)")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=[*CANDIDATES, *AVERAGES])

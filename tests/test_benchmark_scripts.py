@@ -76,6 +76,8 @@ def test_plan_sensitivity(tmp_path):
     ("ncp_quality.py", ["STORE", "--epochs", "0"], "argument --epochs: 0 is invalid"),
     ("ncp_tune.py", ["STORE", "--seeds", "0", "-1"], "argument --seeds: -1 is invalid; valid is an integer >= 0"),
     ("ncp_quality.py", ["STORE", "--nb201-seeds", "x"], "argument --nb201-seeds: 'x' is not an integer"),
+    ("ncp_quality.py", ["STORE", "--nb201-lambda", "-0.5"], "argument --nb201-lambda: -0.5 is invalid; valid is a finite number >= 0"),
+    ("gpu_suite.py", ["--budget-s", "nan"], "argument --budget-s: nan is invalid; valid is a finite number >= 0"),
 ])
 def test_bad_counts_and_seeds_are_refused_by_name_before_any_work(tmp_path, name, args, message):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=tmp_path, capture_output=True,
