@@ -26,7 +26,7 @@ from bench.count import measure
 from bench.nn import build_network
 from bench.safe_pickle import load_untrusted
 from bench.space import sample_codes
-from benchmarks.cli import count
+from bench.argtypes import count
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "nasbench_mr" / "seg.pkl"
 

@@ -32,7 +32,7 @@ from bench.ncp.propagate import default_start, propagate_continuous, propagate_w
 from bench.ncp.recipe import RECIPES
 from bench.ncp.search import build_objective
 from bench.ncp.splits import Split
-from benchmarks.cli import count
+from bench.argtypes import count
 from benchmarks.timing import timed
 
 

@@ -31,7 +31,7 @@ from bench.ncp.predictor import build_net, default_metrics, targets
 from bench.ncp.recipe import DEFAULT, recipe_named
 from bench.ncp.synthetic import synthetic_frame
 from bench.ncp.training import TrainingData, member_seed, train_members
-from benchmarks.cli import count
+from bench.argtypes import count
 
 N_ROWS, N_TRAIN = 2507, 2005
 

@@ -40,7 +40,7 @@ from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
 from bench.sched.testing_jobs import ScriptedOptions, scripted_experiment
 from bench.store import Store, resume_status
-from benchmarks.cli import count, positive
+from bench.argtypes import count, positive
 
 
 def rss_mb() -> float:

@@ -31,7 +31,7 @@ from bench.space import sample_codes
 from bench.store import RunRecord, Store, resume_status
 from bench.store.compact import compact
 from bench.store.official import import_official
-from benchmarks.cli import count
+from bench.argtypes import count
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"

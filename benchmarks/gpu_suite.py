@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
-from benchmarks.cli import nonnegative_float  # noqa: E402
+from bench.argtypes import nonnegative_float  # noqa: E402
 from benchmarks.gpu import jobs, profiling, steps  # noqa: E402
 
 SECTIONS = ("env", "steps", "pipeline", "jobs", "resume", "det3d_steps", "profile", "graphs", "compile", "packing")

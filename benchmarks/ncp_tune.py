@@ -43,7 +43,7 @@ from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
 from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 from bench.store import Store
-from benchmarks.cli import count, nonnegative_int
+from bench.argtypes import count, nonnegative_int
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
 CANDIDATES = {

@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.argtypes import count, nonnegative_int
 from bench.errors import BenchError
 from tasks.data.hmdb51 import DEFAULT_SPLITS_DIR, make_hmdb51_manifests
 from tasks.data.imagenet import scan_imagenet
@@ -52,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     make = sub.add_parser("imagenet", help="choose ImageNet subsets and write their manifests")
     make.add_argument("--root", required=True, help="ImageNet root holding train/ and val/")
     make.add_argument("--out", default=str(DEFAULT_DIR), help="output directory (default: data_manifests/)")
-    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--seed", type=nonnegative_int, default=0)
     make.add_argument("--name", help="a custom subset name (with --classes and --per-class)")
-    make.add_argument("--classes", type=int)
-    make.add_argument("--per-class", type=int)
-    make.add_argument("--min-class-images", type=int, default=STANDARD_MIN_CLASS_IMAGES)
+    make.add_argument("--classes", type=count)
+    make.add_argument("--per-class", type=count)
+    make.add_argument("--min-class-images", type=count, default=STANDARD_MIN_CLASS_IMAGES)
     make.add_argument("--no-file-hashes", action="store_true", help="skip per-file sha256 (faster; size checks only)")
     video = sub.add_parser("hmdb51", help="count every HMDB51 clip's decodable frames and write the split manifests")
     video.add_argument("--root", required=True, help="HMDB51 root holding the class folders and the split files")
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="folder of the class folders, relative to the root (default: the root)")
     video.add_argument("--splits-dir", default=DEFAULT_SPLITS_DIR,
                        help=f"folder of the split files (default {DEFAULT_SPLITS_DIR})")
-    video.add_argument("--workers", type=int, default=1, help="processes decoding clips in parallel")
+    video.add_argument("--workers", type=count, default=1, help="processes decoding clips in parallel")
     video.add_argument("--no-file-hashes", action="store_true", help="skip per-file sha256 (faster; size checks only)")
     check = sub.add_parser("verify", help="check a dataset copy against a manifest")
     check.add_argument("manifest")
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write_hmdb51(args: argparse.Namespace) -> int:
     report = make_hmdb51_manifests(args.root, tuple(args.split), args.videos_dir, args.splits_dir,
-                                   not args.no_file_hashes, max(1, args.workers))
+                                   not args.no_file_hashes, args.workers)
     for manifest in report.manifests:
         path = manifest.write(Path(args.out) / f"{manifest.name}.tsv")
         short = sum(1 for e in manifest.entries if e.frames < 64)  # the paper's recipe drops them

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import av
 
-from bench.errors import DataError
+from bench.errors import DataError, check_int
 from tasks.data.files import DataLayoutError, read_text_lines, visible
 from tasks.data.manifest import MANIFEST_DIR, Manifest, ManifestEntry, ManifestError, file_facts
 
@@ -173,7 +173,12 @@ def make_hmdb51_manifests(
     hash_files: bool = True,
     workers: int = 1,
 ) -> ManifestReport:
-    """Decode every clip the split files list (once, also when several splits share it) and build the manifests."""
+    """Decode every clip the split files list (once, also when several splits share it) and build the manifests.
+
+    Raises:
+        BenchError: ``workers`` below 1; DataLayoutError / DataError for a missing root or split files.
+    """
+    check_int("workers (--workers)", workers, 1)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataLayoutError(f"HMDB51 root {str(root)!r} does not exist or is not a directory")

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, DataError
+from bench.errors import BenchError, DataError, check_int
 from tasks.data.files import read_text_lines
 from tasks.data.imagenet import ImageNetLayout
 from tasks.engine.checkpoint import sha256_of
@@ -257,7 +257,15 @@ def select_imagenet_subset(
     min_class_images: int | None = None,
     hash_files: bool = True,
 ) -> Manifest:
-    """Choose ``num_classes`` x ``per_class`` training images (and the classes' val images) deterministically."""
+    """Choose ``num_classes`` x ``per_class`` training images (and the classes' val images) deterministically.
+
+    Raises:
+        BenchError: a count below 1 or a negative seed (named with its tool option), or a copy without
+            enough eligible classes.
+    """
+    check_int("num_classes (--classes)", num_classes, 1)
+    check_int("per_class (--per-class)", per_class, 1)
+    check_int("seed (--seed)", seed, 0)  # the manifest header records it as digits
     threshold = per_class if min_class_images is None else min_class_images
     if threshold < per_class:
         raise BenchError(f"min_class_images={threshold} (--min-class-images) is below per_class={per_class} "

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, encode_png
 
-from bench.errors import BenchError
+from bench.argtypes import count
+from bench.errors import BenchError, check_int
 from tasks.data.cityscapes import scan_cityscapes
 from tasks.segmentation.data import read_label_png, read_png
 
@@ -39,7 +40,15 @@ def _resize_to(path: Path, out: Path, size: tuple[int, int], is_label: bool) -> 
 
 
 def resize_cityscapes(src: str | Path, dst: str | Path, size: tuple[int, int] = (256, 512)) -> int:
-    """Resize every train/val pair of ``src`` into ``dst``; returns the number of pairs."""
+    """Resize every train/val pair of ``src`` into ``dst`` at ``size`` (H, W pixels); returns the number of pairs.
+
+    Raises:
+        BenchError: a size that is not two integers >= 1, or ``dst`` the same directory as ``src``.
+    """
+    if len(size) != 2:
+        raise BenchError(f"size={tuple(size)!r} is invalid; valid is (height, width) in pixels")
+    for name, value in zip(("height", "width"), size):
+        check_int(f"size {name}", value, 1)
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise BenchError("the resized copy must go to another directory than the source")
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tasks.segmentation.resize", description=__doc__.split("\n")[0])
     parser.add_argument("src")
     parser.add_argument("dst")
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 512), metavar=("H", "W"))
+    parser.add_argument("--size", type=count, nargs=2, default=(256, 512), metavar=("H", "W"))
     args = parser.parse_args(argv)
     try:
         print(f"resized {resize_cityscapes(args.src, args.dst, tuple(args.size))} pairs into {args.dst}")

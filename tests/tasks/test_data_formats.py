@@ -129,6 +129,19 @@ def test_missing_real_dataset_root_is_a_clear_error(tmp_path):
         parse_train(cfg, TASKS)
 
 
+@pytest.mark.parametrize("size", [("0", "32"), ("16", "-8")])
+def test_resize_tool_refuses_a_size_below_one_pixel(toy_root, tmp_path, capsys, size):
+    from tasks.segmentation.resize import main as resize_main
+    from tasks.segmentation.resize import resize_cityscapes
+
+    with pytest.raises(SystemExit) as exited:
+        resize_main([str(toy_root / "cityscapes"), str(tmp_path / "small"), "--size", *size])
+    assert exited.value.code == 2 and "argument --size: " in capsys.readouterr().err
+    with pytest.raises(BenchError, match=r"size (height|width)=-?\d+ is invalid; valid is an integer >= 1"):
+        resize_cityscapes(toy_root / "cityscapes", tmp_path / "small", tuple(map(int, size)))
+    assert not (tmp_path / "small").exists()
+
+
 def test_resize_tool_makes_the_4x_layout(toy_root, tmp_path):
     from tasks.segmentation.resize import main as resize_main
 

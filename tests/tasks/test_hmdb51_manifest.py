@@ -170,3 +170,13 @@ def test_a_video_job_without_its_manifest_stops_with_the_command(toy_root, tmp_p
     with pytest.raises(ManifestError, match=rf"manifests/hmdb51-split1.tsv' does not exist; create it from your copy "
                                             rf"with `python -m tasks.manifest hmdb51 --root {root}`"):
         parse_train(cfg, TASKS)  # the dataset is identified (by its manifest) before anything trains
+
+
+def test_workers_below_one_are_refused_not_clamped(toy_root, tmp_path, capsys):
+    # The tool used to run max(1, --workers) silently; the library refuses it too.
+    with pytest.raises(SystemExit) as exited:
+        manifest_main(["hmdb51", "--root", str(toy_root / "hmdb51"), "--out", str(tmp_path / "m"), "--workers", "0"])
+    assert exited.value.code == 2 and "argument --workers: 0 is invalid; valid is an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(BenchError, match=r"^workers \(--workers\)=-1 is invalid; valid is an integer >= 1$"):
+        make_hmdb51_manifests(toy_root / "hmdb51", workers=-1)
+    assert not (tmp_path / "m").exists()

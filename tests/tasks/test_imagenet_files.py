@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tasks.classification.data import AugmentConfig, ImageFiles, UnreadableImage
+from bench.errors import BenchError
 from tasks.data.files import DataLayoutError
 from tasks.data.imagenet import DEVKIT, GROUND_TRUTH, META, scan_imagenet
 from tasks.data.manifest import Manifest, ManifestError, select_imagenet_subset
@@ -110,6 +111,33 @@ def test_a_small_copy_is_told_which_options_fit(toy_root, tmp_path, capsys, opti
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        pytest.param(["--classes", "0"], "argument --classes: 0 is invalid; valid is an integer >= 1", id="no-classes"),
+        pytest.param(["--per-class", "-1"], "argument --per-class: -1 is invalid", id="negative-per-class"),
+        pytest.param(["--seed", "-4"], "argument --seed: -4 is invalid; valid is an integer >= 0", id="negative-seed"),
+        pytest.param(["--min-class-images", "x"], "argument --min-class-images: 'x' is not an integer", id="not-a-number"),
+    ],
+)
+def test_bad_subset_numbers_are_refused_before_anything_is_written(toy_root, tmp_path, capsys, options, message):
+    # Before: --per-class -1 sliced off each class's last image, --classes 0 wrote an empty manifest and
+    # --seed -4 wrote one whose header its own reader refused.
+    args = ["imagenet", "--root", str(toy_root / "imagenet"), "--out", str(tmp_path), "--name", "m",
+            "--classes", "2", "--per-class", "3", "--min-class-images", "3", *options]
+    with pytest.raises(SystemExit) as exited:
+        manifest_main(args)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("field, value", [("num_classes", 0), ("per_class", -1), ("seed", -4)])
+def test_subset_selection_refuses_bad_numbers_from_the_api_too(toy_root, field, value):
+    numbers = {"num_classes": 2, "per_class": 3, "seed": 0, field: value}
+    with pytest.raises(BenchError, match=rf"^{field} \(--[a-z-]+\)={value} is invalid; valid is an integer >= [01]$"):
+        select_imagenet_subset(scan_imagenet(toy_root / "imagenet"), "m", min_class_images=3, **numbers)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""Argument types shared by the benchmark scripts: a bad value is refused by argparse, by name."""
+"""argparse option types shared by every command-line tool (benchmark scripts, data tools).
+
+A bad value is refused by argparse, naming the option and what is valid, before any work starts.
+"""
 
 from __future__ import annotations
 
