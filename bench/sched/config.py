@@ -78,6 +78,10 @@ class RunConfig:
     plan_gpus: int | None = None
     throughput: ThroughputTable = field(default_factory=ThroughputTable)
 
+    def __post_init__(self) -> None:
+        if not self.progress_interval_s > 0:  # the parser already refused NaN and infinity
+            raise BenchError(f"progress_interval_s={self.progress_interval_s!r} is invalid; valid is seconds > 0")
+
 
 @dataclass(frozen=True)
 class SweepRun:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.code import ArchCode
 from bench.cost import CostSpec, cost
-from bench.errors import BenchError
+from bench.errors import BenchError, check_number
 from bench.experiment import Experiment
 from bench.job import JobSpec, work_dir_for
 from bench.settings import get_setting
@@ -99,6 +99,7 @@ class Resources:
             raise BenchError(
                 f"resources.small_gpu_fraction={self.small_gpu_fraction} is invalid; valid is null or in (0, 1)"
             )
+        check_number("resources.small_max_gflops", self.small_max_gflops, 0.0)
 
     def gpus_for(self, job: SweepJob) -> float:
         """GPUs to request for ``job`` (a fraction for small codes when packing is on)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 from bench.code import ArchCode
 from bench.config import ConfigError
 from bench.cost import CostSpec, cost
+from bench.errors import BenchError
 from bench.experiment import Experiment
 from bench.job import DataSource, JobResult, JobSpec
 from bench.sched.codes import load_frozen
@@ -121,6 +123,17 @@ def test_the_published_sweep_with_a_shard_plans_that_shard(tmp_path):
 def test_plan_gpus_must_be_positive(tmp_path):
     with pytest.raises(ConfigError, match="plan_gpus=0 is invalid"):
         build_plan(compose_run(["plan=true", "plan_gpus=0", f"store={tmp_path}"]), TASKS)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("progress_interval_s=0", "progress_interval_s=0.0 is invalid; valid is seconds > 0"),
+    ("poll_s=-1", "poll_s=-1.0 is invalid; valid is seconds > 0"),
+    ("dependency_wait_s=-5", "dependency_wait_s=-5.0 is out of range"),
+    ("resources.small_max_gflops=-1", "resources.small_max_gflops=-1.0 is out of range"),
+])
+def test_bad_seconds_and_thresholds_are_refused_before_anything_runs(tmp_path, override, message):
+    with pytest.raises(BenchError, match=re.escape(message)):
+        build_plan(compose_run(["plan=true", override, f"store={tmp_path}"]), TASKS)
 
 
 def test_plan_dot_gpus_points_at_plan_gpus(capsys):

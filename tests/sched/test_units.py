@@ -32,7 +32,8 @@ def test_small_codes_share_a_gpu_only_when_asked_and_only_single_gpu_jobs():
     assert Resources(gpus=8, cpus=4, custom={"a100": 1}).per_job() == {"CPU": 4, "GPU": 8, "a100": 1}
 
 
-@pytest.mark.parametrize("kwargs", [{"gpus": -1}, {"gpus": 1.5}, {"small_gpu_fraction": 1.0}])
+@pytest.mark.parametrize("kwargs", [{"gpus": -1}, {"gpus": 1.5}, {"small_gpu_fraction": 1.0},
+                                    {"small_max_gflops": -1.0}])
 def test_bad_resources_are_explained(kwargs):
     with pytest.raises(BenchError, match="resources"):
         Resources(**kwargs)
@@ -87,6 +88,9 @@ def test_progress_counts_eta_and_gpu_hours():
         ({"timeout_s": 0}, "timeout_s"),
         ({"max_in_flight": 0}, "max_in_flight"),
         ({"max_consecutive_failures": 0}, "max_consecutive_failures"),
+        ({"poll_s": -1.0}, r"poll_s=-1.0 is invalid; valid is seconds > 0"),  # time.sleep(-1) raised mid-sweep
+        ({"poll_s": 0.0}, r"poll_s=0.0 is invalid"),  # a busy loop
+        ({"dependency_wait_s": -5.0}, r"dependency_wait_s=-5.0 is out of range; valid is a finite number >= 0"),
     ],
 )
 def test_bad_driver_options_are_explained(kwargs, message):
