@@ -116,6 +116,23 @@ def check_number(name: str, value: object, minimum: float | None = None, maximum
     return number
 
 
+def check_seconds(name: str, value: object, none_means: str | None = None) -> float | None:
+    """Return ``value`` as a float if it is a finite number of seconds > 0, else raise naming it.
+
+    ``none_means`` (e.g. "no timeout") allows ``None`` and says what it stands for in the message.
+
+    Example:
+        >>> check_seconds("poll_s", 0.5), check_seconds("timeout_s", None, "no timeout")
+        (0.5, None)
+    """
+    if value is None and none_means is not None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        valid = f"null ({none_means}) or seconds > 0" if none_means else "seconds > 0"
+        raise BenchError(f"{name}={value!r} is invalid; valid is {valid}")
+    return float(value)
+
+
 def _range_text(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
         return f" in [{minimum}, {maximum}]"

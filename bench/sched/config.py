@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.config import ConfigError, parse, resolve
-from bench.errors import BenchError
+from bench.errors import BenchError, check_seconds
 from bench.experiment import DataConfig, Experiment, build_experiment, parse_recipe
 from bench.job import TaskType, check_variant, default_work_root
 from bench.recipe import Recipe
@@ -79,8 +79,7 @@ class RunConfig:
     throughput: ThroughputTable = field(default_factory=ThroughputTable)
 
     def __post_init__(self) -> None:
-        if not self.progress_interval_s > 0:  # the parser already refused NaN and infinity
-            raise BenchError(f"progress_interval_s={self.progress_interval_s!r} is invalid; valid is seconds > 0")
+        check_seconds("progress_interval_s", self.progress_interval_s)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import ray
 
 from bench.attempt import commit
-from bench.errors import BenchError, check_int, check_number
+from bench.errors import BenchError, check_int, check_number, check_seconds
 from bench.faults import ENVIRONMENT, NOT_RETRIED, describe, is_disk_full, kind_of_error_text
 from bench.sched.faults import classify_ray_exception
 from bench.sched.jobs import JobTemplate, Resources, SweepJob
@@ -53,8 +53,7 @@ class DriverOptions:
 
     def __post_init__(self) -> None:
         check_int("retry.max_attempts", self.max_attempts, 1)
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise BenchError(f"timeout_s={self.timeout_s!r} is invalid; valid is null (no timeout) or seconds > 0")
+        check_seconds("timeout_s", self.timeout_s, "no timeout")
         if self.max_consecutive_failures is not None and self.max_consecutive_failures < 1:
             raise BenchError(
                 f"max_consecutive_failures={self.max_consecutive_failures!r} is invalid; valid is null (never stop) "
@@ -62,8 +61,7 @@ class DriverOptions:
             )
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise BenchError(f"max_in_flight={self.max_in_flight!r} is invalid; valid is null (auto) or >= 1")
-        if not (self.poll_s > 0 and math.isfinite(self.poll_s)):  # time.sleep and ray.wait refuse a negative wait
-            raise BenchError(f"poll_s={self.poll_s!r} is invalid; valid is seconds > 0")
+        check_seconds("poll_s", self.poll_s)  # time.sleep and ray.wait refuse a negative wait; 0 would spin
         check_number("dependency_wait_s", self.dependency_wait_s, 0.0)
 
 
