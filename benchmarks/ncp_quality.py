@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--nb201-lambda", type=nonnegative_float, default=0.1)
     parser.add_argument("--nb201-seeds", nargs="+", type=nonnegative_int, default=[0, 1, 2, 3, 4, 5],
                         help="predictor seeds of the NAS-Bench-201 seed-spread table")
-    parser.add_argument("--nb201-members", nargs="+", type=count, default=[2, 6],
+    parser.add_argument("--nb201-members", nargs="+", type=count, default=[2, 4, 6],
                         help="ensemble sizes of the NAS-Bench-201 seed-spread table")
     parser.add_argument("--write-docs", type=Path, default=None)
     parser.add_argument("--epochs", type=count, default=None,
@@ -262,8 +262,9 @@ def main() -> None:
     search_section(tables, trained, out)
     if "nb201" in store.settings():
         nb201 = SettingTable.from_frame(store.load_setting("nb201").to_pandas(), "nb201")
-        nb201_section(nb201, args.nb201_lambda, out, recipes[1])
-        nb201_seed_section(nb201, args.nb201_lambda, out, recipes[1], args.nb201_seeds, args.nb201_members)
+        on_nb201 = recipes[1].for_space("nb201")  # the default recipe as the search command builds it there
+        nb201_section(nb201, args.nb201_lambda, out, on_nb201)
+        nb201_seed_section(nb201, args.nb201_lambda, out, on_nb201, args.nb201_seeds, args.nb201_members)
     out.append(END)
     text = "\n".join(out)
     print(text)

@@ -83,7 +83,7 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
             raise BenchError(f"saved predictor {table.setting!r} in {load_dir} is for space {predictor.space!r}, not {table.space!r}")
         say(f"{table.setting}: loaded the {predictor.recipe.name!r} predictor from {load_dir}")
         return predictor
-    config = options.predictor.config()
+    config = options.predictor.config(table.space)
     recipe = config.recipe
     changed = overrides_of(recipe)
     say(f"{table.setting}: training the {recipe.name!r} predictor{f' with {changed}' if changed else ''} "

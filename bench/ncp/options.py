@@ -54,13 +54,13 @@ class PredictorOptions:
     stats: Literal["all", "train"] | None = None
     features: tuple[str, ...] | None = None
 
-    def recipe_object(self) -> PredictorRecipe:
-        """The named recipe with this block's non-null overrides."""
+    def recipe_object(self, space: str) -> PredictorRecipe:
+        """The named recipe for ``space`` with this block's non-null overrides."""
         overrides = {f: getattr(self, f) for f in _RECIPE_KEYS}
-        return recipe_named(self.recipe, overrides)
+        return recipe_named(self.recipe, overrides, space)
 
-    def config(self) -> PredictorConfig:
-        return PredictorConfig(self.recipe_object(), self.split, self.seed, self.n_train, self.n_val, self.min_rows)
+    def config(self, space: str) -> PredictorConfig:
+        return PredictorConfig(self.recipe_object(space), self.split, self.seed, self.n_train, self.n_val, self.min_rows)
 
 
 _RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "branch", "dropout", "members", "loss", "loss_beta",
@@ -153,5 +153,5 @@ def parse_options(cfg: Mapping[str, Any]) -> SearchOptions:
     options = parse(SearchOptions, {**raw, "lam": lam})
     if options.lam is not None and options.lam < 0:
         raise BenchError(f"lambda={options.lam!r} is invalid; valid is lambda >= 0 (larger trades accuracy for fewer FLOPs)")
-    options.predictor.config()  # recipe and split checks now, before any table is read
+    options.predictor.config(options.space)  # recipe and split checks now, before any table is read
     return options

@@ -140,7 +140,7 @@ class Predictor:
         if meta.get("format_version") != FORMAT_VERSION:
             raise BenchError(f"{meta_path} has format_version {meta.get('format_version')!r}; this code reads "
                              f"{FORMAT_VERSION} (retrain: leave predictor.load_dir unset)")
-        recipe = parse(PredictorRecipe, meta["recipe"], f"{meta_path.name} recipe")
+        recipe = parse(PredictorRecipe, {"space": meta["space"], **meta["recipe"]}, f"{meta_path.name} recipe")
         features = CodeFeatures(meta["space"], tuple(meta["features"]))
         states = torch.load(weights_path, weights_only=True)
         members = []

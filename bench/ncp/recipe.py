@@ -10,16 +10,18 @@
   smooth-L1 on standardised targets; one model.
 - ``default``: the same network, plus closed-form cost features of the code in its
   input (log GFLOPs and log M params from the exact cost model, per-stage channel and
-  depth sums: :mod:`bench.ncp.features`), statistics of the TRAINING rows only, and two
-  networks averaged, one trained with L1 and one with smooth-L1 (``loss=mix``): on the
-  cross-validated training rows as good as choosing the loss per setting with five
-  networks (``loss=auto``, the default before) at a third of its training time
-  (``benchmarks/ncp_tune.py``, docs/search.md). Chosen on the training rows, never on
-  validation. On NAS-Bench-201 there is no closed-form cost, so its input is the code,
-  and its loss L1 (:meth:`PredictorRecipe.for_space`).
+  depth sums: :mod:`bench.ncp.features`), statistics of the TRAINING rows only, and four
+  networks averaged, two trained with L1 and two with smooth-L1 (``loss=mix``): selected
+  by a cross-validation of the training rows with its rule written down before the run
+  (``benchmarks/ncp_tune.py``, docs/search.md); the authors' validation rows never enter.
+
+A named recipe is defined per search space (:func:`named_recipe`). On NAS-Bench-201
+there is no closed-form cost, so the default's input is the code; and what was chosen
+on NAS-Bench-MR settings only (the loss mix, four networks) does not carry over: there
+the default is what its search was checked with, two networks trained with L1.
 
 Any field can be overridden from the config (``predictor.epochs=20``); the result is
-still reported under the recipe's name with the overrides listed.
+still reported under the recipe's name with the overrides listed (:func:`overrides_of`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from bench.errors import BenchError, check_int
 FEATURES = ("code", "log_flops", "log_params", "stage_sums")
 """Input features a recipe may use; all but ``code`` exist for the nasbench_mr space only."""
 
+SPACES = ("nasbench_mr", "nb201")
+
 RECIPE_NAMES = ("default", "authors")
 LOSSES = ("smooth_l1", "l1", "auto", "mix")
 MIXED_LOSSES = ("l1", "smooth_l1")
@@ -46,9 +50,11 @@ class PredictorRecipe:
 
     ``branch_dropout`` is per metric group: (main metric, other metrics, cost targets).
     ``members`` models are trained with different seeds and their predictions averaged.
+    ``space`` is the search space the recipe was made for: a named recipe's fields depend on it.
     """
 
     name: str
+    space: Literal["nasbench_mr", "nb201"] = "nasbench_mr"
     features: tuple[str, ...] = ("code",)
     cost_targets: bool = True
     activation: Literal["relu", "swish"] = "swish"
@@ -71,11 +77,16 @@ class PredictorRecipe:
     members: int = 1
 
     def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise BenchError(f"predictor recipe space {self.space!r} is invalid; valid spaces are {list(SPACES)}")
         for name in ("hidden", "branch", "epochs", "batch_size", "members"):
             check_int(f"predictor.{name}", getattr(self, name), 1)
         unknown = [f for f in self.features if f not in FEATURES]
         if unknown or "code" not in self.features:
             raise BenchError(f"predictor features {list(self.features)} invalid; valid are 'code' plus any of {list(FEATURES[1:])}")
+        if self.space != "nasbench_mr" and self.features != ("code",):
+            raise BenchError(f"predictor features {list(self.features)} invalid on space {self.space!r}: it has no closed-form "
+                             f"cost, so its only feature is 'code' ({list(FEATURES[1:])} exist for nasbench_mr only)")
         for name, value in (("dropout", self.dropout), *((f"branch_dropout[{i}]", p) for i, p in enumerate(self.branch_dropout))):
             if not 0 <= value < 1:
                 raise BenchError(f"predictor.{name}={value!r} is invalid; valid is 0 <= p < 1")
@@ -108,50 +119,69 @@ class PredictorRecipe:
         return (self.loss,) * self.members
 
     def for_space(self, space: str) -> PredictorRecipe:
-        """This recipe on ``space``. NAS-Bench-201 has no closed-form cost, so a named recipe's cost
-        features give way to the code alone (features set explicitly are kept, and then refused);
-        and a named recipe's ``loss=auto`` or ``mix``, chosen on NAS-Bench-MR settings only, is L1
-        there (the loss the NAS-Bench-201 search was checked with, docs/search.md)."""
-        if space == "nasbench_mr" or self.name not in RECIPES:
-            return self
-        named, changes = RECIPES[self.name], {}
-        if self.features != ("code",) and self.features == named.features:
-            changes["features"] = ("code",)
-        if self.loss == named.loss and self.loss in ("auto", "mix"):
-            changes["loss"] = "l1"
-        return replace(self, **changes) if changes else self
+        """This recipe on ``space``: the named recipe made for ``space`` with this recipe's overrides
+        (the fields where it differs from its named recipe on its own space); an unnamed recipe as it is.
+
+        Example:
+            >>> r = recipe_named("default", {"epochs": 20}).for_space("nb201")
+            >>> r.space, r.features, r.loss, r.members, r.epochs
+            ('nb201', ('code',), 'l1', 2, 20)
+        """
+        if space == self.space or self.name not in RECIPES:
+            return self if space == self.space else replace(self, space=space)
+        return replace(named_recipe(self.name, space), **overrides_of(self))
 
 
 AUTHORS = PredictorRecipe("authors")
 
 DEFAULT = PredictorRecipe(
-    "default", features=FEATURES, loss="mix", stats="train", members=2,
+    "default", features=FEATURES, loss="mix", stats="train", members=4,
 )
 
 RECIPES = {"default": DEFAULT, "authors": AUTHORS}
+"""The named recipes on NAS-Bench-MR."""
 
-OVERRIDABLE = tuple(f.name for f in fields(PredictorRecipe) if f.name != "name")
+ON_NB201 = {"default": {"features": ("code",), "loss": "l1", "members": 2}}
+"""How a named recipe differs on NAS-Bench-201: no cost features there, and the loss and ensemble size its
+search was checked with (docs/search.md), not the ones chosen on NAS-Bench-MR settings."""
+
+OVERRIDABLE = tuple(f.name for f in fields(PredictorRecipe) if f.name not in ("name", "space"))
 
 
-def recipe_named(name: str, overrides: Mapping[str, Any] | None = None) -> PredictorRecipe:
-    """A named recipe with some fields overridden (``None`` values are left at the recipe's).
+def named_recipe(name: str, space: str = "nasbench_mr") -> PredictorRecipe:
+    """The named recipe ``name`` made for ``space``.
+
+    Raises:
+        BenchError: for an unknown name or space.
+    """
+    if name not in RECIPES:
+        raise BenchError(f"predictor.recipe={name!r} is invalid; valid recipes are {list(RECIPES)}")
+    if space not in SPACES:
+        raise BenchError(f"space {space!r} is invalid; valid spaces are {list(SPACES)}")
+    changes = ON_NB201.get(name, {}) if space == "nb201" else {}
+    return replace(RECIPES[name], space=space, **changes)
+
+
+def recipe_named(name: str, overrides: Mapping[str, Any] | None = None, space: str = "nasbench_mr") -> PredictorRecipe:
+    """A named recipe for ``space`` with some fields overridden (``None`` values are left at the recipe's).
 
     Example:
         >>> recipe_named("authors", {"epochs": 20}).epochs, recipe_named("authors").activation
         (20, 'swish')
+        >>> recipe_named("default").members, recipe_named("default", space="nb201").members
+        (4, 2)
     """
-    if name not in RECIPES:
-        raise BenchError(f"predictor.recipe={name!r} is invalid; valid recipes are {list(RECIPES)}")
+    base = named_recipe(name, space)
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(changes) - set(OVERRIDABLE))
     if unknown:
         raise BenchError(f"unknown predictor recipe field(s) {unknown}; valid are {list(OVERRIDABLE)}")
-    return replace(RECIPES[name], **changes)
+    return replace(base, **changes)
 
 
 def overrides_of(recipe: PredictorRecipe) -> dict[str, Any]:
-    """Fields where ``recipe`` differs from the named recipe it is based on."""
-    base = RECIPES.get(recipe.name)
-    if base is None:
+    """Fields where ``recipe`` differs from the named recipe it is based on, on its space ({} if unnamed)."""
+    if recipe.name not in RECIPES:
         return {}
+    base = named_recipe(recipe.name, recipe.space)
     return {f: getattr(recipe, f) for f in OVERRIDABLE if getattr(recipe, f) != getattr(base, f)}

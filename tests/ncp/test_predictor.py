@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from bench.errors import BenchError
 from bench.ncp.data import SettingTable
 from bench.ncp.model import BitDropout, MetricNet
 from bench.ncp.predictor import Predictor, PredictorConfig, metric_groups, train_predictor
-from bench.ncp.recipe import AUTHORS, DEFAULT, recipe_named
+from bench.ncp.recipe import AUTHORS, DEFAULT, FEATURES, overrides_of, recipe_named
 from bench.ncp.splits import arch_id_folds, authors_split
 from bench.ncp.synthetic import synthetic_frame, tiny_config
 from tests.ncp.helpers import shared_table
@@ -180,12 +181,22 @@ def test_unknown_metric_and_bad_split_options_are_errors(table):
         PredictorConfig(DEFAULT, split="authors", n_train=100)
 
 
-def test_the_default_recipe_has_no_cost_features_on_nb201():
-    assert DEFAULT.for_space("nb201").features == ("code",) and DEFAULT.for_space("nasbench_mr") is DEFAULT
-    assert DEFAULT.loss == "mix" and DEFAULT.for_space("nb201").loss == "l1"  # mix was chosen on NAS-Bench-MR only
-    assert recipe_named("default", {"loss": "auto"}).for_space("nb201").loss == "auto"  # explicit: kept
-    assert recipe_named("default", {"loss": "smooth_l1"}).for_space("nb201").loss == "smooth_l1"  # explicit: kept
-    assert AUTHORS.for_space("nb201") is AUTHORS
+def test_a_named_recipe_is_made_for_its_space():
+    on_nb201 = recipe_named("default", space="nb201")
+    assert (DEFAULT.features, DEFAULT.loss, DEFAULT.members) == (FEATURES, "mix", 4)
+    assert (on_nb201.features, on_nb201.loss, on_nb201.members) == (("code",), "l1", 2)  # what its search was checked with
+    assert DEFAULT.for_space("nb201") == on_nb201 and DEFAULT.for_space("nasbench_mr") is DEFAULT
+    assert AUTHORS.for_space("nb201") == replace(AUTHORS, space="nb201")
+    # What the user set is kept on either space, also where it equals the other space's default.
+    assert recipe_named("default", {"members": 4, "loss": "mix"}, space="nb201").members == 4
+    assert recipe_named("default", {"members": 4, "loss": "mix"}, space="nb201").loss == "mix"
+    assert recipe_named("default", {"loss": "auto", "epochs": 7}).for_space("nb201").loss == "auto"
+    assert recipe_named("default", {"members": 6}).for_space("nb201").members == 6
+    assert overrides_of(on_nb201) == {} and overrides_of(recipe_named("default", {"members": 4}, space="nb201")) == {"members": 4}
+    with pytest.raises(BenchError, match="invalid on space 'nb201'.*only feature is 'code'"):
+        recipe_named("default", {"features": ("code", "log_flops")}, space="nb201")
+    with pytest.raises(BenchError, match="space 'nb301' is invalid; valid spaces are"):
+        recipe_named("default", space="nb301")
 
 
 @pytest.mark.slow
