@@ -222,7 +222,7 @@ def nb201_seed_section(table: SettingTable, lam: float, out: list[str], default:
     """How much the found cell depends on the predictor: the default search with ``predictor.seed=S``
     (re-draws the arch_id split, the initialisation, shuffles and dropout) and ``predictor.members=M``."""
     out.append(f"\nThe same search with other predictor seeds (`predictor.seed=S`, which also re-draws the arch_id "
-               "split) and ensemble sizes (`predictor.members=M`; the default is "
+               "split) and ensemble sizes (`predictor.members=M`; the default on NAS-Bench-201 is "
                f"{default.members}): found cell, predicted and true accuracy (where the table has the cell) and the "
                "found cell's J rank among all 15,625 cells by that predictor.\n")
     out.append("| members | seed | validation MAE | found | predicted Acc @ MFLOPs | true Acc @ MFLOPs | J rank |")
