@@ -96,6 +96,19 @@ def test_nb201_mode(tmp_path):
     assert ("true" in result) and (result["true"] is None) == (not result["in_store"])
 
 
+@pytest.mark.parametrize("overrides, members, loss, listed", [
+    ([], 2, "l1", {"epochs": 15}),  # the default recipe made for NAS-Bench-201: what its search was checked with
+    (["predictor.members=4", "predictor.loss=mix"], 4, "mix", {"loss": "mix", "epochs": 15, "members": 4}),  # set: kept
+])
+def test_nb201_trains_the_recipe_made_for_its_space(tmp_path, overrides, members, loss, listed):
+    lines = []
+    run(config(tmp_path, "space=nb201", "predictor.members=null", *overrides), frames, lines)
+    saved = json.loads((tmp_path / "out" / "predictors" / "nb201.json").read_text())
+    assert (saved["recipe"]["members"], saved["recipe"]["loss"], saved["recipe"]["space"]) == (members, loss, "nb201")
+    assert saved["recipe"]["features"] == ["code"]
+    assert any(f"training the 'default' predictor with {listed} ({members} x 15 epochs" in line for line in lines), lines
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["predictor.settings=[imagenet]"], "unknown setting 'imagenet'"),
     (["predictor.settings=[video]"], "not in the store"),
@@ -112,6 +125,7 @@ def test_nb201_mode(tmp_path):
     (["predictor.split=authors"], "predictor.n_train sizes the arch_id split"),
     (["space=nb201", "predictor.settings=[seg]"], "space=nb201 searches the nb201 table only"),
     (["space=nb201", "strategy=wta"], "apply to nasbench_mr only"),
+    (["space=nb201", "predictor.features=[code,log_flops]"], "invalid on space 'nb201'.*only feature is 'code'"),
     (["predictor.settings=[seg]", "predictor.min_rows=1000"], "needs at least 1000"),
 ])
 def test_bad_requests_are_clear_errors(tmp_path, overrides, message):

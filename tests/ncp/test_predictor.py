@@ -122,6 +122,10 @@ def test_save_and_load_give_identical_predictions(table, tmp_path):
     assert q.report == p.report and q.recipe == p.recipe and len(q.members) == 2
     with pytest.raises(BenchError, match="no saved predictor for 'video'"):
         Predictor.load(tmp_path, "video")
+    # A predictor saved before recipes named their space reads as made for its own space.
+    meta["recipe"].pop("space")
+    (tmp_path / "seg.json").write_text(json.dumps(meta))
+    assert Predictor.load(tmp_path, "seg").recipe == p.recipe
 
 
 def test_rows_missing_the_main_metric_are_left_out_and_too_few_rows_is_an_error():
