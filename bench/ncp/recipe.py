@@ -32,11 +32,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from bench.errors import BenchError, check_int
+from bench.settings import SPACES
 
 FEATURES = ("code", "log_flops", "log_params", "stage_sums")
 """Input features a recipe may use; all but ``code`` exist for the nasbench_mr space only."""
 
-SPACES = ("nasbench_mr", "nb201")
 
 RECIPE_NAMES = ("default", "authors")
 LOSSES = ("smooth_l1", "l1", "auto", "mix")
@@ -127,8 +127,10 @@ class PredictorRecipe:
             >>> r.space, r.features, r.loss, r.members, r.epochs
             ('nb201', ('code',), 'l1', 2, 20)
         """
-        if space == self.space or self.name not in RECIPES:
-            return self if space == self.space else replace(self, space=space)
+        if space == self.space:
+            return self
+        if self.name not in RECIPES:
+            return replace(self, space=space)
         return replace(named_recipe(self.name, space), **overrides_of(self))
 
 
