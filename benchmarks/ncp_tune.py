@@ -66,9 +66,10 @@ CANDIDATES = {
     "cost+l1+train+x2": ("authors", {"features": COST, "loss": "l1", "stats": "train", "members": 2}),
     "cost+train+x2": ("authors", {"features": COST, "stats": "train", "members": 2}),
     "default+x2": ("default", {"loss": "auto", "members": 2}),
-    "default+mix": ("default", {"loss": "mix", "members": 2}),  # the default since 2026-12-01
+    "default+mix": ("default", {"loss": "mix", "members": 2}),  # the default from 2026-12-01 until d7a70a1
     "default+mix+x4": ("default", {"loss": "mix", "members": 4}),
-    "default": ("default", {}),  # loss=mix, 2 networks; loss=auto with 5 before 2026-12-01: now default+auto
+    "code+mix": ("default", {"features": ("code",), "members": 2}),  # the default's two networks without cost features
+    "default": ("default", {}),  # loss=mix, 4 networks since d7a70a1 (2 before; loss=auto with 5 before 2026-12-01: default+auto)
     "default+auto": ("default", {"loss": "auto", "members": 5}),
     "default+l1": ("default", {"loss": "l1", "members": 5}),  # the default before loss=auto
     "default+l1+100ep": ("default", {"loss": "l1", "members": 5, "epochs": 100}),
@@ -87,6 +88,9 @@ AVERAGES = {
     # The average of two candidates' predictions: an ensemble of one L1 and one smooth-L1 network,
     # to set beside cost+l1+train+x2 and cost+train+x2 (two networks of one loss).
     "mix(l1,smooth_l1)": ("cost+l1+train_stats", "cost+train"),
+    # Four networks, two with the cost features and two on the code alone (each pair one L1, one smooth-L1):
+    # the default's size, hedging between inputs (docs/search.md, "Two inputs").
+    "hybrid": ("default+mix", "code+mix"),
 }
 
 

@@ -18,9 +18,9 @@ from bench.ncp.predictor import PredictorConfig
 from bench.ncp.recipe import RECIPE_NAMES, PredictorRecipe, recipe_named
 from bench.ncp.search import STRATEGIES, SearchRequest
 from bench.ncp.splits import SPLITS
+from bench.settings import SPACES
 
 MODES = ("search", "predictor_report", "evaluate")
-SPACES = ("nasbench_mr", "nb201")
 DEFAULT_LAMBDA = {"nasbench_mr": 0.5, "nb201": 0.1}
 """lambda when the config leaves it null: 0.5 as in the paper's examples; on NAS-Bench-201 0.1 puts the found
 cells' PREDICTED FLOPs near the paper's operating point (~90 MFLOPs; 0.2 gave 50-90), since there the FLOPs
