@@ -89,7 +89,7 @@ AVERAGES = {
     # to set beside cost+l1+train+x2 and cost+train+x2 (two networks of one loss).
     "mix(l1,smooth_l1)": ("cost+l1+train_stats", "cost+train"),
     # Four networks, two with the cost features and two on the code alone (each pair one L1, one smooth-L1):
-    # the default's size, hedging between inputs (docs/search.md, "Two inputs").
+    # the default's size, hedging between inputs; rejected by its rule (docs/search.md, "Two inputs").
     "hybrid": ("default+mix", "code+mix"),
 }
 
