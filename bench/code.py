@@ -30,6 +30,14 @@ BLOCK_CHOICES = (1, 2, 3, 4)  # b_s and n_s_k
 CHANNEL_CHOICES = tuple(range(8, 129, 8))  # i1, i2, c_s_k, o
 
 
+def _sequence(row: Mapping[str, Any], key: str) -> list:
+    """``row[key]`` as a list, refusing text and scalars by name (``list("96_128")`` would split a string into characters)."""
+    value = row[key]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise CodeError(f"{key}={value!r:.80} ({type(value).__name__}) is not a sequence; valid is a list, tuple or array")
+    return list(value)
+
+
 def _fields() -> tuple[tuple[str, tuple[int, ...]], ...]:
     fields = [("i1", CHANNEL_CHOICES), ("i2", CHANNEL_CHOICES)]
     for s in range(1, NUM_STAGES + 1):
@@ -212,7 +220,7 @@ class ArchCode:
         if "inverted_residual_setting" in row:
             expanded = cls._from_expanded(row)
         if "embedding" in row:
-            code = cls.from_list(list(row["embedding"]))
+            code = cls.from_list(_sequence(row, "embedding"))
             if expanded is not None and expanded != code:
                 raise CodeError(
                     f"row's embedding {code.to_string()} contradicts its inverted_residual_setting "
@@ -228,10 +236,10 @@ class ArchCode:
         for key in ("input_channel", "last_channel"):
             if key not in row:
                 raise CodeError(f"row has 'inverted_residual_setting' but no {key!r}")
-        stem = list(row["input_channel"])
+        stem = _sequence(row, "input_channel")
         if len(stem) != 2:
             raise CodeError(f"input_channel={stem!r} has {len(stem)} values; valid is 2 (i1, i2)")
-        blocks = list(row["inverted_residual_setting"])
+        blocks = _sequence(row, "inverted_residual_setting")
         stages: list[list[int]] = []
         previous_branches = 0
         for index, block in enumerate(blocks):

@@ -99,14 +99,16 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
 
 
 def predictor_document(predictors: list[Predictor]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{setting: {metric: {mae, mae_best_epoch, best_epoch, kendall_tau, spearman_rho, n, split, n_train,
-    n_val, recipe, recipe_overrides, seed, loss[, loss_inner_mae][, paper_mae]}}}``; ``paper_mae`` on the main
-    metric only, ``loss_inner_mae`` when the loss was chosen (``auto``: each candidate's inner-validation MAE)."""
+    """``{setting: {metric: {mae, mae_best_epoch, best_epoch, kendall_tau, spearman_rho, n, n_train, split,
+    n_val, recipe, recipe_overrides, seed, loss[, loss_inner_mae][, paper_mae]}}}``; ``n`` and ``n_train`` count
+    the validation and training rows on which the metric is measured, ``n_val`` the split's validation rows;
+    ``paper_mae`` on the main metric only, ``loss_inner_mae`` when the loss was chosen (``auto``: each
+    candidate's inner-validation MAE)."""
     document = {}
     for p in predictors:
         per_metric = {}
         for i, (metric, r) in enumerate(p.report.items()):
-            entry = {**r, "split": p.split.kind, "n_train": len(p.split.train_ids), "n_val": len(p.split.val_ids),
+            entry = {"n_train": len(p.split.train_ids), **r, "split": p.split.kind, "n_val": len(p.split.val_ids),
                      "recipe": p.recipe.name, "recipe_overrides": overrides_of(p.recipe), "seed": p.seed,
                      "loss": p.loss}
             if p.loss_choice is not None:

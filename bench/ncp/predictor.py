@@ -218,9 +218,10 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
     ``split`` given (a fold of :func:`bench.ncp.splits.arch_id_folds`, say) replaces the
     configured one; its ids missing from ``table`` are ignored.
 
-    ``metrics`` defaults to :func:`default_metrics`. Rows take part when the FIRST metric is
-    measured; a missing value of another metric is masked out of the loss. Fewer than
-    ``config.min_rows`` usable rows is an error. ``progress`` receives a line per training (the loss choice, the members).
+    ``metrics`` defaults to :func:`default_metrics`. A row takes part when any of its metrics is
+    measured (the cost targets always are); a missing value, of the main metric too, is masked
+    out of the loss and of the report. A metric measured on fewer than ``config.min_rows`` rows
+    is an error. ``progress`` receives a line per training (the loss choice, the members).
 
     Example:
         >>> from bench.ncp.synthetic import synthetic_frame
@@ -234,14 +235,14 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
     recipe = config.recipe.for_space(table.space)
     metrics = tuple(metrics or default_metrics(table, config.min_rows, recipe))
     y_all = targets(table, metrics)
-    usable = np.isfinite(y_all[:, 0])
-    measured = np.isfinite(y_all[usable]).sum(0)
-    if usable.sum() < config.min_rows or measured.min() < config.min_rows:
+    usable = np.isfinite(y_all).any(1)
+    measured = np.isfinite(y_all).sum(0)
+    if measured.min() < config.min_rows:
         counts = {m: int(c) for m, c in zip(metrics, measured)}
         raise BenchError(
             f"setting {table.setting!r} has too few measured rows to train a predictor of {list(metrics)}: "
-            f"{int(usable.sum())} rows with {metrics[0]!r} measured ({counts} per metric); "
-            f"training needs at least {config.min_rows} (predictor.min_rows)"
+            f"{counts} of {len(y_all)} rows per metric; training needs at least {config.min_rows} per metric "
+            "(predictor.min_rows)"
         )
     split = split or make_split(table, usable, config)
     train_rows, val_rows = split.rows(table.arch_ids)
@@ -277,4 +278,6 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
     final = np.stack([predictor.predict(table.x[val_rows])[m] for m in metrics], axis=1)
     history = history.mean(0) * std + mean  # (epochs, n_val, M), member average, metric points
     predictor.report = quality_report(metrics, final, history, y_all[val_rows], recipe.batch_size)
+    for metric, n_train in zip(metrics, np.isfinite(y_all[train_rows]).sum(0)):
+        predictor.report[metric]["n_train"] = int(n_train)
     return predictor

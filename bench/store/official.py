@@ -61,9 +61,20 @@ class SettingImport:
     cost_mismatches: list[dict[str, Any]] = field(default_factory=list)
     cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
     source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
+    text_keys: tuple[str, ...] = ()  # keys that are text in every row (an arch string, a path): not imported
+    outcome: str = ""  # set by import_parsed: "unchanged ..." or "replaced ..." when the store held the setting
+
+    @property
+    def source_name(self) -> str:
+        """The file as its directory names it: ``seg.pkl`` or ``seg/trainval.pkl``."""
+        return f"{self.source.parent.name}/{self.source.name}" if self.source.name == "trainval.pkl" else self.source.name
 
     def describe(self) -> str:
-        text = f"{self.setting}: {self.table.num_rows} architectures from {self.source.name}"
+        text = f"{self.setting}: {self.table.num_rows} architectures from {self.source_name}"
+        if self.outcome:
+            text += f" ({self.outcome})"
+        if self.text_keys:
+            text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
         if self.renamed:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
@@ -162,7 +173,8 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers)")
+        raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers), "
+                        "and a key is skipped as text only when it is text (or None) in every row")
     number = float(value)
     # isfinite first: NaN fails every comparison, so a bare ``number < minimum`` would let it through.
     if not math.isfinite(number):
@@ -172,16 +184,29 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
     return number
 
 
-def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str]) -> dict[str, float | None]:
-    """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``)."""
+def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str]) -> dict[str, float | None]:
+    """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``).
+
+    The published names in ``renames`` that this row used are added to ``renamed``. Two keys that give
+    one metric (a bare ``moderate`` beside ``{"car": {"3d": {"moderate": x}}}`` in a 3ddet file) are
+    refused: keeping either would silently drop the other.
+    """
     out: dict[str, float | None] = {}
+    source: dict[str, str] = {}
 
     def add(name: str, value: Any) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
                 add(f"{name}_{key}", inner)
-        else:
-            out[renames.get(name, name)] = _number(value, f"{where} {name}")
+            return
+        column = renames.get(name, name)
+        if column in out:
+            raise DataError(f"{where}: keys {source[column]!r} and {name!r} both give the metric {column!r}; "
+                            "a file must give each metric once")
+        if column != name:
+            renamed.add(name)
+        source[column] = name
+        out[column] = _number(value, f"{where} {name}")
 
     for key, value in row.items():
         if key not in skip:
@@ -189,9 +214,31 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
     return out
 
 
+def _text_keys(rows: list[dict], skip: tuple[str, ...], setting: str) -> tuple[str, ...]:
+    """Top-level keys whose every value is text (an ``arch`` string, a checkpoint path): not metrics.
+
+    A key of the setting's own metrics is never one (its text is an error), nor is a key that is
+    text in some rows and a number in others."""
+    declared = set(get_setting(setting).metrics) | {k for k, _ in get_setting(setting).published_renames}
+    candidates = {str(k) for r in rows for k, v in r.items() if isinstance(v, str)} - declared - set(skip)
+    return tuple(sorted(k for k in candidates if all(isinstance(r.get(k), str) or r.get(k) is None for r in rows)))
+
+
+def _same_cost(published: float | None, computed: float, precision: float, abs_tol: float) -> bool:
+    """Whether a published cost equals the closed form to the precision it was stored in."""
+    return published is None or math.isclose(published, computed, rel_tol=max(1e-9, precision), abs_tol=abs_tol)
+
+
+def _precision(value: Any) -> float:
+    """Relative rounding of a published number's type: float32's epsilon for a numpy float32, else 0."""
+    return float(np.finfo(value.dtype).eps) if isinstance(value, np.floating) and value.dtype.itemsize < 8 else 0.0
+
+
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     renames = dict(get_setting(setting).published_renames)
-    codes, metrics, published = [], [], []
+    skip = (*CODE_KEYS, *COST_KEYS)
+    text = _text_keys(rows, skip, setting)
+    codes, metrics, published, precision, renamed = [], [], [], [], set()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         try:
@@ -202,19 +249,19 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
             raise CodeError(f"{where}: its code fields cannot be read ({type(err).__name__}: {err})") from None
         codes.append(code)
         where = f"{where} (code {code.to_string()})"
-        metrics.append(_metrics(row, where, (*CODE_KEYS, *COST_KEYS), renames))
+        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed))
         # A file without flops/params gets the closed form (None here, filled in below).
         published.append((_number(row.get("params"), f"{where} params", 0.0),
                           _number(row.get("flops"), f"{where} flops", 0.0)))
+        precision.append((_precision(row.get("params")), _precision(row.get("flops"))))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
     columns = {**architecture_columns([codes[i] for i in keep]), **head_cost_columns(setting, [codes[i] for i in keep])}
     mismatches = []
     computed_params, computed_gflops = columns["params_m"].to_pylist(), columns["gflops"].to_pylist()
     for j, i in enumerate(keep):
         params, flops = published[i]
-        same_params = params is None or math.isclose(params, computed_params[j], rel_tol=1e-9, abs_tol=5e-7)
-        same_flops = flops is None or math.isclose(flops, computed_gflops[j], rel_tol=1e-9, abs_tol=5e-10)
-        if not (same_params and same_flops):
+        if not (_same_cost(params, computed_params[j], precision[i][0], 5e-7)
+                and _same_cost(flops, computed_gflops[j], precision[i][1], 5e-10)):
             mismatches.append({"arch_id": codes[i].arch_id, "published_params_m": params, "published_gflops": flops,
                                "params_m": computed_params[j], "gflops": computed_gflops[j]})
     # Keep the published numbers (what the authors shipped); the report says where they differ.
@@ -224,12 +271,13 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
                                   for j, i in enumerate(keep)], pa.float64())
     missing_cost = sum(1 for i in keep if None in published[i])
     table = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    used = {k: v for k, v in renames.items() if any(v in metrics[i] for i in keep)}
-    return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost)
+    used = {k: v for k, v in renames.items() if k in renamed}
+    return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text)
 
 
 
 def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
+    text = _text_keys(rows, NB201_KEYS, setting)
     ids, codes, onehots, metrics, published = [], [], [], [], []
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
@@ -241,7 +289,7 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         ids.append(nb201.cell_arch_id(ops))
         codes.append(nb201.cell_code(ops))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
-        metrics.append(_metrics(row, where, NB201_KEYS, {}))
+        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set()))
         published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]
@@ -255,7 +303,7 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "mflops": pa.array(mflops, pa.float64()),
     }
     table = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    return SettingImport(setting, path, digest, table, {}, dropped)
+    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text)
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -288,8 +336,9 @@ def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], kee
 def import_official(store: Store, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
     """Import every published file found in ``src_dir`` into ``store``; all validated before any write.
 
-    Re-importing identical files is a no-op. A setting already imported from
-    different content is refused unless ``replace``; the old table is then
+    Re-importing the same rows is a no-op, whatever the file's name, layout or pickle encoding
+    (``outcome`` says "unchanged"; the stored provenance stays the first import's). A setting
+    already imported with different rows is refused unless ``replace``; the old table is then
     kept under ``imports/superseded/`` (nothing stored is ever deleted).
     """
     return import_parsed(store, read_official_dir(src_dir).parsed, replace)
@@ -304,37 +353,43 @@ def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = Fal
     existing = store.imports()
     payloads = []
     for item in parsed:
+        old = existing.get(item.setting)
+        stored = None if old is None else store.read_table(*old)
+        if stored is None:
+            old = None  # absent, or quarantined as unreadable just now: this import takes its place
+        elif stored.equals(item.table, check_metadata=False):
+            item.outcome = f"unchanged: the store holds these rows already ({old[0]}), nothing written"
+            continue
+        if old is not None and not replace:
+            raise BenchError(
+                f"setting {item.setting} is already imported ({old[0]}) with different rows; "
+                "pass replace=True (CLI: --replace) to supersede it (the old table is kept under imports/superseded/)"
+            )
         metadata = {
-            b"bench.source_file": item.source.name.encode() if item.source.name != "trainval.pkl"
-            else f"{item.source.parent.name}/trainval.pkl".encode(),
+            b"bench.source_file": item.source_name.encode(),
             b"bench.source_sha256": item.source_sha256.encode(),
             b"bench.renamed_metrics": json.dumps(item.renamed).encode(),
             b"bench.cost_mismatches": json.dumps(item.cost_mismatches[:100]).encode(),
             b"bench.source_keys": json.dumps(item.source_keys).encode(),
+            b"bench.text_keys": json.dumps(list(item.text_keys)).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         data = sink.getvalue().to_pybytes()
-        sha = layout.sha16(data)
-        old = existing.get(item.setting)
-        if old is not None and old[1] != sha and not replace:
-            raise BenchError(
-                f"setting {item.setting} is already imported ({old[0]}) from different content; "
-                "pass replace=True (CLI: --replace) to supersede it (the old table is kept under imports/superseded/)"
-            )
-        payloads.append((item, old, sha, data))
+        payloads.append((item, old, layout.sha16(data), data))
     written: list[str] = []
-    for item, old, sha, data in payloads:
-        if old is not None and old[1] == sha:
-            continue
+    for index, (item, old, sha, data) in enumerate(payloads):
         try:
             store.fs.write_new(layout.import_path(item.setting, sha), data)
             if old is not None:
                 store.fs.move(old[0], f"{layout.IMPORTS}/superseded/{old[0].rsplit('/', 1)[1]}")
         except OSError as err:
-            left = [p[0].setting for p in payloads[payloads.index((item, old, sha, data)):]]
+            left = [p[0].setting for p in payloads[index:]]
             raise OSError(err.errno, f"{err.strerror or err} while importing {item.setting} into {store.uri}; "
                                      f"imported: {written or 'nothing'}; not imported: {left}") from None
+        if old is not None:
+            item.outcome = f"replaced {old[0]}, kept under {layout.IMPORTS}/superseded/"
         written.append(item.setting)
     return parsed
+

@@ -128,15 +128,21 @@ def test_save_and_load_give_identical_predictions(table, tmp_path):
     assert Predictor.load(tmp_path, "seg").recipe == p.recipe
 
 
-def test_rows_missing_the_main_metric_are_left_out_and_too_few_rows_is_an_error():
+def test_a_missing_main_metric_is_masked_and_too_few_measured_rows_is_an_error():
     frame = synthetic_frame(150, seed=3)
-    frame.loc[frame.index[:60], "top1"] = np.nan  # 90 measured rows left
+    frame.loc[frame.index[:60], "top1"] = np.nan  # top1 on 90 rows; top5 and the costs on all 150
     table = SettingTable.from_frame(frame, "cls_a")
-    with pytest.raises(BenchError, match="90 rows with 'top1' measured .* needs at least 100"):
+    counts = r"\{'top1': 90, 'top5': 150, 'gflops': 150, 'params_m': 150\} of 150 rows per metric"
+    with pytest.raises(BenchError, match=counts + "; training needs at least 100 per metric"):
         train_predictor(table, config=FAST)
     p = train_predictor(table, config=PredictorConfig(recipe_named("default", {"epochs": 2, "members": 1}),
-                                                      min_rows=50, n_train=70, n_val=20))
-    assert not set(p.split.val_ids) & set(table.arch_ids[:60])
+                                                      min_rows=50, n_train=120, n_val=30))
+    missing = set(table.arch_ids[:60])
+    in_train, in_val = len(missing & set(p.split.train_ids)), len(missing & set(p.split.val_ids))
+    assert in_train > 0 and in_val > 0
+    assert (p.report["top5"]["n_train"], p.report["top5"]["n"]) == (120, 30)  # rows without top1 still train top5
+    assert (p.report["top1"]["n_train"], p.report["top1"]["n"]) == (120 - in_train, 30 - in_val)
+    assert np.isfinite(p.report["top1"]["mae"]) and np.isfinite(p.report["top1"]["mae_best_epoch"])
 
 
 def test_missing_secondary_metrics_are_masked_not_fatal():

@@ -101,6 +101,13 @@ def test_malicious_pickle_is_refused_and_nothing_is_written(tmp_path, monkeypatc
         (lambda rows: rows[0].update(top5=[1.0, 2.0]), BenchError, "top5=\\[1.0, 2.0\\] is not a number"),
         (lambda rows: rows[0].update(top1="high"), BenchError, "top1='high' is not a number"),
         (lambda rows: rows.append({**rows[0], "top1": -1.0}), BenchError, "different results"),
+        # A code as text would otherwise be split into characters ("a code has 27 integers, got 15: ['9', '6', ...]").
+        (lambda rows: rows[3].update(embedding="96_128-1_1_1_48"), CodeError,
+         "row 3: embedding='96_128-1_1_1_48' \\(str\\) is not a sequence"),
+        (lambda rows: rows[1].update(input_channel="96_128"), CodeError, "row 1: input_channel='96_128' \\(str\\)"),
+        # Text in some rows and numbers in others is not a text column: refused like any other non-number.
+        (lambda rows: [r.update(extra="n/a" if i == 4 else 1.0) for i, r in enumerate(rows)], BenchError,
+         "row 4 .* extra='n/a' is not a number"),
     ],
 )
 def test_bad_published_rows_are_refused_naming_the_row(tmp_path, damage, error, message):
@@ -125,6 +132,59 @@ def test_missing_cost_columns_are_computed_and_nested_metrics_flattened(tmp_path
     assert report.cost_computed == N_ROWS and report.cost_mismatches == []
     assert report.table["gflops"].to_pylist() == [cost(ArchCode.from_row(r)).gflops for r in rows]
     assert report.table["cyclist_bev_hard"].to_pylist() == [12.5] * N_ROWS
+
+
+def test_two_keys_giving_one_metric_are_refused_naming_both(tmp_path):
+    rows = mr_rows("det3d")  # the 3ddet layout: car 3D levels bare (easy/moderate/hard)
+    rows[7]["car"] = {"3d": {"moderate": 1.0}}  # ... and the same metric nested: neither may silently win
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    with pytest.raises(BenchError, match="row 7 .*keys 'moderate' and 'car_3d_moderate' both give the metric 'car_3d_moderate'"):
+        import_official(store, str(tmp_path / "src"))
+    assert store.imports() == {}
+
+
+def test_a_fully_nested_det3d_file_reports_no_renames(tmp_path):
+    rows = mr_rows("det3d")
+    for row in rows:
+        row["car"] = {"3d": {level: row.pop(level) for level in ("easy", "moderate", "hard")}}
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "3ddet.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
+    assert report.renamed == {} and "renamed" not in report.describe()
+    assert report.table["car_3d_moderate"].to_pylist() == [r["car"]["3d"]["moderate"] for r in rows]
+
+
+def test_keys_that_are_text_in_every_row_are_kept_out_and_reported(tmp_path):
+    rows = mr_rows("seg")
+    for i, row in enumerate(rows):
+        row["arch"] = ArchCode.from_row(row).to_string()
+        row["checkpoint"] = None if i == 2 else f"seg/{i}.pth"  # text or absent in every row
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    (report,) = import_official(store, str(tmp_path / "src"))
+    assert report.text_keys == ("arch", "checkpoint")
+    assert "text keys not imported (not metrics): ['arch', 'checkpoint']" in report.describe()
+    table = store.load_setting("seg")
+    assert "arch" not in table.column_names and table["mIoU"].to_pylist() == [r["mIoU"] for r in rows]
+    for row in rows:  # the setting's own metric as text is an error, even in every row
+        row["mIoU"] = str(row["mIoU"])
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    with pytest.raises(BenchError, match=f"row 0 .* mIoU='{rows[0]['mIoU']}' is not a number"):
+        import_official(store, str(tmp_path / "src"), replace=True)
+
+
+def test_float32_costs_match_the_closed_form_at_float32_precision(tmp_path):
+    rows = mr_rows("cls_a")
+    for row in rows:
+        row["flops"], row["params"] = np.float32(row["flops"]), np.float32(row["params"])
+    rows[5]["params"] = np.float32(rows[5]["params"] * 1.001)  # a real mismatch stays one
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cls-50-1000.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
+    assert [m["arch_id"] for m in report.cost_mismatches] == [ArchCode.from_row(rows[5]).arch_id]
 
 
 def test_identical_duplicates_dropped_and_cost_mismatch_reported(tmp_path):
@@ -153,6 +213,26 @@ def test_reimport_is_a_no_op_and_different_content_needs_replace(tmp_path):
     import_official(store, str(tmp_path / "src"), replace=True)
     assert store.load_setting("seg")["mIoU"][0].as_py() == 1.0
     assert len(list((tmp_path / "store" / "imports" / "superseded").iterdir())) == 1  # the old table is kept
+
+
+def test_the_same_rows_in_another_layout_or_encoding_are_unchanged(tmp_path):
+    paths = write_published_dir(tmp_path / "src", ("seg",))
+    store = Store.open(str(tmp_path / "store"))
+    import_official(store, str(tmp_path / "src"))
+    before = store.imports()
+    rows = load_untrusted(paths["seg"])
+    for row in rows:  # tuples for lists, an older pickle protocol, the folder layout
+        row["embedding"] = tuple(row["embedding"])
+    (tmp_path / "again" / "seg").mkdir(parents=True)
+    (tmp_path / "again" / "seg" / "trainval.pkl").write_bytes(pickle.dumps(rows, protocol=2))
+    (report,) = [r for r in import_official(store, str(tmp_path / "again")) if r.setting == "seg"]
+    assert store.imports() == before
+    assert report.describe().startswith("seg: 30 architectures from seg/trainval.pkl (unchanged: the store holds these rows")
+    rows[0]["mIoU"] += 1.0
+    (tmp_path / "again" / "seg" / "trainval.pkl").write_bytes(pickle.dumps(rows, protocol=2))
+    with pytest.raises(BenchError, match="already imported .* with different rows"):
+        import_official(store, str(tmp_path / "again"))
+    assert store.imports() == before
 
 
 def test_both_layouts_of_one_setting_is_an_error(tmp_path):

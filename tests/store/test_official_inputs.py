@@ -79,7 +79,7 @@ def test_non_finite_metric_is_refused_naming_file_row_code_key_and_value(tmp_pat
         (lambda rows: rows[2].update(params=math.nan), DataError, "row 2 .* params=nan is not finite"),
         (lambda rows: rows[2].update(flops=-1.0), DataError, "row 2 .* flops=-1.0 is negative"),
         (lambda rows: rows[1].update(car={"bev": {"hard": math.inf}}), DataError, "row 1 .* car_bev_hard=inf is not"),
-        (lambda rows: rows[3].update(embedding=3), CodeError, "row 3: its code fields cannot be read"),
+        (lambda rows: rows[3].update(embedding=3), CodeError, "row 3: embedding=3 \\(int\\) is not a sequence"),
     ],
 )
 def test_other_bad_numbers_in_a_published_row(tmp_path, damage, error, message):
