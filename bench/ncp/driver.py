@@ -21,11 +21,12 @@ from bench.ncp.baselines import random_codes
 from bench.ncp.data import SettingTable
 from bench.ncp.encoding import NB201_ENCODING, encoding_for
 from bench.ncp.jsonio import write_json
+from bench.ncp.nb201 import check_nb201_options
 from bench.ncp.options import SearchOptions
-from bench.ncp.predictor import Predictor, train_predictor
-from bench.ncp.recipe import overrides_of
-from bench.ncp.results import mr_result, nb201_result, refresh_nb201_truth, refresh_truth
-from bench.ncp.search import parse_starts, search_mr, search_nb201
+from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
+from bench.ncp.recipe import PredictorRecipe, overrides_of
+from bench.ncp.results import mr_result, nb201_result, predictor_document, refresh_nb201_truth, refresh_truth
+from bench.ncp.search import check_weights, parse_starts, search_mr, search_nb201
 from bench.ncp.summary import Say, mr_summary, nb201_summary, predictor_table
 from bench.ncp.trajectory import plot_trajectory, trajectory_table, write_trajectory
 from bench.settings import get_setting
@@ -41,6 +42,9 @@ class FrameLoader(Protocol):
 def resolve_settings(options: SearchOptions) -> tuple[str, ...]:
     """``predictor.settings`` (or the space's default), validated against the space."""
     space, chosen = options.space, options.predictor.settings
+    if chosen is not None and not chosen:
+        raise BenchError(f"predictor.settings={list(chosen)!r} is empty; list at least one setting (e.g. [seg]) or leave it "
+                         f"unset for the default {list(DEFAULT_SETTINGS[space])}")
     settings = tuple(chosen) if isinstance(chosen, tuple) else ((chosen,) if chosen else DEFAULT_SETTINGS[space])
     settings = tuple(get_setting(str(s)).name for s in settings)
     if len(set(settings)) != len(settings):
@@ -64,7 +68,10 @@ def resolve_starts(starts: tuple[str, ...], load_frame: FrameLoader, seed: int) 
             out += [ArchCode.from_list(row.tolist()).to_string() for row in random_codes(int(count), seed)]
             continue
         if start.startswith("best:"):
-            setting = get_setting(start[len("best:"):]).name
+            try:
+                setting = get_setting(start[len("best:"):]).name
+            except BenchError as err:
+                raise BenchError(f"init={start!r}: {err}") from None
             table = SettingTable.from_frame(load_frame(setting), setting)
             truth = table.metrics[table.main_metric]
             if not np.isfinite(truth).any():
@@ -81,13 +88,14 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
         predictor = Predictor.load(load_dir, table.setting)
         if predictor.space != table.space:
             raise BenchError(f"saved predictor {table.setting!r} in {load_dir} is for space {predictor.space!r}, not {table.space!r}")
+        _check_loaded(predictor, options.predictor.config(table.space), load_dir)
         say(f"{table.setting}: loaded the {predictor.recipe.name!r} predictor from {load_dir}")
         return predictor
     config = options.predictor.config(table.space)
-    recipe = config.recipe
+    recipe = config.recipe.for_space(table.space)
     changed = overrides_of(recipe)
     say(f"{table.setting}: training the {recipe.name!r} predictor{f' with {changed}' if changed else ''} "
-        f"({recipe.members} x {recipe.epochs} epochs, split {config.split}) on {len(table)} rows ...")
+        f"({recipe.members} x {recipe.epochs} epochs, split {config.split}) on the {len(table)} rows of the table ...")
     predictor = train_predictor(table, None, config, progress=say)
     main = predictor.metrics[0]
     r = predictor.report[main]
@@ -98,32 +106,50 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
     return predictor
 
 
-def predictor_document(predictors: list[Predictor]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{setting: {metric: {mae, mae_best_epoch, best_epoch, kendall_tau, spearman_rho, n, n_train, split,
-    n_val, recipe, recipe_overrides, seed, loss[, loss_inner_mae][, paper_mae]}}}``; ``n`` and ``n_train`` count
-    the validation and training rows on which the metric is measured, ``n_val`` the split's validation rows;
-    ``paper_mae`` on the main metric only, ``loss_inner_mae`` when the loss was chosen (``auto``: each
-    candidate's inner-validation MAE)."""
-    document = {}
-    for p in predictors:
-        per_metric = {}
-        for i, (metric, r) in enumerate(p.report.items()):
-            entry = {"n_train": len(p.split.train_ids), **r, "split": p.split.kind, "n_val": len(p.split.val_ids),
-                     "recipe": p.recipe.name, "recipe_overrides": overrides_of(p.recipe), "seed": p.seed,
-                     "loss": p.loss}
-            if p.loss_choice is not None:
-                entry["loss_inner_mae"] = p.loss_choice.inner_mae
-            if i == 0:
-                entry["paper_mae"] = get_setting(p.setting).paper_predictor_mae
-            per_metric[metric] = entry
-        document[p.setting] = per_metric
-    return document
+def _check_loaded(predictor: Predictor, config: PredictorConfig, load_dir: str) -> None:
+    """A predictor from ``predictor.load_dir`` must be the one the request describes (recipe, split, seed):
+    otherwise the search would silently run on another predictor than the one asked for."""
+    asked = {"recipe": describe_recipe(config.recipe.for_space(predictor.space)), "split": config.split, "seed": config.seed}
+    saved = {"recipe": describe_recipe(predictor.recipe), "split": predictor.split.kind, "seed": predictor.seed}
+    differ = [k for k in asked if asked[k] != saved[k]]
+    if differ:
+        raise BenchError(
+            f"predictor.load_dir={load_dir!r} holds {predictor.setting}'s predictor with "
+            f"{', '.join(f'{k} {saved[k]}' for k in differ)}, but this request asks for "
+            f"{', '.join(f'{k} {asked[k]}' for k in differ)}; request the saved {' and '.join(differ)} "
+            "(predictor.recipe and its overrides, predictor.split, predictor.seed), or leave out predictor.load_dir "
+            "to train the one asked for"
+        )
 
 
-def _check_request(options: SearchOptions) -> None:
-    if options.space == "nb201" and (options.strategy != "continuous" or options.init is not None):
-        raise BenchError(f"space=nb201 runs continuous propagation from the uniform mixture; strategy={options.strategy!r} "
-                         f"/ init={options.init!r} apply to nasbench_mr only")
+def describe_recipe(recipe: PredictorRecipe) -> str:
+    """A recipe as its name and the fields it overrides, e.g. ``'default' with {'members': 2}``."""
+    changed = overrides_of(recipe)
+    return f"{recipe.name!r}{f' with {changed}' if changed else ''}"
+
+
+def _check_request(options: SearchOptions, settings: tuple[str, ...]) -> None:
+    """Everything a request can get wrong that is known before a table is read or a predictor trained."""
+    _check_out(Path(options.out))
+    if options.space == "nb201":
+        if options.strategy != "continuous":
+            raise BenchError(f"strategy={options.strategy!r} applies to nasbench_mr only; space=nb201 runs continuous propagation")
+        if options.init is not None:
+            raise BenchError(f"init={options.init!r} applies to nasbench_mr only; space=nb201 starts from the uniform mixture")
+        nb = options.nb201
+        check_nb201_options(nb.iterations, nb.step_size, nb.readout_every, nb.projection)
+    elif options.mode == "search":
+        check_weights(options.predictor.weights, len(settings))
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be a directory or creatable as one (no file in its place or on its path)."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == out else f" (its parent {str(path)!r} is a file)"
+                raise BenchError(f"out={str(out)!r} cannot be a directory{where}; valid is a directory, created when absent")
+            return
 
 
 def write_code_list(path: Path, codes: list[str], header: str) -> Path:
@@ -138,16 +164,16 @@ def run(options: SearchOptions, load_frame: FrameLoader, say: Say = lambda line:
     if options.mode == "evaluate":
         return evaluate(options, load_frame, say)
     settings = resolve_settings(options)
-    _check_request(options)
+    _check_request(options, settings)
     out = Path(options.out)
     request = None
     if options.mode == "search" and options.space == "nasbench_mr":
         request = options.request(resolve_starts(options.starts, load_frame, options.seed))
         parse_starts(request.starts)  # a bad start code fails now, before any predictor is trained
-    out.mkdir(parents=True, exist_ok=True)
     view = "imported" if options.predictor.split == "authors" else "benchmark"  # the authors' split is of the published rows
     tables = [SettingTable.from_frame(load_frame(s, view), s) for s in settings]
     predictors = [get_predictor(t, options, out, say) for t in tables]
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused request leaves no empty folder behind
 
     if options.mode == "predictor_report":
         document = predictor_document(predictors)
@@ -184,10 +210,11 @@ def run(options: SearchOptions, load_frame: FrameLoader, say: Say = lambda line:
         result["trajectory"] = None  # sampling and greedy baselines have no propagation trajectory
     write_code_list(out / CODES_FILE, [c["code"] for c in result["candidates"]],
                     f"codes found by NCP ({request.strategy}, lambda {request.lam}) on {', '.join(settings)}; best first\n"
-                    f"train them: python launch/run.py task=SETTING sweep=file sweep.codes_file={out / CODES_FILE}")
+                    f"train them: python launch/run.py task=SETTING store={options.store} sweep=file "
+                    f"sweep.codes_file={out / CODES_FILE}")
     result["codes_file"] = CODES_FILE
     write_json(out / "result.json", result)
-    for line in mr_summary(result, str(out)):
+    for line in mr_summary(result, str(out), options.store):
         say(line)
     return result
 
@@ -207,7 +234,7 @@ def evaluate(options: SearchOptions, load_frame: FrameLoader, say: Say) -> dict[
         lines = nb201_summary(result, options.out)
     else:
         refresh_truth(result, tables)
-        lines = mr_summary(result, options.out)
+        lines = mr_summary(result, options.out, options.store)
     measured = [c["code"] for c in result.get("candidates", []) if c.get("true", c.get("true_Acc")) is not None]
     say(f"evaluated {path} against the store: {len(measured)} of {len(result.get('candidates', []))} found codes "
         f"are measured{': ' + ', '.join(measured) if measured else ''}")

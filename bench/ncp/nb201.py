@@ -34,7 +34,7 @@ from bench import nb201
 from bench.errors import BenchError, check_int
 from bench.ncp.encoding import NB201_ENCODING, nb201_argmax
 from bench.ncp.objective import SearchObjective
-from bench.ncp.propagate import Propagation
+from bench.ncp.propagate import Propagation, check_step_size
 
 PROJECTIONS = ("straight_through", "relaxed", "snap")
 
@@ -80,6 +80,15 @@ def _cell(z: np.ndarray) -> np.ndarray:
     return NB201_ENCODING.standardise(onehot).astype(z.dtype)
 
 
+def check_nb201_options(iterations: int, step_size: float, readout_every: int, projection: str) -> None:
+    """The ``nb201.*`` options of :func:`propagate_nb201`; an error names the bad one."""
+    check_int("nb201.iterations", iterations, 1)
+    check_int("nb201.readout_every", readout_every, 1)
+    check_step_size("nb201.step_size", step_size)
+    if projection not in PROJECTIONS:
+        raise BenchError(f"nb201.projection={projection!r} is invalid; valid are {list(PROJECTIONS)}")
+
+
 def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size: float = 0.5,
                     readout_every: int = 1, projection: str = "straight_through") -> Nb201Search:
     """Propagate from the uniform mixture (every op 1/5 on every edge); see the module docstring.
@@ -93,12 +102,7 @@ def propagate_nb201(objective: SearchObjective, iterations: int = 60, step_size:
         >>> result.iterations, result.found.reshape(6, 5).sum(1).tolist()
         ((10, 20), [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     """
-    check_int("nb201.iterations", iterations, 1)
-    check_int("nb201.readout_every", readout_every, 1)
-    if not np.isfinite(step_size) or step_size <= 0:
-        raise BenchError(f"nb201.step_size={step_size!r} is invalid; valid is a finite number > 0")
-    if projection not in PROJECTIONS:
-        raise BenchError(f"nb201.projection={projection!r} is invalid; valid are {list(PROJECTIONS)}")
+    check_nb201_options(iterations, step_size, readout_every, projection)
     if objective.encoding.space != "nb201":
         raise BenchError(f"propagate_nb201 needs an nb201 objective, not {objective.encoding.space!r}")
     enc, dtype = objective.encoding, objective.dtype

@@ -59,6 +59,12 @@ def _check_start(objective: SearchObjective, start: np.ndarray) -> np.ndarray:
     return start
 
 
+def check_step_size(name: str, value: float) -> None:
+    """A propagation step size (standardised code units): finite and > 0, else an error naming ``name``."""
+    if not np.isfinite(value) or value <= 0:
+        raise BenchError(f"{name}={value!r} is invalid; valid is a finite number > 0")
+
+
 def propagate_continuous(
     objective: SearchObjective,
     start: np.ndarray,
@@ -76,8 +82,7 @@ def propagate_continuous(
         ((2, 27), (6, 2, 27))
     """
     check_int("propagation.iterations", iterations, 0)
-    if not np.isfinite(step_size) or step_size <= 0:
-        raise BenchError(f"propagation.step_size={step_size!r} is invalid; valid is a finite number > 0")
+    check_step_size("propagation.step_size", step_size)
     if objective.encoding.space != "nasbench_mr":
         raise BenchError(f"propagate_continuous rounds NAS-Bench-MR codes; for {objective.encoding.space!r} "
                          "use bench.ncp.nb201.propagate_nb201")

@@ -17,6 +17,7 @@ from bench.code import ArchCode
 from bench.ncp.data import SettingTable
 from bench.ncp.nb201 import Nb201Search, ops_string
 from bench.ncp.predictor import Predictor
+from bench.ncp.recipe import overrides_of
 from bench.ncp.report import (
     compare_with_table,
     find_row,
@@ -27,6 +28,7 @@ from bench.ncp.report import (
     truth_of,
 )
 from bench.ncp.search import SearchOutcome, SearchRequest, exact_cost
+from bench.settings import get_setting
 
 TRUTH_KEYS = ("true", "percentile", "rank", "nearest", "table_best_measured")
 NOT_STORED_NOTE = (
@@ -67,6 +69,10 @@ def _candidate_truth(code: str, tables: Sequence[SettingTable]) -> dict[str, Any
     return next(iter(true.values())) if len(true) == 1 else true
 
 
+CANDIDATES = 10
+"""How many distinct found codes a NAS-Bench-MR result lists (best first)."""
+
+
 def mr_result(outcome: SearchOutcome, request: SearchRequest, predictors: Sequence[Predictor],
               tables: Sequence[SettingTable]) -> dict[str, Any]:
     """The result document of a NAS-Bench-MR search (the best found code first)."""
@@ -92,11 +98,17 @@ def mr_result(outcome: SearchOutcome, request: SearchRequest, predictors: Sequen
     result["search_seconds"] = outcome.seconds
     result["codes_evaluated"] = outcome.evaluated
     result["candidates"] = []
-    for c, s in zip(outcome.found[:10], outcome.scores[:10]):
+    seen: set[str] = set()
+    for c, s in zip(outcome.found, outcome.scores):  # best first; many starts often converge on one code
         text = ArchCode.from_list(c.tolist()).to_string()
+        if text in seen:
+            continue
+        seen.add(text)
         result["candidates"].append({"code": text, "objective_J": float(s), **exact_cost(c),
                                      "true": _candidate_truth(text, tables)})
-    result["predictor_validation"] = {p.setting: p.report for p in predictors}
+        if len(seen) == CANDIDATES:
+            break
+    result["predictor_validation"] = predictor_document(predictors)
     return result
 
 
@@ -118,7 +130,7 @@ def nb201_result(search: Nb201Search, predictor: Predictor, table: SettingTable,
     }
     refresh_nb201_truth(result, table)
     result["search_seconds"] = search.seconds
-    result["predictor_validation"] = predictor.report
+    result["predictor_validation"] = predictor_document([predictor])
     return result
 
 
@@ -172,3 +184,25 @@ def refresh_truth(result: dict[str, Any], tables: Sequence[SettingTable]) -> dic
     for candidate in result.get("candidates", []):
         candidate["true"] = _candidate_truth(candidate["code"], tables)
     return result
+
+
+def predictor_document(predictors: list[Predictor]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{setting: {metric: {mae, mae_best_epoch, best_epoch, kendall_tau, spearman_rho, n, n_train, split,
+    n_val, recipe, recipe_overrides, seed, loss[, loss_inner_mae][, paper_mae]}}}``; ``n`` and ``n_train`` count
+    the validation and training rows on which the metric is measured, ``n_val`` the split's validation rows;
+    ``paper_mae`` on the main metric only, ``loss_inner_mae`` when the loss was chosen (``auto``: each
+    candidate's inner-validation MAE)."""
+    document = {}
+    for p in predictors:
+        per_metric = {}
+        for i, (metric, r) in enumerate(p.report.items()):
+            entry = {"n_train": len(p.split.train_ids), **r, "split": p.split.kind, "n_val": len(p.split.val_ids),
+                     "recipe": p.recipe.name, "recipe_overrides": overrides_of(p.recipe), "seed": p.seed,
+                     "loss": p.loss}
+            if p.loss_choice is not None:
+                entry["loss_inner_mae"] = p.loss_choice.inner_mae
+            if i == 0:
+                entry["paper_mae"] = get_setting(p.setting).paper_predictor_mae
+            per_metric[metric] = entry
+        document[p.setting] = per_metric
+    return document

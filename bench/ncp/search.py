@@ -23,7 +23,7 @@ from bench.ncp.flops_poly import FlopsPolynomial
 from bench.ncp.nb201 import Nb201Search, propagate_nb201
 from bench.ncp.objective import Head, SearchObjective
 from bench.ncp.predictor import Predictor
-from bench.ncp.propagate import Propagation, default_start, propagate_continuous, propagate_wta
+from bench.ncp.propagate import Propagation, check_step_size, default_start, propagate_continuous, propagate_wta
 from bench.settings import get_setting
 
 STRATEGIES = ("continuous", "wta", "random", "neural_predictor", "netadapt")
@@ -51,10 +51,10 @@ class SearchRequest:
         check_int("propagation.iterations", self.iterations, 0)
         for name in ("random_samples", "neural_samples", "top_k"):
             check_int(f"baseline.{name}", getattr(self, name), 1)
-        for name, value in (("lambda", self.lam), ("propagation.step_size", self.step_size),
-                            *((f"predictor.weights[{i}]", w) for i, w in enumerate(self.weights or ()))):
+        for name, value in (("lambda", self.lam), *((f"predictor.weights[{i}]", w) for i, w in enumerate(self.weights or ()))):
             if not np.isfinite(value):
                 raise BenchError(f"{name}={value!r} is invalid; valid is a finite number")
+        check_step_size("propagation.step_size", self.step_size)
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,21 @@ def parse_starts(starts: Sequence[str]) -> np.ndarray:
     return codes_to_array(codes)
 
 
+def check_weights(weights: Sequence[float] | None, n_settings: int) -> None:
+    """``predictor.weights``: None (equal) or one non-negative weight per setting with a positive sum."""
+    if weights is None:
+        return
+    if len(weights) != n_settings:
+        raise BenchError(f"predictor.weights={list(weights)} gives {len(weights)} weights for {n_settings} settings; "
+                         "give one weight per setting")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise BenchError(f"predictor.weights={list(weights)} is invalid; valid are non-negative weights with a positive sum")
+
+
 def build_objective(predictors: Sequence[Predictor], weights: Sequence[float] | None, lam: float) -> SearchObjective:
     """The multi-task NAS-Bench-MR objective: each setting's main metric, weighted, plus exact FLOPs."""
-    if weights is None:
-        weights = [1.0] * len(predictors)
-    if len(weights) != len(predictors):
-        raise BenchError(f"{len(weights)} task weights for {len(predictors)} settings; give one weight per setting")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise BenchError(f"task weights {list(weights)} invalid; valid are non-negative with a positive sum")
+    check_weights(weights, len(predictors))
+    weights = [1.0] * len(predictors) if weights is None else weights
     heads = [Head(p, get_setting(p.setting).main_metric, float(w)) for p, w in zip(predictors, weights)]
     return SearchObjective(heads, lam, FlopsPolynomial.build())
 

@@ -55,8 +55,8 @@ def _per_setting(result: dict[str, Any], key: str) -> dict[str, Any]:
     return {settings[0]: value} if len(settings) == 1 else (value or {})
 
 
-def mr_summary(result: dict[str, Any], out: str) -> list[str]:
-    """The closing lines of a NAS-Bench-MR search."""
+def mr_summary(result: dict[str, Any], out: str, store: str) -> list[str]:
+    """The closing lines of a NAS-Bench-MR search on the store at ``store``."""
     lines = [f"found {result['code']}  ({result['strategy']}, lambda {result['lambda']}, "
              f"{result['codes_evaluated']} codes evaluated in {result['search_seconds']:.2f} s)",
              f"  exact cost: {result['gflops']:.3f} GFLOPs, {result['params_m']:.3f} M params"]
@@ -72,7 +72,7 @@ def mr_summary(result: dict[str, Any], out: str) -> list[str]:
             lines.append(f"  {setting}: not in the store (true value unknown until trained); nearest measured "
                          f"{near['code']} at distance {near['distance']:.2f}: true {main} {_num(near['true'].get(main), 2)}, "
                          f"rank {near.get('rank')}/{near.get('of')}")
-    tasks = " ; ".join(f"python launch/run.py task={s} sweep=file sweep.codes_file={out}/found_codes.txt"
+    tasks = " ; ".join(f"python launch/run.py task={s} store={store} sweep=file sweep.codes_file={out}/found_codes.txt"
                        for s in result["settings"])
     lines.append(f"  wrote {out}/result.json and {out}/found_codes.txt; to train what was found: {tasks}")
     return lines

@@ -90,8 +90,15 @@ class Store(VerifiedFiles):
         ``fsync=False`` skips flushing each commit to the disk: only for scratch
         stores (benchmarks), since a power cut could then lose recent commits.
         """
-        fs = StoreFS(uri, fsync=fsync)
-        if fs.exists(layout.STORE_FILE):
+        try:
+            fs = StoreFS(uri, fsync=fsync)
+            found = fs.exists(layout.STORE_FILE)
+        except StoreError:
+            raise
+        except Exception as err:  # the first touch of a user's URI: any back-end's failure (no
+            # credentials, no such bucket, an unknown protocol) is one line naming the URI, not a traceback
+            raise StoreError(f"cannot reach the store {uri!r}: {type(err).__name__}: {err}") from err
+        if found:
             info = json.loads(fs.read(layout.STORE_FILE))
             if int(info.get("schema_version", 0)) > SCHEMA_VERSION:
                 raise StoreError(
@@ -100,7 +107,9 @@ class Store(VerifiedFiles):
                 )
             return cls(fs)
         if not create:
-            raise StoreError(f"{uri!r} is not a store (no {layout.STORE_FILE}); open it with create=True to make one")
+            why = "the path does not exist" if fs.local and not fs.root.exists() else f"no {layout.STORE_FILE}"
+            raise StoreError(f"{uri!r} is not a store ({why}); give an existing store (one that launch/run.py wrote, "
+                             "or `launch/export.py import-official SRC --store URI` made)")
         if fs.local and fs.root.is_file():
             raise StoreError(f"store path {uri!r} is a file; give a directory")
         if fs.local and fs.root.is_dir() and any(fs.root.iterdir()):

@@ -84,9 +84,18 @@ def test_predictor_report_and_reuse(tmp_path):
     on_disk = json.loads((tmp_path / "out" / "predictor.json").read_text())
     assert on_disk == report and {"mae", "mae_best_epoch", "kendall_tau", "spearman_rho"} <= set(report["cls_a"]["top1"])
     assert report["cls_a"]["top1"]["paper_mae"] == 0.56 and report["cls_a"]["top1"]["split"] == "arch_id"
-    reused = run(config(tmp_path, "predictor.settings=[cls_a]", f"predictor.load_dir={tmp_path / 'out' / 'predictors'}",
-                        "predictor.epochs=1"), frames)
-    assert reused["predictor_validation"]["cls_a"]["top1"]["mae"] == pytest.approx(report["cls_a"]["top1"]["mae"])
+    load = f"predictor.load_dir={tmp_path / 'out' / 'predictors'}"
+    reused = run(config(tmp_path / "again", "predictor.settings=[cls_a]", load), frames)
+    assert reused["predictor_validation"] == report  # the same predictor, and result.json says which (recipe, split, seed)
+    # Options that describe another predictor are refused rather than silently ignored.
+    with pytest.raises(BenchError, match="holds cls_a's predictor with recipe 'default' with .*'epochs': 15.* but this "
+                                         "request asks for recipe 'default' with .*'epochs': 1[,}]"):
+        run(config(tmp_path / "other", "predictor.settings=[cls_a]", load, "predictor.epochs=1"), frames)
+    with pytest.raises(BenchError, match="with split arch_id, seed 0, but this request asks for split authors, seed 3"):
+        run(config(tmp_path / "other", "predictor.settings=[cls_a]", load, "predictor.split=authors", "predictor.seed=3",
+                   "predictor.n_train=null", "predictor.n_val=null"),
+            frames)
+    assert not (tmp_path / "other").exists()  # a refused request writes nothing
 
 
 def test_nb201_mode(tmp_path):
@@ -124,14 +133,32 @@ def test_nb201_trains_the_recipe_made_for_its_space(tmp_path, overrides, members
      "needs setting 'seg' as published"),
     (["predictor.split=authors"], "predictor.n_train sizes the arch_id split"),
     (["space=nb201", "predictor.settings=[seg]"], "space=nb201 searches the nb201 table only"),
-    (["space=nb201", "strategy=wta"], "apply to nasbench_mr only"),
+    (["space=nb201", "strategy=wta"], "strategy='wta' applies to nasbench_mr only"),
+    (["space=nb201", "init=best:seg"], "init='best:seg' applies to nasbench_mr only"),
+    (["space=nb201", "nb201.readout_every=0"], "nb201.readout_every=0"),
+    (["space=nb201", "nb201.step_size=0"], "nb201.step_size=0.0 is invalid; valid is a finite number > 0"),
+    (["predictor.settings=[cls_a,seg]", "predictor.weights=[1]"], r"predictor.weights=\[1.0\] gives 1 weights for 2 settings"),
+    (["predictor.settings=[cls_a,seg]", "predictor.weights=[1,-1]"], "predictor.weights=.* valid are non-negative weights"),
+    (["propagation.step_size=-1"], "propagation.step_size=-1.0 is invalid; valid is a finite number > 0"),
+    (["predictor.settings=[]"], r"predictor.settings=\[\] is empty; list at least one setting"),
+    (["init=best:imagenet"], "init='best:imagenet': unknown setting 'imagenet'"),
     (["space=nb201", "predictor.features=[code,log_flops]"], "invalid on space 'nb201'.*only feature is 'code'"),
     (["predictor.settings=[seg]", "predictor.min_rows=1000"], "needs at least 1000"),
 ])
 def test_bad_requests_are_clear_errors(tmp_path, overrides, message):
     with pytest.raises(BenchError, match=message):
         run(config(tmp_path, *overrides), frames)
-    assert not (tmp_path / "out" / "predictors").exists()  # refused before any predictor was trained
+    assert not (tmp_path / "out").exists()  # refused before any predictor was trained, and nothing written
+
+
+@pytest.mark.parametrize("out", ["a_file", "a_file/under"])
+def test_an_out_that_cannot_be_a_directory_is_refused_before_training(tmp_path, out):
+    (tmp_path / "a_file").write_text("keep me\n")
+    options = config(tmp_path, "predictor.settings=[seg]")
+    options = type(options)(**{**options.__dict__, "out": str(tmp_path / out)})
+    with pytest.raises(BenchError, match=f"out='{tmp_path / out}' cannot be a directory.*valid is a directory"):
+        run(options, frames)
+    assert (tmp_path / "a_file").read_text() == "keep me\n"
 
 
 def test_transfer_from_the_best_code_of_another_setting(tmp_path):
@@ -143,7 +170,9 @@ def test_transfer_from_the_best_code_of_another_setting(tmp_path):
 
 def test_many_random_starts_propagate_as_one_batch(tmp_path):
     result = run(config(tmp_path, "predictor.settings=[cls_a]", "init=random:50", "seed=3"), frames)
-    assert len(result["starts"]) == 50 and len(result["candidates"]) == 10
+    codes = [c["code"] for c in result["candidates"]]
+    assert len(result["starts"]) == 50 and 1 <= len(codes) <= 10 and len(set(codes)) == len(codes)  # distinct
+    assert codes[0] == result["code"]
     assert result["objective_J"] >= max(c["objective_J"] for c in result["candidates"])
     with pytest.raises(BenchError, match="random:<n> needs an integer"):
         run(config(tmp_path, "init=random:x"), frames)

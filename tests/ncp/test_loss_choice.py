@@ -8,11 +8,11 @@ import torch
 
 from bench.errors import BenchError
 from bench.ncp.data import SettingTable
-from bench.ncp.driver import predictor_document
 from bench.ncp.loss_choice import CANDIDATE_LOSSES
 from bench.ncp.model import MetricNet
 from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
 from bench.ncp.recipe import recipe_named
+from bench.ncp.results import predictor_document
 from bench.ncp.synthetic import synthetic_frame
 from bench.ncp.training import TrainingData, train_members
 

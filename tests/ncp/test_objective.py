@@ -88,7 +88,7 @@ def test_bad_objectives_are_clear_errors(predictor):
         build_objective([predictor], None, -1.0)
     with pytest.raises(BenchError, match="lambda=nan"):
         build_objective([predictor], None, float("nan"))
-    with pytest.raises(BenchError, match="2 task weights for 1 settings"):
+    with pytest.raises(BenchError, match=r"predictor.weights=\[1.0, 1.0\] gives 2 weights for 1 settings"):
         build_objective([predictor], [1.0, 1.0], 0.5)
     with pytest.raises(BenchError, match="non-negative"):
         build_objective([predictor, tiny_predictor("seg")], [1.0, -1.0], 0.5)

@@ -131,8 +131,23 @@ def test_open_refuses_foreign_directory_and_missing_store(tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(StoreError, match="non-empty directory"):
         Store.open(str(tmp_path / "other"))
-    with pytest.raises(StoreError, match="not a store"):
+    with pytest.raises(StoreError, match=r"not a store \(the path does not exist\); give an existing store"):
         Store.open(str(tmp_path / "absent"), create=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match=r"not a store \(no STORE.json\)"):
+        Store.open(str(tmp_path / "empty"), create=False)
+
+
+def test_a_uri_its_back_end_cannot_reach_is_one_line_naming_it(monkeypatch, tmp_path):
+    # A back-end's own failure at the first touch (S3 without credentials: botocore's NoCredentialsError, no
+    # OSError) is a StoreError naming the URI, so the commands print one line instead of a traceback.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup either
+    with pytest.raises(StoreError, match="cannot reach the store 's3://no-such-bucket/x': NoCredentialsError"):
+        Store.open("s3://no-such-bucket/x", create=False)
 
 
 def test_fsspec_memory_filesystem_store_commits_compacts_and_verifies():
