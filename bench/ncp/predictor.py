@@ -244,7 +244,13 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
             f"{counts} of {len(y_all)} rows per metric; training needs at least {config.min_rows} per metric "
             "(predictor.min_rows)"
         )
-    split = split or make_split(table, usable, config)
+    if split is None:
+        split = make_split(table, usable, config)
+        asked = (config.n_train or 2000, config.n_val or 500)
+        got = (len(split.train_ids), len(split.val_ids))
+        if split.kind == "arch_id" and got != asked and progress is not None:
+            progress(f"{table.setting}: {int(usable.sum())} usable rows, fewer than n_train + n_val = {asked[0]} + {asked[1]}; "
+                     f"split arch_id keeps their ratio: {got[0]} training / {got[1]} validation rows")
     train_rows, val_rows = split.rows(table.arch_ids)
     train_rows, val_rows = train_rows[usable[train_rows]], val_rows[usable[val_rows]]
     features = CodeFeatures(table.space, recipe.features)

@@ -225,3 +225,17 @@ def test_bit_dropout_keeps_half_and_rescales():
     assert set(out.unique().tolist()) == {0.0, 2.0} and abs((out > 0).float().mean().item() - 0.5) < 0.01
     layer.eval()
     assert torch.equal(layer(torch.ones(3, 4)), torch.ones(3, 4))
+
+
+def test_a_table_smaller_than_the_split_says_how_the_split_shrank():
+    table = SettingTable.from_frame(synthetic_frame(300, seed=1), "cls_a")
+    lines: list[str] = []
+    p = train_predictor(table, config=PredictorConfig(recipe_named("default", {"epochs": 1, "members": 1})),
+                        progress=lines.append)
+    assert (len(p.split.train_ids), len(p.split.val_ids)) == (240, 60)
+    assert lines[0] == ("cls_a: 300 usable rows, fewer than n_train + n_val = 2000 + 500; split arch_id keeps their "
+                        "ratio: 240 training / 60 validation rows")
+    lines.clear()
+    train_predictor(table, config=PredictorConfig(recipe_named("default", {"epochs": 1, "members": 1}), n_train=240,
+                                                  n_val=60), progress=lines.append)
+    assert not any("usable rows" in line for line in lines)  # the sizes asked for: nothing to say
