@@ -109,8 +109,8 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
 def _check_loaded(predictor: Predictor, config: PredictorConfig, load_dir: str) -> None:
     """A predictor from ``predictor.load_dir`` must be the one the request describes (recipe, split, seed):
     otherwise the search would silently run on another predictor than the one asked for."""
-    asked = {"recipe": describe_recipe(config.recipe.for_space(predictor.space)), "split": config.split, "seed": config.seed}
-    saved = {"recipe": describe_recipe(predictor.recipe), "split": predictor.split.kind, "seed": predictor.seed}
+    asked = {"recipe": _describe_recipe(config.recipe.for_space(predictor.space)), "split": config.split, "seed": config.seed}
+    saved = {"recipe": _describe_recipe(predictor.recipe), "split": predictor.split.kind, "seed": predictor.seed}
     differ = [k for k in asked if asked[k] != saved[k]]
     if differ:
         raise BenchError(
@@ -122,7 +122,7 @@ def _check_loaded(predictor: Predictor, config: PredictorConfig, load_dir: str) 
         )
 
 
-def describe_recipe(recipe: PredictorRecipe) -> str:
+def _describe_recipe(recipe: PredictorRecipe) -> str:
     """A recipe as its name and the fields it overrides, e.g. ``'default' with {'members': 2}``."""
     changed = overrides_of(recipe)
     return f"{recipe.name!r}{f' with {changed}' if changed else ''}"
