@@ -235,10 +235,27 @@ def evaluate(options: SearchOptions, load_frame: FrameLoader, say: Say) -> dict[
     else:
         refresh_truth(result, tables)
         lines = mr_summary(result, options.out, options.store)
+    candidates = [c["code"] for c in result.get("candidates", [])]
     measured = [c["code"] for c in result.get("candidates", []) if c.get("true", c.get("true_Acc")) is not None]
-    say(f"evaluated {path} against the store: {len(measured)} of {len(result.get('candidates', []))} found codes "
+    say(f"evaluated {path} against the store: {len(measured)} of {len(candidates)} found codes "
         f"are measured{': ' + ', '.join(measured) if measured else ''}")
+    toy = [] if result.get("space") == "nb201" else _generated_only(
+        [c for c in candidates if c not in measured], settings, load_frame)
+    if toy:
+        say(f"  {len(toy)} more {'was' if len(toy) == 1 else 'were'} trained on generated (toy) data only: not benchmark "
+            f"values, so nothing is filled in for {', '.join(toy)}")
     write_json(path, result)
     for line in lines:
         say(line)
     return result
+
+
+def _generated_only(codes: list[str], settings: list[str], load_frame: FrameLoader) -> list[str]:
+    """Those of ``codes`` that the store measured on generated data (its ``synthetic`` view) in every setting."""
+    found: set[str] | None = None
+    for setting in settings:
+        frame = load_frame(setting, "synthetic")
+        main = get_setting(setting).main_metric
+        have = set(frame["code"][frame[main].notna()]) if len(frame) and main in frame else set()
+        found = have if found is None else found & have
+    return [c for c in codes if c in (found or set())]

@@ -63,3 +63,13 @@ def test_search_codes_file_training_and_evaluate(tmp_path):
     assert filled[:2] == [truth[codes[0].to_string()], truth[codes[1].to_string()]] and set(filled[2:]) == {None}
     assert any("2 of 4 found codes are measured" in line for line in lines)
     assert evaluated["predicted"] == result["predicted"]  # evaluation re-reads the store, never retrains
+    assert not any("generated (toy) data" in line for line in lines)
+
+    # A code trained on generated data (data=toy) is not a benchmark value: nothing is filled in, and the user is told.
+    toy = measured(before.iloc[:0], codes[2:3])
+    lines.clear()
+    evaluated = run(options(tmp_path, "mode=evaluate"),
+                    lambda s, data="benchmark": toy if data == "synthetic" else later, lines.append)
+    assert [c["true"] for c in evaluated["candidates"]][2] is None
+    assert f"  1 more was trained on generated (toy) data only: not benchmark values, so nothing is filled in for " \
+           f"{codes[2].to_string()}" in lines
