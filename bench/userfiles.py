@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 
 
 def read_user_bytes(path: str | Path, what: str, error: type[DataError] = DataError, *, allow_empty: bool = False,
@@ -28,3 +28,22 @@ def read_user_bytes(path: str | Path, what: str, error: type[DataError] = DataEr
     if not data and not allow_empty:
         raise error(f"{what} {str(path)!r} is empty (0 bytes){tail}")
     return data
+
+
+def check_output_dir(name: str, path: str | Path) -> Path:
+    """``path`` (the option ``name``, e.g. ``out``) as a Path that is a directory or can be made one: no file stands
+    in its place or on its way. Nothing is created (a refused request then leaves nothing behind).
+
+    Example:
+        >>> check_output_dir("out", "/dev/null/x")
+        Traceback (most recent call last):
+        bench.errors.BenchError: out='/dev/null/x' cannot be a directory (its parent '/dev/null' is a file); valid is a directory, created when absent
+    """
+    path = Path(path)
+    for step in (path, *path.parents):
+        if step.exists():
+            if not step.is_dir():
+                where = "" if step == path else f" (its parent {str(step)!r} is a file)"
+                raise BenchError(f"{name}={str(path)!r} cannot be a directory{where}; valid is a directory, created when absent")
+            break
+    return path

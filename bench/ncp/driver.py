@@ -30,6 +30,7 @@ from bench.ncp.search import check_weights, parse_starts, search_mr, search_nb20
 from bench.ncp.summary import Say, mr_summary, nb201_summary, predictor_table
 from bench.ncp.trajectory import plot_trajectory, trajectory_table, write_trajectory
 from bench.settings import get_setting
+from bench.userfiles import check_output_dir
 
 DEFAULT_SETTINGS = {"nasbench_mr": ("seg",), "nb201": ("nb201",)}
 CODES_FILE = "found_codes.txt"
@@ -130,7 +131,7 @@ def _describe_recipe(recipe: PredictorRecipe) -> str:
 
 def _check_request(options: SearchOptions, settings: tuple[str, ...]) -> None:
     """Everything a request can get wrong that is known before a table is read or a predictor trained."""
-    _check_out(Path(options.out))
+    check_output_dir("out", options.out)
     if options.space == "nb201":
         if options.strategy != "continuous":
             raise BenchError(f"strategy={options.strategy!r} applies to nasbench_mr only; space=nb201 runs continuous propagation")
@@ -140,16 +141,6 @@ def _check_request(options: SearchOptions, settings: tuple[str, ...]) -> None:
         check_nb201_options(nb.iterations, nb.step_size, nb.readout_every, nb.projection)
     elif options.mode == "search":
         check_weights(options.predictor.weights, len(settings))
-
-
-def _check_out(out: Path) -> None:
-    """``out`` must be a directory or creatable as one (no file in its place or on its path)."""
-    for path in (out, *out.parents):
-        if path.exists():
-            if not path.is_dir():
-                where = "" if path == out else f" (its parent {str(path)!r} is a file)"
-                raise BenchError(f"out={str(out)!r} cannot be a directory{where}; valid is a directory, created when absent")
-            return
 
 
 def write_code_list(path: Path, codes: list[str], header: str) -> Path:

@@ -41,6 +41,7 @@ from bench.settings import get_setting
 from bench.store.results import VIEWS
 from bench.store.schema import SCHEMA_VERSION
 from bench.store.store import Store
+from bench.userfiles import check_output_dir
 
 ID_LIST_LIMIT = 200  # ids listed per setting in the manifest; counts are always exact
 
@@ -134,7 +135,7 @@ def export_benchmark(store: Store, out_dir: str | Path, settings: Iterable[str] 
     if not chosen:
         raise BenchError(f"store {store.uri} holds no results (nothing imported or run); import the published "
                          "benchmark (python launch/export.py import-official SRC --store ...) or run jobs first")
-    out = Path(out_dir)
+    out = check_output_dir("--out", out_dir)
     out.mkdir(parents=True, exist_ok=True)
     expected = None if expected_codes is None else {ArchCode.parse(c).arch_id for c in expected_codes}
     manifest: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "created_at": datetime.now(timezone.utc).isoformat(),
@@ -243,7 +244,7 @@ def _published_key_order(store: Store, setting: str) -> list[str] | None:
 
 def export_pickles(store: Store, out_dir: str | Path, settings: Iterable[str] | None = None) -> list[Path]:
     """Write ``<official name>.pkl`` per setting (``nas-bench-201.pkl`` for nb201), as the authors shipped them."""
-    out = Path(out_dir)
+    out = check_output_dir("--out", out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for setting in (list(settings) if settings is not None else store.settings()):

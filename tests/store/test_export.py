@@ -15,10 +15,11 @@ import pytest
 from scipy.stats import spearmanr
 
 from bench.code import FIELD_NAMES, ArchCode
+from bench.errors import BenchError
 from bench.settings import get_setting
 from bench.store import Store
 from bench.store.analysis import correlate, stats
-from bench.store.export import export_benchmark
+from bench.store.export import export_benchmark, export_pickles
 from bench.store.official import import_official
 from tests.store.helpers import CODES, SHARED, failed, succeeded
 from tests.store.official_fixtures import mr_rows, write_published_dir
@@ -153,3 +154,15 @@ def test_cli_acceptance_commands(tmp_path):
     assert "checked" in done.stdout and "0 damaged" in done.stdout
     done = _cli("stats", "--store", str(tmp_path / "absent"))
     assert done.returncode == 2 and "not a store" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("export", [export_benchmark, export_pickles])
+@pytest.mark.parametrize("out", ["a_file", "a_file/under"])
+def test_an_out_that_cannot_be_a_directory_is_one_clear_error(tmp_path, export, out):
+    write_published_dir(tmp_path / "src", ("seg",))
+    store = Store.open(str(tmp_path / "store"))
+    import_official(store, str(tmp_path / "src"))
+    (tmp_path / "a_file").write_text("keep me\n")
+    with pytest.raises(BenchError, match=f"--out='{tmp_path / out}' cannot be a directory.*valid is a directory"):
+        export(store, tmp_path / out)
+    assert (tmp_path / "a_file").read_text() == "keep me\n"
