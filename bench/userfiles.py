@@ -40,10 +40,31 @@ def check_output_dir(name: str, path: str | Path) -> Path:
         bench.errors.BenchError: out='/dev/null/x' cannot be a directory (its parent '/dev/null' is a file); valid is a directory, created when absent
     """
     path = Path(path)
-    for step in (path, *path.parents):
-        if step.exists():
-            if not step.is_dir():
-                where = "" if step == path else f" (its parent {str(step)!r} is a file)"
-                raise BenchError(f"{name}={str(path)!r} cannot be a directory{where}; valid is a directory, created when absent")
-            break
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{name}={str(path)!r} cannot be a directory; valid is a directory, created when absent")
+    _check_parents(name, path, "cannot be a directory", "a directory, created when absent")
     return path
+
+
+def check_output_file(name: str, path: str | Path) -> Path:
+    """``path`` (the option ``name``) as a Path a file can be written to: not a directory, no file on its way.
+
+    Example:
+        >>> check_output_file("--out", "/tmp")
+        Traceback (most recent call last):
+        bench.errors.BenchError: --out='/tmp' is a directory; valid is a file path (its folder is created when absent)
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{name}={str(path)!r} is a directory; valid is a file path (its folder is created when absent)")
+    _check_parents(name, path, "cannot be written", "a file path (its folder is created when absent)")
+    return path
+
+
+def _check_parents(name: str, path: Path, refusal: str, valid: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a directory."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BenchError(f"{name}={str(path)!r} {refusal} (its parent {str(parent)!r} is a file); valid is {valid}")
+            return

@@ -84,7 +84,11 @@ def cmd_export_pickles(args: argparse.Namespace) -> int:
 
 def cmd_correlate(args: argparse.Namespace) -> int:
     from bench.store.analysis import correlate, plot_heatmap
+    from bench.userfiles import check_output_file
 
+    for name, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            check_output_file(name, path)  # before the work: a bad path is one line, not a traceback after it
     corr, counts = correlate(_store(args.store), args.setting, args.data)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     corr.to_csv(args.out, float_format="%.6f", index_label="setting")
@@ -98,10 +102,14 @@ def cmd_correlate(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from bench.store.analysis import stats
+    from bench.userfiles import check_output_file
 
+    if args.out:
+        check_output_file("--out", args.out)
     table = stats(_store(args.store), args.setting, args.data)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
     return 0
 

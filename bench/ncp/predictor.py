@@ -64,6 +64,11 @@ class PredictorConfig:
                     raise BenchError(f"predictor.{name} sizes the arch_id split; predictor.split=authors is fixed by "
                                      "the published table (80/20); leave predictor.n_train / n_val unset")
 
+    @property
+    def arch_id_sizes(self) -> tuple[int, int]:
+        """(training, validation) ids the ``arch_id`` split asks for: ``n_train``/``n_val`` or 2,000 / 500."""
+        return self.n_train or 2000, self.n_val or 500
+
 
 @dataclass
 class Predictor:
@@ -207,7 +212,7 @@ def make_split(table: SettingTable, usable: np.ndarray, config: PredictorConfig)
     """The configured split of the usable rows of ``table``."""
     if config.split == "authors":
         return authors_split(table.official_index, table.arch_ids, table.setting)
-    return split_by_arch_id(table.arch_ids[usable], config.seed, config.n_train or 2000, config.n_val or 500)
+    return split_by_arch_id(table.arch_ids[usable], config.seed, *config.arch_id_sizes)
 
 
 def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
@@ -246,7 +251,7 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
         )
     if split is None:
         split = make_split(table, usable, config)
-        asked = (config.n_train or 2000, config.n_val or 500)
+        asked = config.arch_id_sizes
         got = (len(split.train_ids), len(split.val_ids))
         if split.kind == "arch_id" and got != asked and progress is not None:
             progress(f"{table.setting}: {int(usable.sum())} usable rows, fewer than n_train + n_val = {asked[0]} + {asked[1]}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,15 @@ def test_cli_acceptance_commands(tmp_path):
     assert "checked" in done.stdout and "0 damaged" in done.stdout
     done = _cli("stats", "--store", str(tmp_path / "absent"))
     assert done.returncode == 2 and "not a store" in done.stderr and "Traceback" not in done.stderr
+    # An output file that cannot be written is one line before any work (it was [Errno 21] after it).
+    (tmp_path / "a_file").write_text("keep me\n")
+    for args, message in ((("correlate", "--out", str(tmp_path)), f"--out='{tmp_path}' is a directory; valid is a file path"),
+                          (("correlate", "--out", str(tmp_path / "c2.csv"), "--plot", str(tmp_path / "a_file" / "p.png")),
+                           f"--plot='{tmp_path / 'a_file' / 'p.png'}' cannot be written \\(its parent .* is a file\\)"),
+                          (("stats", "--out", str(tmp_path / "a_file" / "s.csv")), "--out=.* cannot be written")):
+        done = _cli(args[0], "--store", store, *args[1:])
+        assert done.returncode == 2 and re.search(message, done.stderr) and done.stdout == "", (args, done.stderr)
+    assert not (tmp_path / "c2.csv").exists() and (tmp_path / "a_file").read_text() == "keep me\n"
 
 
 @pytest.mark.parametrize("export", [export_benchmark, export_pickles])
