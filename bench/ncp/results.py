@@ -22,7 +22,6 @@ from bench.ncp.report import (
     compare_with_table,
     find_row,
     nearest,
-    percentile,
     stored_entry,
     table_best_measured,
     truth_of,
@@ -149,6 +148,13 @@ def _nb201_candidates(search: Nb201Search, predictor: Predictor, keep: int = 10)
     return out
 
 
+def _with_mflops(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored nb201 cell's entry with its cost in MFLOPs (None when the table lacks it) instead of GFLOPs."""
+    gflops = entry.pop("gflops")
+    entry["mflops"] = float(gflops * 1e3) if np.isfinite(gflops) else None
+    return entry
+
+
 def refresh_nb201_truth(result: dict[str, Any], table: SettingTable) -> None:
     """Fill ``true`` ({Acc, mflops} or None), ``in_store``, ``percentile``, ``rank``, ``nearest`` and
     ``table_best_measured`` of an nb201 result from ``table``; candidates get ``true_Acc``."""
@@ -158,18 +164,19 @@ def refresh_nb201_truth(result: dict[str, Any], table: SettingTable) -> None:
         result.pop(key, None)
     result["in_store"] = row is not None
     if row is not None:
-        result["true"] = {"Acc": float(table.metrics["Acc"][row]), "mflops": float(table.gflops[row] * 1e3)}
-        result["percentile"] = percentile(table, float(table.metrics["Acc"][row]))
-        result["rank"] = stored_entry(table, row)["rank"]
+        entry = _with_mflops(stored_entry(table, row))
+        result["true"] = {"Acc": entry["true"]["Acc"], "mflops": entry["mflops"]}
+        if "rank" in entry:
+            result["percentile"], result["rank"] = entry["percentile"], entry["rank"]
+        else:
+            result["note"] = ("the found cell is in the imported table, but its accuracy is not measured there "
+                              "(None or NaN in the published file). 'nearest' is the closest measured cell.")
     else:
         result["true"] = None
         result["note"] = ("the found cell is not in the imported NAS-Bench-201 table (the full table has 15,625 cells; "
                           "a sample may lack it): its true accuracy is unknown here. 'nearest' is the closest stored cell.")
-    near = nearest(table, found)
-    near["mflops"] = near.pop("gflops") * 1e3
-    best = table_best_measured(table)
-    best["mflops"] = best.pop("gflops") * 1e3
-    result["nearest"], result["table_best_measured"] = near, best
+    result["nearest"] = _with_mflops(nearest(table, found))
+    result["table_best_measured"] = _with_mflops(table_best_measured(table))
     for candidate in result.get("candidates", []):
         ops = [int(i) for i in candidate["code"].split("_")]
         onehot = np.eye(5, dtype=np.float32)[ops].reshape(-1)

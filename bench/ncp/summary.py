@@ -65,11 +65,13 @@ def mr_summary(result: dict[str, Any], out: str, store: str) -> list[str]:
     for setting in result["settings"]:
         main = get_setting(setting).main_metric
         lines.append(f"  {setting}: predicted {_metrics(predicted.get(setting))}")
-        if result["in_store"]:
+        if result["in_store"] and ranks.get(setting) is not None:
             lines.append(f"  {setting}: IN THE STORE, true {_metrics(true.get(setting))}, rank {ranks.get(setting)}")
         else:
             near = nearest[setting]
-            lines.append(f"  {setting}: not in the store (true value unknown until trained); nearest measured "
+            where = (f"in the store, {main} not measured" if result["in_store"]
+                     else "not in the store (true value unknown until trained)")
+            lines.append(f"  {setting}: {where}; nearest measured "
                          f"{near['code']} at distance {near['distance']:.2f}: true {main} {_num(near['true'].get(main), 2)}, "
                          f"rank {near.get('rank')}/{near.get('of')}")
     tasks = " ; ".join(f"python launch/run.py task={s} store={store} sweep=file sweep.codes_file={out}/found_codes.txt"
@@ -84,13 +86,13 @@ def nb201_summary(result: dict[str, Any], out: str) -> list[str]:
     lines = [f"found NAS-Bench-201 cell {result['code']} (op index per edge), lambda {result['lambda']}, "
              f"{result['iterations']} iterations in {result['search_seconds']:.2f} s",
              f"  predicted Acc {p['Acc']:.2f}% at {p['mflops']:.1f} MFLOPs"]
-    if result["true"] is not None:
-        t = result["true"]
-        lines.append(f"  IN THE TABLE: true Acc {t['Acc']:.2f}% at {t['mflops']:.2f} MFLOPs, rank {result['rank']}")
+    t, near = result["true"], result["nearest"]
+    if t is not None and t["Acc"] is not None:
+        lines.append(f"  IN THE TABLE: true Acc {t['Acc']:.2f}% at {_num(t['mflops'], 2)} MFLOPs, rank {result['rank']}")
     else:
-        near = result["nearest"]
-        lines.append(f"  not in the imported table: true accuracy unknown here; nearest stored cell {near['code']} "
-                     f"(distance {near['distance']:.2f}): {near['true']['Acc']:.2f}% at {near['mflops']:.1f} MFLOPs")
+        where = "in the imported table, its accuracy not measured" if t is not None else "not in the imported table"
+        lines.append(f"  {where}: true accuracy unknown here; nearest measured cell {near['code']} "
+                     f"(distance {near['distance']:.2f}): {near['true']['Acc']:.2f}% at {_num(near['mflops'], 1)} MFLOPs")
     best = result["table_best_measured"]
-    lines.append(f"  table best: {best['true']['Acc']:.2f}% at {best['mflops']:.1f} MFLOPs; wrote {out}/result.json")
+    lines.append(f"  table best: {best['true']['Acc']:.2f}% at {_num(best['mflops'], 1)} MFLOPs; wrote {out}/result.json")
     return lines

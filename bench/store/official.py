@@ -9,7 +9,8 @@ Recognised files in a source directory (SPEC section 6):
 
 Every file is loaded and validated before anything is written, so a refused
 file (non-allow-listed global, bad code, conflicting duplicate, a metric that
-is not a finite number) leaves the store untouched; call
+is infinite) leaves the store untouched; a NaN is read as "not measured" (pandas writes
+a missing value so) and counted per key in the import's line and metadata; call
 :func:`read_official_dir` before creating a store, so that a refused import
 creates nothing. Errors name the file, the row and its code, the key and the
 value, in one line.
@@ -21,6 +22,7 @@ import hashlib
 import json
 import math
 import numbers
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,7 @@ class SettingImport:
     cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
     source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
     text_keys: tuple[str, ...] = ()  # keys that are text in every row (an arch string, a path): not imported
+    nan_values: dict[str, int] = field(default_factory=dict)  # per key: NaN values read as not measured
     outcome: str = ""  # set by import_parsed: "unchanged ..." or "replaced ..." when the store held the setting
 
     @property
@@ -75,6 +78,8 @@ class SettingImport:
             text += f" ({self.outcome})"
         if self.text_keys:
             text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
+        if self.nan_values:
+            text += f"; NaN read as not measured: {self.nan_values}"
         if self.renamed:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
@@ -166,8 +171,13 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
     return parsed
 
 
-def _number(value: Any, where: str, minimum: float | None = None) -> float | None:
-    """A published number as a float: finite (and >= ``minimum``), or None when absent."""
+def _number(value: Any, where: str, nans: Counter[str], key: str, minimum: float | None = None) -> float | None:
+    """A published number as a float: finite (and >= ``minimum``), or None when absent.
+
+    A NaN is None too, counted in ``nans[key]``: pandas writes a missing value as NaN
+    (``DataFrame.to_dict``), so refusing it would refuse a whole file for one unmeasured row.
+    An infinity is refused: it is a broken value, not a missing one.
+    """
     if value is None:
         return None
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -176,15 +186,19 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
         raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers), "
                         "and a key is skipped as text only when it is text (or None) in every row")
     number = float(value)
-    # isfinite first: NaN fails every comparison, so a bare ``number < minimum`` would let it through.
-    if not math.isfinite(number):
-        raise DataError(f"{where}={value!r} is not finite; valid values are finite numbers (or None when not measured)")
+    if math.isnan(number):
+        nans[key] += 1
+        return None
+    if math.isinf(number):
+        raise DataError(f"{where}={value!r} is not finite; valid values are finite numbers "
+                        "(or None or NaN when not measured)")
     if minimum is not None and number < minimum:
         raise DataError(f"{where}={value!r} is negative; valid values are >= {minimum}")
     return number
 
 
-def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str]) -> dict[str, float | None]:
+def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str],
+             nans: Counter[str]) -> dict[str, float | None]:
     """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``).
 
     The published names in ``renames`` that this row used are added to ``renamed``. Two keys that give
@@ -206,7 +220,7 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
         if column != name:
             renamed.add(name)
         source[column] = name
-        out[column] = _number(value, f"{where} {name}")
+        out[column] = _number(value, f"{where} {name}", nans, column)
 
     for key, value in row.items():
         if key not in skip:
@@ -238,7 +252,7 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     renames = dict(get_setting(setting).published_renames)
     skip = (*CODE_KEYS, *COST_KEYS)
     text = _text_keys(rows, skip, setting)
-    codes, metrics, published, precision, renamed = [], [], [], [], set()
+    codes, metrics, published, precision, renamed, nans = [], [], [], [], set(), Counter()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         try:
@@ -249,10 +263,10 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
             raise CodeError(f"{where}: its code fields cannot be read ({type(err).__name__}: {err})") from None
         codes.append(code)
         where = f"{where} (code {code.to_string()})"
-        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed))
+        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed, nans))
         # A file without flops/params gets the closed form (None here, filled in below).
-        published.append((_number(row.get("params"), f"{where} params", 0.0),
-                          _number(row.get("flops"), f"{where} flops", 0.0)))
+        published.append((_number(row.get("params"), f"{where} params", nans, "params", 0.0),
+                          _number(row.get("flops"), f"{where} flops", nans, "flops", 0.0)))
         precision.append((_precision(row.get("params")), _precision(row.get("flops"))))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
     columns = {**architecture_columns([codes[i] for i in keep]), **head_cost_columns(setting, [codes[i] for i in keep])}
@@ -272,13 +286,14 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     missing_cost = sum(1 for i in keep if None in published[i])
     table = _finish(setting, columns, [metrics[i] for i in keep], keep)
     used = {k: v for k, v in renames.items() if k in renamed}
-    return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text)
+    return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text,
+                         nan_values=dict(sorted(nans.items())))
 
 
 
 def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     text = _text_keys(rows, NB201_KEYS, setting)
-    ids, codes, onehots, metrics, published = [], [], [], [], []
+    ids, codes, onehots, metrics, published, nans = [], [], [], [], [], Counter()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
@@ -289,8 +304,9 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         ids.append(nb201.cell_arch_id(ops))
         codes.append(nb201.cell_code(ops))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
-        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set()))
-        published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
+        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set(), nans))
+        published.append((_number(row["Params"], f"{where} Params", nans, "Params", 0.0),
+                          _number(row["Flops"], f"{where} Flops", nans, "Flops", 0.0)))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]
     columns = {
@@ -303,7 +319,7 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "mflops": pa.array(mflops, pa.float64()),
     }
     table = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text)
+    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text, nan_values=dict(sorted(nans.items())))
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -372,6 +388,7 @@ def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = Fal
             b"bench.cost_mismatches": json.dumps(item.cost_mismatches[:100]).encode(),
             b"bench.source_keys": json.dumps(item.source_keys).encode(),
             b"bench.text_keys": json.dumps(list(item.text_keys)).encode(),
+            b"bench.nan_values": json.dumps(item.nan_values).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
         sink = pa.BufferOutputStream()

@@ -62,3 +62,29 @@ def test_on_the_published_sample_the_projection_no_longer_snaps_back():
     every_cell = objective.score(ALL_CELLS)
     rank = int((every_cell > fixed.scores.max() + 1e-6).sum()) + 1
     assert fixed.scores.max() > snap.scores.max() and rank <= 100  # top 100 of all 15,625 cells by J
+
+
+def test_a_found_cell_stored_without_accuracy_is_reported_unmeasured_not_a_crash():
+    """A published table may hold a cell whose Acc (and Flops) is missing (None, or NaN read as missing):
+    the result says so and points at the nearest MEASURED cell, instead of failing on its missing rank."""
+    from bench.ncp.data import SettingTable
+    from bench.ncp.results import refresh_nb201_truth
+    from bench.ncp.summary import nb201_summary
+    from bench.ncp.synthetic import synthetic_nb201_frame
+
+    frame = synthetic_nb201_frame(50)
+    frame.loc[7, ["Acc", "gflops", "mflops"]] = np.nan
+    table = SettingTable.from_frame(frame, "nb201")
+    found = np.asarray(frame["embedding"][7], dtype=np.float32)
+    result = {"onehot": found.tolist(), "code": "found", "lambda": 0.1, "iterations": 60, "search_seconds": 0.01,
+              "predicted": {"Acc": 40.0, "mflops": 50.0}}
+    refresh_nb201_truth(result, table)
+    assert result["in_store"] and result["true"] == {"Acc": None, "mflops": None}
+    assert "rank" not in result and "not measured" in result["note"]
+    assert result["nearest"]["code"] != ops_string(found) and result["nearest"]["true"]["Acc"] is not None
+    lines = nb201_summary(result, "OUT")
+    assert "its accuracy not measured" in lines[2] and "nearest measured cell" in lines[2], lines
+    frame.loc[7, "Acc"] = 41.0  # measured, cost still missing: the rank is back, MFLOPs print as n/a
+    refresh_nb201_truth(result, SettingTable.from_frame(frame, "nb201"))
+    assert result["true"] == {"Acc": 41.0, "mflops": None} and result["rank"] >= 1 and "note" not in result
+    assert "true Acc 41.00% at n/a MFLOPs" in nb201_summary(result, "OUT")[2]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import pickle
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from bench.errors import CodeError, DataError
@@ -59,24 +61,47 @@ def test_apple_double_files_are_neither_imported_nor_listed(tmp_path, capsys):
     assert "seg: 30 architectures" in out and "._" not in out and ".hidden" not in out
 
 
-@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, np.float32("nan"), np.array(np.inf)])
-def test_non_finite_metric_is_refused_naming_file_row_code_key_and_value(tmp_path, capsys, value):
+@pytest.mark.parametrize("value", [math.inf, -math.inf, np.float32("-inf"), np.array(np.inf)])
+def test_infinite_metric_is_refused_naming_file_row_code_key_and_value(tmp_path, capsys, value):
     rows = mr_rows("seg")
     rows[4]["mIoU"] = value
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows, protocol=5))
     code, _, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
     assert code == 2 and err.count("\n") == 1
-    expected = ("seg.pkl row 4 (code " in err and " mIoU=" in err and "is not finite" in err
-                and ("inf" in err or "nan" in err))
+    expected = "seg.pkl row 4 (code " in err and " mIoU=" in err and "is not finite" in err and "inf" in err
     assert expected, err
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("nan", [math.nan, np.float32("nan"), np.array(np.nan)])
+def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
+    """pandas writes a missing value as NaN: the row stays, that value is null, and the import says how many."""
+    rows = mr_rows("seg")
+    rows[4]["mIoU"] = nan
+    rows[7]["mIoU"] = nan
+    rows[7]["mAcc"] = nan
+    rows[2]["flops"] = nan  # a missing cost: the closed form fills it in, as for an absent key
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows, protocol=5))
+    code, out, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
+    assert code == 0, err
+    assert "NaN read as not measured: {'flops': 1, 'mAcc': 1, 'mIoU': 2}" in out, out
+    assert "1 rows had no flops/params (computed from the code)" in out, out
+    store = Store.open(str(tmp_path / "store"))
+    path, _ = store.imports()["seg"]
+    table = pq.read_table(tmp_path / "store" / path)  # as a user reads it, with pyarrow
+    assert table.num_rows == len(rows)
+    miou = table.column("mIoU").to_pylist()
+    assert miou[4] is None and miou[7] is None and miou[3] == pytest.approx(float(rows[3]["mIoU"]))
+    assert table.column("mAcc").null_count == 1 and all(g is not None for g in table.column("gflops").to_pylist())
+    assert json.loads(table.schema.metadata[b"bench.nan_values"]) == {"flops": 1, "mAcc": 1, "mIoU": 2}
 
 
 @pytest.mark.parametrize(
     "damage, error, message",
     [
-        (lambda rows: rows[2].update(params=math.nan), DataError, "row 2 .* params=nan is not finite"),
+        (lambda rows: rows[2].update(params=math.inf), DataError, "row 2 .* params=inf is not finite"),
         (lambda rows: rows[2].update(flops=-1.0), DataError, "row 2 .* flops=-1.0 is negative"),
         (lambda rows: rows[1].update(car={"bev": {"hard": math.inf}}), DataError, "row 1 .* car_bev_hard=inf is not"),
         (lambda rows: rows[3].update(embedding=3), CodeError, "row 3: embedding=3 \\(int\\) is not a sequence"),
@@ -96,7 +121,7 @@ def test_other_bad_numbers_in_a_published_row(tmp_path, damage, error, message):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda rows: rows[0].update(Acc=math.nan), r"nb201\.pkl row 0 \(ops [0-4_]+\) Acc=nan is not finite"),
+        (lambda rows: rows[0].update(Acc=-math.inf), r"nb201\.pkl row 0 \(ops [0-4_]+\) Acc=-inf is not finite"),
         (lambda rows: rows[1].update(Flops=math.inf), r"row 1 \(ops [0-4_]+\) Flops=inf is not finite"),
         (lambda rows: rows[2].update(embedding=["a"] * 30), r"row 2: embedding=\['a'.* is not a list of numbers"),
     ],
