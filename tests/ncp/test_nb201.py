@@ -88,3 +88,17 @@ def test_a_found_cell_stored_without_accuracy_is_reported_unmeasured_not_a_crash
     refresh_nb201_truth(result, SettingTable.from_frame(frame, "nb201"))
     assert result["true"] == {"Acc": 41.0, "mflops": None} and result["rank"] >= 1 and "note" not in result
     assert "true Acc 41.00% at n/a MFLOPs" in nb201_summary(result, "OUT")[2]
+
+
+def test_the_nb201_predictor_report_states_its_cost_in_mflops_like_the_search():
+    from bench.ncp.data import SettingTable
+    from bench.ncp.results import predictor_document
+    from bench.ncp.synthetic import synthetic_nb201_frame
+
+    table = SettingTable.from_frame(synthetic_nb201_frame(400), "nb201")
+    predictor = train_predictor(table, None, tiny_config(5, members=1, n_train=320, n_val=80))
+    document = predictor_document([predictor])["nb201"]
+    assert "gflops" not in document and set(document) == {"Acc", "mflops", "params_m"}
+    assert document["mflops"]["mae"] == pytest.approx(predictor.report["gflops"]["mae"] * 1e3)
+    assert document["mflops"]["kendall_tau"] == predictor.report["gflops"]["kendall_tau"]
+    assert document["Acc"]["mae"] == predictor.report["Acc"]["mae"]  # other metrics as they were
