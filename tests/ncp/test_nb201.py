@@ -102,3 +102,27 @@ def test_the_nb201_predictor_report_states_its_cost_in_mflops_like_the_search():
     assert document["mflops"]["mae"] == pytest.approx(predictor.report["gflops"]["mae"] * 1e3)
     assert document["mflops"]["kendall_tau"] == predictor.report["gflops"]["kendall_tau"]
     assert document["Acc"]["mae"] == predictor.report["Acc"]["mae"]  # other metrics as they were
+
+
+def test_the_nb201_split_learns_from_the_whole_table_not_a_2000_cell_draw():
+    """On NAS-Bench-201 the default arch_id split is 80 / 20 of the table (12,500 / 3,125 on the full
+    one); on the 2,000-cell sample that is the 1,600 / 400 the old shrunken 2,000 / 500 gave, the same ids."""
+    from bench.ncp.data import SettingTable
+    from bench.ncp.predictor import PredictorConfig
+    from bench.ncp.recipe import recipe_named
+    from bench.ncp.splits import split_by_arch_id
+    from bench.ncp.synthetic import synthetic_nb201_frame
+
+    config = PredictorConfig()
+    assert config.arch_id_sizes("nb201", 15_625) == (12_500, 3_125)
+    assert config.arch_id_sizes("nasbench_mr", 15_625) == (2_000, 500)  # the paper's sizes stay on NAS-Bench-MR
+    assert PredictorConfig(n_train=1000, n_val=200).arch_id_sizes("nb201", 15_625) == (1000, 200)
+    ids = np.array([f"c{i}" for i in range(2000)])
+    assert split_by_arch_id(ids, 0, *config.arch_id_sizes("nb201", 2000)) == split_by_arch_id(ids, 0, 2000, 500)
+
+    table = SettingTable.from_frame(synthetic_nb201_frame(3000), "nb201")
+    lines = []
+    predictor = train_predictor(table, None, PredictorConfig(recipe_named("default", {"epochs": 1, "members": 1})),
+                                progress=lines.append)
+    assert (len(predictor.split.train_ids), len(predictor.split.val_ids)) == (2400, 600)
+    assert not any("fewer than n_train" in line for line in lines), lines
