@@ -3,7 +3,7 @@
 from bench.code import ArchCode
 from bench.errors import BenchError, CodeError
 
-__all__ = ["ArchCode", "Benchmark", "BenchError", "Budget", "BudgetExceeded", "CodeError"]
+__all__ = ["ArchCode", "BenchError", "Benchmark", "Budget", "BudgetExceeded", "CodeError"]
 
 
 def __getattr__(name: str):

@@ -18,9 +18,10 @@ field, the value and what is valid, and no partial object is returned.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from bench.errors import CodeError
 

@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 import torch
 
+from bench.argtypes import count
 from bench.code import ArchCode
 from bench.cost import cost, cost_batch
 from bench.count import measure
 from bench.nn import build_network
 from bench.safe_pickle import load_untrusted
 from bench.space import sample_codes
-from bench.argtypes import count
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "nasbench_mr" / "seg.pkl"
 

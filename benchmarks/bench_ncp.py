@@ -24,6 +24,7 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 import torch
 
+from bench.argtypes import count
 from bench.ncp.baselines import netadapt_greedy, sample_and_rank
 from bench.ncp.encoding import MR_ENCODING
 from bench.ncp.features import CodeFeatures
@@ -32,7 +33,6 @@ from bench.ncp.propagate import default_start, propagate_continuous, propagate_w
 from bench.ncp.recipe import RECIPES
 from bench.ncp.search import build_objective
 from bench.ncp.splits import Split
-from bench.argtypes import count
 from benchmarks.timing import timed
 
 

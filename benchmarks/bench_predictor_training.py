@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 import torch
 
+from bench.argtypes import count
 from bench.ncp.data import SettingTable
 from bench.ncp.features import CodeFeatures
 from bench.ncp.predictor import build_net, default_metrics, targets
 from bench.ncp.recipe import DEFAULT, recipe_named
 from bench.ncp.synthetic import synthetic_frame
 from bench.ncp.training import TrainingData, member_seed, train_members
-from bench.argtypes import count
 
 N_ROWS, N_TRAIN = 2507, 2005
 

@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyarrow as pa
 
+from bench.argtypes import count
 from bench.benchmark import Benchmark, Budget
 from bench.code import ArchCode
 from bench.space import sample_codes
 from bench.store import RunRecord, Store
 from bench.store.compact import compact
 from bench.store.official import import_official
-from bench.argtypes import count
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"

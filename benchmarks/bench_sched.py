@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ray
 
+from bench.argtypes import count, positive
 from bench.sched.codes import load_frozen
 from bench.sched.driver import Driver, DriverOptions, plan_attempts
 from bench.sched.jobs import JobTemplate, Resources, SweepJob
 from bench.sched.progress import Progress
 from bench.sched.testing_jobs import ScriptedOptions, scripted_experiment
 from bench.store import Store, resume_status
-from bench.argtypes import count, positive
 
 
 def rss_mb() -> float:

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyarrow as pa
 
+from bench.argtypes import count
 from bench.cost import cost
 from bench.space import sample_codes
 from bench.store import RunRecord, Store, resume_status
 from bench.store.compact import compact
 from bench.store.official import import_official
-from bench.argtypes import count
 from benchmarks.timing import timed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "nasbench_mr"

@@ -44,10 +44,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import torch  # noqa: E402
+import torch
 
-from bench.argtypes import nonnegative_float  # noqa: E402
-from benchmarks.gpu import jobs, profiling, steps  # noqa: E402
+from bench.argtypes import nonnegative_float
+from benchmarks.gpu import jobs, profiling, steps
 
 SECTIONS = ("env", "steps", "pipeline", "jobs", "resume", "det3d_steps", "profile", "graphs", "compile", "packing")
 TINY = "8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8"  # the smallest code: the CPU jobs take seconds

@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 import torch
 
+from bench.argtypes import count, nonnegative_int
 from bench.ncp.data import SettingTable
 from bench.ncp.predictor import PredictorConfig, train_predictor
 from bench.ncp.quality import paired_mae_difference, rank_agreement
 from bench.ncp.recipe import PredictorRecipe, recipe_named
 from bench.ncp.splits import Split, arch_id_folds, authors_split, split_by_arch_id
 from bench.store import Store
-from bench.argtypes import count, nonnegative_int
 
 COST = ("code", "log_flops", "log_params", "stage_sums")
 CANDIDATES = {

@@ -20,11 +20,11 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.cli import CONF_DIR  # noqa: E402
-from bench.sched.config import PlanRun, build_plan  # noqa: E402
-from bench.sched.plan import make_plan  # noqa: E402
-from bench.sched.throughput import MeasuredPoint  # noqa: E402
-from tasks import TASKS  # noqa: E402
+from bench.cli import CONF_DIR
+from bench.sched.config import PlanRun, build_plan
+from bench.sched.plan import make_plan
+from bench.sched.throughput import MeasuredPoint
+from tasks import TASKS
 
 P10, MEDIAN, P90 = (
     "16_8-2_1_1_8-1_2_1_2_48_48-2_3_1_1_1_40_8_8-2_4_1_1_1_1_48_8_8_16-64",

@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.cli import FAILED, hydra_main  # noqa: E402
-from tasks import recipe_type_of  # noqa: E402
+from bench.cli import FAILED, hydra_main
+from tasks import recipe_type_of
 
 if not OmegaConf.has_resolver("tempdir"):
     OmegaConf.register_new_resolver("tempdir", tempfile.gettempdir)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.cli import hydra_main  # noqa: E402
+from bench.cli import hydra_main
 
 
 def store_frames(uri: str):

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.cli import hydra_main  # noqa: E402
-from bench.training import train_one  # noqa: E402
-from tasks import recipe_type_of  # noqa: E402
+from bench.cli import hydra_main
+from bench.training import train_one
+from tasks import recipe_type_of
 
 
 def body(cfg) -> int:

@@ -6,7 +6,7 @@ message where ../shared is absent; the data is never copied into the project.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from bench.safe_pickle import load_untrusted
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "nasbench_mr"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> list:
     return load_untrusted(REFERENCE_DIR / name)
 

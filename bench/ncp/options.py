@@ -8,8 +8,9 @@ Nothing downstream reads the raw mapping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from bench.config import ConfigError, coerce, parse
 from bench.errors import BenchError

@@ -9,7 +9,8 @@ cls_a and of video). :func:`refresh_truth` redoes the store's view on a later st
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -3,4 +3,4 @@
 from bench.nn.backbone import FeatureInfo, MultiResolutionNet
 from bench.nn.model import HEADS, build_network
 
-__all__ = ["FeatureInfo", "HEADS", "MultiResolutionNet", "build_network"]
+__all__ = ["HEADS", "FeatureInfo", "MultiResolutionNet", "build_network"]

@@ -6,7 +6,7 @@ branches (sum of their channels) to the code's output width ``o``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

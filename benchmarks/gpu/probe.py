@@ -22,12 +22,12 @@ import time
 
 STARTED = time.time()  # before torch is imported: the time to first step includes the imports, as a user's job pays them
 
-import json  # noqa: E402
-import os  # noqa: E402
-import runpy  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "launch" / "train.py"
 

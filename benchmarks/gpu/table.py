@@ -51,7 +51,7 @@ def summary(report: dict) -> list[str]:
             res = resume.get(name, {})
             lines.append(f"{name:9}{r['batch']:>6}{_num(rate, ',.1f'):>10}{_num(r.get('end_to_end_per_s'), ',.1f'):>10}  "
                          f"{r['unit']:13}{_num(r.get('time_to_first_step_s'), '.1f'):>8}s{_gib(r.get('peak_allocated_bytes')):>7}"
-                         f"{r.get('info', {}).get('precision', '-'):>6}{loss:>16}{str(r.get('loss_fell')):>6}"
+                         f"{r.get('info', {}).get('precision', '-'):>6}{loss:>16}{r.get('loss_fell')!s:>6}"
                          f"{('ok' if res.get('passed') else 'FAIL') if res else '-':>8}")
     d3 = report.get("det3d_steps")
     if d3:

@@ -88,12 +88,12 @@ class Objects:
     def __len__(self) -> int:
         return len(self.names)
 
-    def select(self, mask: np.ndarray) -> "Objects":
+    def select(self, mask: np.ndarray) -> Objects:
         """The objects where ``mask`` (bool or index array) holds."""
         return Objects(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 
     @staticmethod
-    def empty() -> "Objects":
+    def empty() -> Objects:
         return Objects(np.zeros(0, dtype="<U16"), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0),
                        np.zeros((0, 4)), np.zeros((0, 7)), np.zeros(0))
 
@@ -170,7 +170,7 @@ def read_calib(path: str | Path) -> Calibration:
 
 def write_calib(path: str | Path, calib: Calibration) -> None:
     """Write ``calib`` in the KITTI format (P0..P3 all set to P2; IMU transform set to identity)."""
-    fmt = lambda m: " ".join(f"{x:.12e}" for x in np.asarray(m).ravel())  # noqa: E731
+    fmt = lambda m: " ".join(f"{x:.12e}" for x in np.asarray(m).ravel())
     lines = [f"P{i}: {fmt(calib.P2)}" for i in range(4)]
     lines += [f"R0_rect: {fmt(calib.R0)}", f"Tr_velo_to_cam: {fmt(calib.V2C)}", f"Tr_imu_to_velo: {fmt(np.eye(3, 4))}"]
     Path(path).write_text("\n".join(lines) + "\n")

@@ -31,8 +31,8 @@ frames and all 41 thresholds at once (frames padded to the same number of boxes)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -9,7 +9,7 @@ from bench.benchmark import Result
 from tests.benchmark.helpers import build_store
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "query.md"
-BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def test_every_example_of_docs_query_md_runs(tmp_path, monkeypatch, capsys):

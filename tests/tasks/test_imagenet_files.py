@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tasks.classification.data import AugmentConfig, ImageFiles, UnreadableImage
 from bench.errors import BenchError
+from tasks.classification.data import AugmentConfig, ImageFiles, UnreadableImage
 from tasks.data.files import DataLayoutError
 from tasks.data.imagenet import DEVKIT, GROUND_TRUTH, META, scan_imagenet
 from tasks.data.manifest import Manifest, ManifestError, select_imagenet_subset
