@@ -229,13 +229,18 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
 
 
 def _text_keys(rows: list[dict], skip: tuple[str, ...], setting: str) -> tuple[str, ...]:
-    """Top-level keys whose every value is text (an ``arch`` string, a checkpoint path): not metrics.
+    """Top-level keys whose every value is text or missing (an ``arch`` string, a checkpoint path): not metrics.
 
     A key of the setting's own metrics is never one (its text is an error), nor is a key that is
     text in some rows and a number in others."""
     declared = set(get_setting(setting).metrics) | {k for k, _ in get_setting(setting).published_renames}
     candidates = {str(k) for r in rows for k, v in r.items() if isinstance(v, str)} - declared - set(skip)
-    return tuple(sorted(k for k in candidates if all(isinstance(r.get(k), str) or r.get(k) is None for r in rows)))
+    return tuple(sorted(k for k in candidates if all(isinstance(r.get(k), str) or _missing(r.get(k)) for r in rows)))
+
+
+def _missing(value: Any) -> bool:
+    """None, or a NaN: how pandas leaves a missing value, in a text column too."""
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isnan(value))
 
 
 def _same_cost(published: float | None, computed: float, precision: float, abs_tol: float) -> bool:
