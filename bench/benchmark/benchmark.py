@@ -232,8 +232,11 @@ class Benchmark:
             wall = table.seed_wall[seed_row]
             seconds = None if np.isnan(wall) else float(wall)
         if value is None:
+            has = [m for m in table.metrics if table.values[m][row] is not None] if seed is None else \
+                [m for m in table.metrics if not np.isnan(table.seed_values[seed_row, table.metric_column[m]])]
             raise BenchError(f"architecture {arch_id} has no {metric!r} value in setting {table.setting.name!r} "
-                             f"({kind} data); its metrics are {list(table.metrics)}")
+                             f"({kind} data: not measured{'' if seed is None else f' with seed {seed}'}); "
+                             f"it has values for {has}")
         return Result(arch_id, table.codes[row], table.setting.name, metric, value, None, None, seed, n_seeds,
                       seconds, False, kind)
 

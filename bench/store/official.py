@@ -65,6 +65,7 @@ class SettingImport:
     source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
     text_keys: tuple[str, ...] = ()  # keys that are text in every row (an arch string, a path): not imported
     nan_values: dict[str, int] = field(default_factory=dict)  # per key: NaN values read as not measured
+    empty_keys: tuple[str, ...] = ()  # keys beyond the setting's metrics with no value in any row: not imported
     outcome: str = ""  # set by import_parsed: "unchanged ..." or "replaced ..." when the store held the setting
 
     @property
@@ -80,6 +81,8 @@ class SettingImport:
             text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
         if self.nan_values:
             text += f"; NaN read as not measured: {self.nan_values}"
+        if self.empty_keys:
+            text += f"; keys with no value in any row not imported: {list(self.empty_keys)}"
         if self.renamed:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
@@ -289,10 +292,10 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     columns["gflops"] = pa.array([computed_gflops[j] if published[i][1] is None else published[i][1]
                                   for j, i in enumerate(keep)], pa.float64())
     missing_cost = sum(1 for i in keep if None in published[i])
-    table = _finish(setting, columns, [metrics[i] for i in keep], keep)
+    table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
     used = {k: v for k, v in renames.items() if k in renamed}
     return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text,
-                         nan_values=dict(sorted(nans.items())))
+                         nan_values=dict(sorted(nans.items())), empty_keys=empty)
 
 
 
@@ -323,8 +326,9 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "gflops": pa.array([None if m is None else m / 1e3 for m in mflops], pa.float64()),
         "mflops": pa.array(mflops, pa.float64()),
     }
-    table = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text, nan_values=dict(sorted(nans.items())))
+    table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
+    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text, nan_values=dict(sorted(nans.items())),
+                         empty_keys=empty)
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -340,9 +344,13 @@ def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: P
     return keep, len(ids) - len(keep)
 
 
-def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], keep: list[int]) -> pa.Table:
-    names = sorted({k for m in metrics for k in m})
-    extras = extra_metric_names(setting, names)
+def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], keep: list[int]) -> tuple[pa.Table, tuple[str, ...]]:
+    """The imported table, and the keys left out of it: beyond the setting's metrics, with no value in any
+    row (None or NaN everywhere, as a pandas column of a metric never measured), they would be columns of
+    nothing that every reader lists as a metric. The setting's own metrics are columns whatever they hold."""
+    measured = {k for m in metrics for k, v in m.items() if v is not None}
+    empty = tuple(sorted({k for m in metrics for k in m} - measured - set(get_setting(setting).metrics)))
+    extras = extra_metric_names(setting, sorted(measured))
     schema = results_schema(setting, extras)
     for name in schema.names:
         if name in columns or name in ("n_seeds", "data_kind", "official_index"):
@@ -351,7 +359,7 @@ def _finish(setting: str, columns: dict[str, pa.Array], metrics: list[dict], kee
     columns["n_seeds"] = pa.nulls(len(keep), pa.int32())
     columns["data_kind"] = pa.array(["imported"] * len(keep), pa.string())
     columns["official_index"] = pa.array(keep, pa.int32())
-    return pa.table([columns[n] for n in schema.names], schema=schema)
+    return pa.table([columns[n] for n in schema.names], schema=schema), empty
 
 
 def import_official(store: Store, src_dir: str | Path, replace: bool = False) -> list[SettingImport]:
@@ -394,6 +402,7 @@ def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = Fal
             b"bench.source_keys": json.dumps(item.source_keys).encode(),
             b"bench.text_keys": json.dumps(list(item.text_keys)).encode(),
             b"bench.nan_values": json.dumps(item.nan_values).encode(),
+            b"bench.empty_keys": json.dumps(list(item.empty_keys)).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
         sink = pa.BufferOutputStream()

@@ -211,3 +211,24 @@ def test_a_result_is_a_frozen_value(bench):
     assert isinstance(result, Result)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.value = 0.0  # type: ignore[misc]
+
+
+def test_a_published_row_without_the_metric_says_not_measured_and_what_it_has(tmp_path):
+    """A NaN (or None) in the published file: the query names what the architecture does have."""
+    import pickle
+
+    from bench.store.official import import_official
+    from tests.store.official_fixtures import mr_rows
+
+    rows = mr_rows("seg")
+    rows[3]["mIoU"], rows[3]["aAcc"] = float("nan"), None
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    import_official(store, str(tmp_path / "src"))
+    bench = Benchmark.open(store.uri)
+    code = ArchCode.from_row(rows[3]).to_string()
+    with pytest.raises(BenchError, match=r"has no 'mIoU' value in setting 'seg' \(imported data: not measured\); "
+                                         r"it has values for \['mAcc'\]"):
+        bench.query(code, "seg")
+    assert bench.query(code, "seg", metric="mAcc").value == pytest.approx(float(rows[3]["mAcc"]))

@@ -82,11 +82,15 @@ def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
     rows[7]["mIoU"] = nan
     rows[7]["mAcc"] = nan
     rows[2]["flops"] = nan  # a missing cost: the closed form fills it in, as for an absent key
+    for row in rows:
+        row["cyclist"] = nan  # a pandas column of a metric never measured: no column of nothing
+        row["aAcc"] = None  # ... but the setting's own metric stays a column, empty or not
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows, protocol=5))
     code, out, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
     assert code == 0, err
-    assert "NaN read as not measured: {'flops': 1, 'mAcc': 1, 'mIoU': 2}" in out, out
+    assert f"NaN read as not measured: {{'cyclist': {len(rows)}, 'flops': 1, 'mAcc': 1, 'mIoU': 2}}" in out, out
+    assert "keys with no value in any row not imported: ['cyclist']" in out, out
     assert "1 rows had no flops/params (computed from the code)" in out, out
     store = Store.open(str(tmp_path / "store"))
     path, _ = store.imports()["seg"]
@@ -95,7 +99,10 @@ def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
     miou = table.column("mIoU").to_pylist()
     assert miou[4] is None and miou[7] is None and miou[3] == pytest.approx(float(rows[3]["mIoU"]))
     assert table.column("mAcc").null_count == 1 and all(g is not None for g in table.column("gflops").to_pylist())
-    assert json.loads(table.schema.metadata[b"bench.nan_values"]) == {"flops": 1, "mAcc": 1, "mIoU": 2}
+    assert json.loads(table.schema.metadata[b"bench.nan_values"]) == {"cyclist": len(rows), "flops": 1, "mAcc": 1,
+                                                                     "mIoU": 2}
+    assert table.column("aAcc").null_count == len(rows)
+    assert "cyclist" not in table.column_names and json.loads(table.schema.metadata[b"bench.empty_keys"]) == ["cyclist"]
 
 
 @pytest.mark.parametrize(
