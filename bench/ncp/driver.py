@@ -23,7 +23,7 @@ from bench.ncp.encoding import NB201_ENCODING, encoding_for
 from bench.ncp.jsonio import write_json
 from bench.ncp.nb201 import check_nb201_options
 from bench.ncp.options import SearchOptions
-from bench.ncp.predictor import Predictor, PredictorConfig, train_predictor
+from bench.ncp.predictor import Predictor, PredictorConfig, make_split, targets, train_predictor
 from bench.ncp.recipe import PredictorRecipe, overrides_of
 from bench.ncp.results import mr_result, nb201_result, predictor_document, refresh_nb201_truth, refresh_truth
 from bench.ncp.search import check_weights, parse_starts, search_mr, search_nb201
@@ -89,7 +89,7 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
         predictor = Predictor.load(load_dir, table.setting)
         if predictor.space != table.space:
             raise BenchError(f"saved predictor {table.setting!r} in {load_dir} is for space {predictor.space!r}, not {table.space!r}")
-        _check_loaded(predictor, options.predictor.config(table.space), load_dir)
+        _check_loaded(predictor, options.predictor.config(table.space), load_dir, table)
         say(f"{table.setting}: loaded the {predictor.recipe.name!r} predictor from {load_dir}")
         return predictor
     config = options.predictor.config(table.space)
@@ -107,19 +107,33 @@ def get_predictor(table: SettingTable, options: SearchOptions, out: Path, say: S
     return predictor
 
 
-def _check_loaded(predictor: Predictor, config: PredictorConfig, load_dir: str) -> None:
-    """A predictor from ``predictor.load_dir`` must be the one the request describes (recipe, split, seed):
-    otherwise the search would silently run on another predictor than the one asked for."""
+def _check_loaded(predictor: Predictor, config: PredictorConfig, load_dir: str, table: SettingTable) -> None:
+    """A predictor from ``predictor.load_dir`` must be the one the request describes (recipe, split and its
+    sizes when given, seed), trained on rows of this table: otherwise the search would silently run on another
+    predictor than the one asked for, and report validation rows the store does not hold."""
     asked = {"recipe": _describe_recipe(config.recipe.for_space(predictor.space)), "split": config.split, "seed": config.seed}
     saved = {"recipe": _describe_recipe(predictor.recipe), "split": predictor.split.kind, "seed": predictor.seed}
+    if config.n_train is not None or config.n_val is not None:
+        usable = np.isfinite(targets(table, predictor.metrics)).any(1)
+        split = make_split(table, usable, config)
+        asked["split sizes"] = f"{len(split.train_ids)} / {len(split.val_ids)}"
+        saved["split sizes"] = f"{len(predictor.split.train_ids)} / {len(predictor.split.val_ids)}"
     differ = [k for k in asked if asked[k] != saved[k]]
     if differ:
         raise BenchError(
             f"predictor.load_dir={load_dir!r} holds {predictor.setting}'s predictor with "
             f"{', '.join(f'{k} {saved[k]}' for k in differ)}, but this request asks for "
             f"{', '.join(f'{k} {asked[k]}' for k in differ)}; request the saved {' and '.join(differ)} "
-            "(predictor.recipe and its overrides, predictor.split, predictor.seed), or leave out predictor.load_dir "
-            "to train the one asked for"
+            "(predictor.recipe and its overrides, predictor.split, predictor.n_train / n_val, predictor.seed), "
+            "or leave out predictor.load_dir to train the one asked for"
+        )
+    ids = (*predictor.split.train_ids, *predictor.split.val_ids)
+    absent = len(set(ids) - set(map(str, table.arch_ids)))
+    if absent:
+        raise BenchError(
+            f"predictor.load_dir={load_dir!r} holds {predictor.setting}'s predictor trained and validated on "
+            f"{len(ids)} architectures, {absent} of which this store's {predictor.setting} table ({len(table)} rows) "
+            "does not hold: it was trained on another table; leave out predictor.load_dir to train on this one"
         )
 
 

@@ -95,6 +95,14 @@ def test_predictor_report_and_reuse(tmp_path):
         run(config(tmp_path / "other", "predictor.settings=[cls_a]", load, "predictor.split=authors", "predictor.seed=3",
                    "predictor.n_train=null", "predictor.n_val=null"),
             frames)
+    with pytest.raises(BenchError, match="with split sizes 320 / 80, but this request asks for split sizes 200 / 50"):
+        run(config(tmp_path / "other", "predictor.settings=[cls_a]", load, "predictor.n_train=200",
+                   "predictor.n_val=50"), frames)
+    # Trained on another table (another store's rows): its report would describe rows this store does not hold.
+    with pytest.raises(BenchError, match=r"trained and validated on 400 architectures, \d+ of which this store's cls_a "
+                                         r"table \(400 rows\) does not hold"):
+        run(config(tmp_path / "other", "predictor.settings=[cls_a]", load),
+            lambda setting: synthetic_frame(400, seed=9, setting=setting))
     assert not (tmp_path / "other").exists()  # a refused request writes nothing
 
 
