@@ -206,16 +206,21 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
     """The authors' pickle rows for a ``load_setting`` table, in the published row order.
 
     ``key_order`` (the imported file's keys, kept at import) puts each row's
-    keys in the published order; keys it does not name follow.
+    keys in the published order; keys it does not name follow. Every row has the
+    same keys: a metric measured in some rows (or published) is None where a row
+    lacks it; a metric of the setting with no value in any row is left out (the
+    3ddet file publishes car AP only).
     """
     order = sorted(range(table.num_rows), key=lambda i: (table["official_index"][i].as_py() is None,
                                                          table["official_index"][i].as_py() or 0, i))
     columns = table.to_pydict()
     metric_names = [n for n in table.schema.names if n in get_setting(setting).metrics or n not in _NON_METRIC]
     back = {ours: theirs for theirs, ours in get_setting(setting).published_renames}
+    metric_names = [m for m in metric_names
+                    if back.get(m, m) in (key_order or ()) or any(v is not None for v in columns[m])]
     rows = []
     for i in order:
-        row = {back.get(m, m): columns[m][i] for m in metric_names if columns[m][i] is not None}
+        row = {back.get(m, m): columns[m][i] for m in metric_names}
         if get_setting(setting).space == "nb201":
             row.update({"embedding": np.asarray(columns["embedding"][i], dtype=np.float32),
                         "Flops": columns["mflops"][i], "Params": columns["params_m"][i]})

@@ -9,8 +9,9 @@ Recognised files in a source directory (SPEC section 6):
 
 Every file is loaded and validated before anything is written, so a refused
 file (non-allow-listed global, bad code, conflicting duplicate, a metric that
-is infinite) leaves the store untouched; a NaN is read as "not measured" (pandas writes
-a missing value so) and counted per key in the import's line and metadata; call
+is infinite) leaves the store untouched; a NaN is read as "not measured", like None (pandas
+writes a missing value so), and the missing values are counted per metric in the import's
+line and metadata; call
 :func:`read_official_dir` before creating a store, so that a refused import
 creates nothing. Errors name the file, the row and its code, the key and the
 value, in one line.
@@ -64,7 +65,7 @@ class SettingImport:
     cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
     source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
     text_keys: tuple[str, ...] = ()  # keys that are text in every row (an arch string, a path): not imported
-    nan_values: dict[str, int] = field(default_factory=dict)  # per key: NaN values read as not measured
+    missing_values: dict[str, int] = field(default_factory=dict)  # per metric: values None or NaN (not measured)
     empty_keys: tuple[str, ...] = ()  # keys beyond the setting's metrics with no value in any row: not imported
     outcome: str = ""  # set by import_parsed: "unchanged ..." or "replaced ..." when the store held the setting
 
@@ -79,8 +80,8 @@ class SettingImport:
             text += f" ({self.outcome})"
         if self.text_keys:
             text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
-        if self.nan_values:
-            text += f"; NaN read as not measured: {self.nan_values}"
+        if self.missing_values:
+            text += f"; values not measured (None or NaN): {self.missing_values}"
         if self.empty_keys:
             text += f"; keys with no value in any row not imported: {list(self.empty_keys)}"
         if self.renamed:
@@ -174,12 +175,12 @@ def read_official(path: str | Path, setting: str) -> SettingImport:
     return parsed
 
 
-def _number(value: Any, where: str, nans: Counter[str], key: str, minimum: float | None = None) -> float | None:
+def _number(value: Any, where: str, minimum: float | None = None) -> float | None:
     """A published number as a float: finite (and >= ``minimum``), or None when absent.
 
-    A NaN is None too, counted in ``nans[key]``: pandas writes a missing value as NaN
-    (``DataFrame.to_dict``), so refusing it would refuse a whole file for one unmeasured row.
-    An infinity is refused: it is a broken value, not a missing one.
+    A NaN is None too: pandas writes a missing value as NaN (``DataFrame.to_dict``), so
+    refusing it would refuse a whole file for one unmeasured row. An infinity is refused:
+    it is a broken value, not a missing one.
     """
     if value is None:
         return None
@@ -190,7 +191,6 @@ def _number(value: Any, where: str, nans: Counter[str], key: str, minimum: float
                         "and a key is skipped as text only when it is text (or None) in every row")
     number = float(value)
     if math.isnan(number):
-        nans[key] += 1
         return None
     if math.isinf(number):
         raise DataError(f"{where}={value!r} is not finite; valid values are finite numbers "
@@ -201,7 +201,7 @@ def _number(value: Any, where: str, nans: Counter[str], key: str, minimum: float
 
 
 def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str],
-             nans: Counter[str]) -> dict[str, float | None]:
+             missing: Counter[str]) -> dict[str, float | None]:
     """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``).
 
     The published names in ``renames`` that this row used are added to ``renamed``. Two keys that give
@@ -223,7 +223,9 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
         if column != name:
             renamed.add(name)
         source[column] = name
-        out[column] = _number(value, f"{where} {name}", nans, column)
+        out[column] = _number(value, f"{where} {name}")
+        if out[column] is None:
+            missing[column] += 1
 
     for key, value in row.items():
         if key not in skip:
@@ -252,15 +254,21 @@ def _same_cost(published: float | None, computed: float, precision: float, abs_t
 
 
 def _precision(value: Any) -> float:
-    """Relative rounding of a published number's type: float32's epsilon for a numpy float32, else 0."""
-    return float(np.finfo(value.dtype).eps) if isinstance(value, np.floating) and value.dtype.itemsize < 8 else 0.0
+    """Relative rounding a published number carries: its type's epsilon for a numpy float32 (or float16);
+    float32's for a float64 that float32 holds exactly, as float32 data is after pandas (``to_dict``)
+    or an export widened it; else 0."""
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(np.finfo(value.dtype).eps)
+    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
+        return float(np.finfo(np.float32).eps)
+    return 0.0
 
 
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     renames = dict(get_setting(setting).published_renames)
     skip = (*CODE_KEYS, *COST_KEYS)
     text = _text_keys(rows, skip, setting)
-    codes, metrics, published, precision, renamed, nans = [], [], [], [], set(), Counter()
+    codes, metrics, published, precision, renamed, unmeasured = [], [], [], [], set(), Counter()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         try:
@@ -271,10 +279,10 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
             raise CodeError(f"{where}: its code fields cannot be read ({type(err).__name__}: {err})") from None
         codes.append(code)
         where = f"{where} (code {code.to_string()})"
-        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed, nans))
+        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed, unmeasured))
         # A file without flops/params gets the closed form (None here, filled in below).
-        published.append((_number(row.get("params"), f"{where} params", nans, "params", 0.0),
-                          _number(row.get("flops"), f"{where} flops", nans, "flops", 0.0)))
+        published.append((_number(row.get("params"), f"{where} params", 0.0),
+                          _number(row.get("flops"), f"{where} flops", 0.0)))
         precision.append((_precision(row.get("params")), _precision(row.get("flops"))))
     keep, dropped = _dedupe([c.arch_id for c in codes], metrics, published, path)
     columns = {**architecture_columns([codes[i] for i in keep]), **head_cost_columns(setting, [codes[i] for i in keep])}
@@ -295,13 +303,13 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
     used = {k: v for k, v in renames.items() if k in renamed}
     return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text,
-                         nan_values=dict(sorted(nans.items())), empty_keys=empty)
+                         missing_values=_not_measured(unmeasured, empty), empty_keys=empty)
 
 
 
 def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     text = _text_keys(rows, NB201_KEYS, setting)
-    ids, codes, onehots, metrics, published, nans = [], [], [], [], [], Counter()
+    ids, codes, onehots, metrics, published, unmeasured = [], [], [], [], [], Counter()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
@@ -312,9 +320,8 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         ids.append(nb201.cell_arch_id(ops))
         codes.append(nb201.cell_code(ops))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
-        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set(), nans))
-        published.append((_number(row["Params"], f"{where} Params", nans, "Params", 0.0),
-                          _number(row["Flops"], f"{where} Flops", nans, "Flops", 0.0)))
+        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set(), unmeasured))
+        published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]
     columns = {
@@ -327,8 +334,13 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "mflops": pa.array(mflops, pa.float64()),
     }
     table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text, nan_values=dict(sorted(nans.items())),
-                         empty_keys=empty)
+    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text,
+                         missing_values=_not_measured(unmeasured, empty), empty_keys=empty)
+
+
+def _not_measured(missing: Counter[str], empty: tuple[str, ...]) -> dict[str, int]:
+    """Per imported metric, its values that were None or NaN (keys not imported at all are named apart)."""
+    return {k: n for k, n in sorted(missing.items()) if k not in empty}
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -401,7 +413,7 @@ def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = Fal
             b"bench.cost_mismatches": json.dumps(item.cost_mismatches[:100]).encode(),
             b"bench.source_keys": json.dumps(item.source_keys).encode(),
             b"bench.text_keys": json.dumps(list(item.text_keys)).encode(),
-            b"bench.nan_values": json.dumps(item.nan_values).encode(),
+            b"bench.missing_values": json.dumps(item.missing_values).encode(),
             b"bench.empty_keys": json.dumps(list(item.empty_keys)).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})

@@ -279,3 +279,27 @@ def test_a_file_without_the_main_metric_is_imported_with_a_warning(tmp_path):
     (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
     assert "WARNING: no row has the main metric 'car_3d_moderate'" in report.describe()
     assert "'Car_3d_moderate'" in report.describe()
+
+
+def test_a_dirty_file_exports_back_with_every_key_and_reimports_unchanged_without_false_mismatches(tmp_path):
+    """Missing values, float32 costs and a never-measured key: the exported pickle has the same keys in every
+    row (None where a value is missing), and importing it again, here or into a new store, changes nothing."""
+    rows = mr_rows("cls_c")
+    for i, row in enumerate(rows):
+        row["flops"], row["params"] = np.float32(row["flops"]), np.float32(row["params"])
+        row["val_loss"] = float("nan")  # a column of nothing: not imported, so not exported either
+    rows[4]["top1"], rows[6]["top5"] = float("nan"), None
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cls-10-1000.pkl").write_bytes(pickle.dumps(rows))
+    store = Store.open(str(tmp_path / "store"))
+    (first,) = import_official(store, str(tmp_path / "src"))
+    assert first.cost_mismatches == [] and first.missing_values == {"top1": 1, "top5": 1}
+    export_pickles(store, tmp_path / "back")
+    back = load_untrusted(tmp_path / "back" / "cls-10-1000.pkl")
+    assert all(list(r) == list(back[0]) for r in back) and "val_loss" not in back[0]
+    assert back[4]["top1"] is None and back[6]["top5"] is None and back[4]["top5"] == pytest.approx(rows[4]["top5"])
+    (again,) = import_official(store, str(tmp_path / "back"))
+    assert again.outcome.startswith("unchanged")
+    # The exported costs are float64 holding float32 values (as pandas would widen them): still no mismatch.
+    (fresh,) = import_official(Store.open(str(tmp_path / "fresh")), str(tmp_path / "back"))
+    assert fresh.cost_mismatches == [] and fresh.missing_values == {"top1": 1, "top5": 1}

@@ -75,7 +75,7 @@ def test_infinite_metric_is_refused_naming_file_row_code_key_and_value(tmp_path,
 
 
 @pytest.mark.parametrize("nan", [math.nan, np.float32("nan"), np.array(np.nan)])
-def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
+def test_nan_is_read_as_not_measured_and_missing_values_are_counted_per_metric(tmp_path, capsys, nan):
     """pandas writes a missing value as NaN: the row stays, that value is null, and the import says how many."""
     rows = mr_rows("seg")
     rows[4]["mIoU"] = nan
@@ -85,11 +85,12 @@ def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
     for row in rows:
         row["cyclist"] = nan  # a pandas column of a metric never measured: no column of nothing
         row["aAcc"] = None  # ... but the setting's own metric stays a column, empty or not
+    rows[9]["mIoU"] = None  # counted with the NaNs: both are "not measured"
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows, protocol=5))
     code, out, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
     assert code == 0, err
-    assert f"NaN read as not measured: {{'cyclist': {len(rows)}, 'flops': 1, 'mAcc': 1, 'mIoU': 2}}" in out, out
+    assert f"values not measured (None or NaN): {{'aAcc': {len(rows)}, 'mAcc': 1, 'mIoU': 3}}" in out, out
     assert "keys with no value in any row not imported: ['cyclist']" in out, out
     assert "1 rows had no flops/params (computed from the code)" in out, out
     store = Store.open(str(tmp_path / "store"))
@@ -99,8 +100,7 @@ def test_nan_is_read_as_not_measured_and_counted_per_key(tmp_path, capsys, nan):
     miou = table.column("mIoU").to_pylist()
     assert miou[4] is None and miou[7] is None and miou[3] == pytest.approx(float(rows[3]["mIoU"]))
     assert table.column("mAcc").null_count == 1 and all(g is not None for g in table.column("gflops").to_pylist())
-    assert json.loads(table.schema.metadata[b"bench.nan_values"]) == {"cyclist": len(rows), "flops": 1, "mAcc": 1,
-                                                                     "mIoU": 2}
+    assert json.loads(table.schema.metadata[b"bench.missing_values"]) == {"aAcc": len(rows), "mAcc": 1, "mIoU": 3}
     assert table.column("aAcc").null_count == len(rows)
     assert "cyclist" not in table.column_names and json.loads(table.schema.metadata[b"bench.empty_keys"]) == ["cyclist"]
 
