@@ -288,7 +288,8 @@ def train_predictor(table: SettingTable, metrics: tuple[str, ...] | None = None,
                      f"{choice.n_inner_val} of the {len(train_rows)} training rows) in {time.perf_counter() - began:.1f} s")
     began = time.perf_counter()
     seeds = [member_seed(config.seed, m) for m in range(recipe.members)]
-    members, history = train_members(make_net, trained, data, seeds, trained.member_losses())
+    heartbeat = None if progress is None else (lambda line: progress(f"{table.setting}: {line}"))
+    members, history = train_members(make_net, trained, data, seeds, trained.member_losses(), heartbeat)
     if progress is not None:
         progress(f"{table.setting}: trained {recipe.members} member(s) of the {recipe.name!r} predictor together "
                  f"({recipe.epochs} epochs on {len(train_rows)} rows) in {time.perf_counter() - began:.1f} s")

@@ -16,6 +16,7 @@ the cost of training them one after another (``benchmarks/bench_predictor_traini
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from bench.ncp.recipe import PredictorRecipe
 from bench.ncp.stacked import StackedNets
 
 Progress = Callable[[str], None]
+HEARTBEAT_S = 20.0
+"""Seconds between two progress lines of one training."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,15 @@ def member_seed(seed: int, member: int) -> int:
 
 
 def train_members(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, data: TrainingData,
-                  seeds: Sequence[int], losses: Sequence[str] | None = None) -> tuple[list[MetricNet], np.ndarray]:
+                  seeds: Sequence[int], losses: Sequence[str] | None = None,
+                  progress: Progress | None = None) -> tuple[list[MetricNet], np.ndarray]:
     """Build one network per seed (member ``e`` initialised from torch seed ``seeds[e]``) and train
     them together on ``data.train_rows``; the shuffles and dropout masks, distinct per member,
     are drawn from torch seed ``seeds[0]``. The caller's RNG is untouched.
 
     ``losses`` gives each member's loss (``'l1'`` or ``'smooth_l1'``; default: the recipe's).
+    ``progress`` hears the epoch reached every :data:`HEARTBEAT_S` seconds of a long training
+    (12,500 NAS-Bench-201 cells take about two minutes), so that it does not look hung.
     Returns the networks (eval mode, frozen) and their per-epoch validation predictions
     (E, epochs, n_val, M) in standardised units.
 
@@ -91,7 +97,11 @@ def train_members(make_net: Callable[[], MetricNet], recipe: PredictorRecipe, da
             optimiser, max_lr=recipe.lr, total_steps=recipe.epochs * len(bounds), pct_start=recipe.pct_start,
             div_factor=recipe.div_factor, base_momentum=recipe.base_momentum, max_momentum=recipe.max_momentum,
         )
+        began = last = time.perf_counter()
         for epoch in range(recipe.epochs):
+            if progress is not None and epoch and time.perf_counter() - last >= HEARTBEAT_S:
+                last = time.perf_counter()
+                progress(f"epoch {epoch}/{recipe.epochs} after {last - began:.0f} s")
             order = torch.argsort(torch.rand(members, n), dim=1)  # each member its own shuffle
             zs, ys, os = z[order], y[order], observed[order]
             for start, stop in bounds:

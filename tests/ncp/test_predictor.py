@@ -90,6 +90,20 @@ def test_training_is_deterministic_for_a_seed(table):
     assert not np.array_equal(a.predict(table.x)["mIoU"], c.predict(table.x)["mIoU"])
 
 
+def test_a_long_training_says_which_epoch_it_reached_and_learns_the_same(table, monkeypatch):
+    """The heartbeat (every HEARTBEAT_S seconds; every epoch here) names the setting and epoch, and changes nothing."""
+    import bench.ncp.training as training
+
+    config = tiny_config(epochs=3, members=1, n_train=400, n_val=100)
+    quiet = train_predictor(table, config=config)
+    monkeypatch.setattr(training, "HEARTBEAT_S", 0.0)
+    lines = []
+    told = train_predictor(table, config=config, progress=lines.append)
+    beats = [line for line in lines if " epoch " in line]
+    assert [b.split(" after ")[0] for b in beats] == ["seg: epoch 1/3", "seg: epoch 2/3"], lines
+    assert np.array_equal(quiet.predict(table.x)["mIoU"], told.predict(table.x)["mIoU"])
+
+
 def test_members_are_averaged(table):
     p = train_predictor(table, config=tiny_config(epochs=5, members=3, n_train=400, n_val=100))
     assert len(p.members) == 3
