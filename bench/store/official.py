@@ -188,7 +188,7 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers), "
-                        "and a key is skipped as text only when it is text (or None) in every row")
+                        "and a key is skipped as text only when it is text (or None or NaN) in every row")
     number = float(value)
     if math.isnan(number):
         return None
@@ -206,7 +206,8 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
 
     The published names in ``renames`` that this row used are added to ``renamed``. Two keys that give
     one metric (a bare ``moderate`` beside ``{"car": {"3d": {"moderate": x}}}`` in a 3ddet file) are
-    refused: keeping either would silently drop the other.
+    refused: keeping either would silently drop the other. ``missing`` counts, per metric, the values
+    that were None or NaN.
     """
     out: dict[str, float | None] = {}
     source: dict[str, str] = {}
