@@ -21,6 +21,12 @@ def _recipe(entry: dict[str, Any]) -> str:
     return f"{entry['recipe']}, {'auto: ' if 'loss_inner_mae' in entry else ''}{entry['loss']}"
 
 
+def _rows(entry: dict[str, Any]) -> str:
+    """The validation rows a metric's scores are on: ``502``, or ``306 of 502`` when it is missing on some."""
+    n, n_val = entry.get("n"), entry["n_val"]
+    return f"{n} of {n_val}" if n is not None and n < n_val else f"{n_val}"
+
+
 def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     """Markdown rows of a ``predictor.json`` document: one per setting and metric.
 
@@ -32,6 +38,9 @@ def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]
         >>> doc["seg"]["mIoU"].update(loss="l1", loss_inner_mae={"l1": 0.8, "smooth_l1": 0.9})
         >>> predictor_table(doc)[2].rsplit("|", 2)[1]
         ' default, auto: l1 '
+        >>> doc["seg"]["mIoU"]["n"] = 306  # mIoU measured on 306 of the 502 validation rows
+        >>> predictor_table(doc)[2].rsplit("|", 3)[1]
+        ' authors (306 of 502) '
     """
     lines = ["| setting | metric | MAE (final) | MAE (best epoch) | paper | Kendall tau | Spearman rho | split (val. rows) | recipe |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -39,7 +48,7 @@ def predictor_table(document: dict[str, dict[str, dict[str, Any]]]) -> list[str]
         for metric, r in metrics.items():
             paper = _num(r["paper_mae"]) if r.get("paper_mae") is not None else ""
             lines.append(f"| {setting} | {metric} | {_num(r['mae'])} | {_num(r['mae_best_epoch'])} | {paper} | "
-                         f"{_num(r['kendall_tau'])} | {_num(r['spearman_rho'])} | {r['split']} ({r['n_val']}) | {_recipe(r)} |")
+                         f"{_num(r['kendall_tau'])} | {_num(r['spearman_rho'])} | {r['split']} ({_rows(r)}) | {_recipe(r)} |")
     return lines
 
 

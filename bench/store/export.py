@@ -35,10 +35,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.code import FIELD_NAMES, ArchCode
+from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.settings import get_setting
-from bench.store.results import VIEWS
+from bench.store.results import STORE_COLUMNS, VIEWS
 from bench.store.schema import SCHEMA_VERSION
 from bench.store.store import Store
 from bench.userfiles import check_output_dir
@@ -214,7 +214,7 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
     order = sorted(range(table.num_rows), key=lambda i: (table["official_index"][i].as_py() is None,
                                                          table["official_index"][i].as_py() or 0, i))
     columns = table.to_pydict()
-    metric_names = [n for n in table.schema.names if n in get_setting(setting).metrics or n not in _NON_METRIC]
+    metric_names = [n for n in table.schema.names if n in get_setting(setting).metrics or n not in STORE_COLUMNS]
     back = {ours: theirs for theirs, ours in get_setting(setting).published_renames}
     metric_names = [m for m in metric_names
                     if back.get(m, m) in (key_order or ()) or any(v is not None for v in columns[m])]
@@ -234,9 +234,6 @@ def to_official_rows(table: pa.Table, setting: str, key_order: list[str] | None 
         rows.append({k: row[k] for k in [*keys, *(k for k in default if k not in keys)]})
     return rows
 
-
-_NON_METRIC = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops",
-               "n_seeds", "data_kind", "official_index", "provenance", *FIELD_NAMES}
 
 
 def _published_key_order(store: Store, setting: str) -> list[str] | None:

@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import numbers
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench import nb201
-from bench.code import FIELD_NAMES, ArchCode
+from bench.code import ArchCode
 from bench.errors import BenchError, CodeError, DataError
 from bench.safe_pickle import load_untrusted
 from bench.settings import SETTINGS, get_setting
 from bench.store import layout
-from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
+from bench.store.results import STORE_COLUMNS, architecture_columns, extra_metric_names, head_cost_columns
 from bench.store.schema import results_schema
 from bench.store.store import Store
 from bench.userfiles import read_user_bytes
@@ -46,10 +45,6 @@ from bench.userfiles import read_user_bytes
 CODE_KEYS = ("embedding", "inverted_residual_setting", "input_channel", "last_channel")
 COST_KEYS = ("flops", "params")
 NB201_KEYS = ("embedding", "Flops", "Params")
-NON_METRICS = {"arch_id", "code", "embedding", "params_m", "gflops", "mflops", "head_params_m", "head_gflops", "n_seeds",
-               "data_kind", "official_index",
-               *FIELD_NAMES}
-
 
 @dataclass
 class SettingImport:
@@ -65,14 +60,21 @@ class SettingImport:
     cost_computed: int = 0  # rows without published flops/params: the closed form filled them in
     source_keys: list[str] = field(default_factory=list)  # the published rows' key order (for export back)
     text_keys: tuple[str, ...] = ()  # keys that are text in every row (an arch string, a path): not imported
-    missing_values: dict[str, int] = field(default_factory=dict)  # per metric: values None or NaN (not measured)
     empty_keys: tuple[str, ...] = ()  # keys beyond the setting's metrics with no value in any row: not imported
+    store_keys: tuple[str, ...] = ()  # keys named like the store's own columns (gflops, arch_id...): not imported
     outcome: str = ""  # set by import_parsed: "unchanged ..." or "replaced ..." when the store held the setting
 
     @property
     def source_name(self) -> str:
         """The file as its directory names it: ``seg.pkl`` or ``seg/trainval.pkl``."""
         return f"{self.source.parent.name}/{self.source.name}" if self.source.name == "trainval.pkl" else self.source.name
+
+    @property
+    def missing_values(self) -> dict[str, int]:
+        """Per metric (and NAS-Bench-201 cost) measured in some rows, how many rows lack it (None, NaN or no key)."""
+        names = [n for n in self.table.schema.names if n not in STORE_COLUMNS or n in ("params_m", "mflops")]
+        nulls = {n: self.table[n].null_count for n in names}
+        return {n: k for n, k in sorted(nulls.items()) if 0 < k < self.table.num_rows}
 
     def describe(self) -> str:
         text = f"{self.setting}: {self.table.num_rows} architectures from {self.source_name}"
@@ -81,9 +83,11 @@ class SettingImport:
         if self.text_keys:
             text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
         if self.missing_values:
-            text += f"; values not measured (None or NaN): {self.missing_values}"
+            text += f"; values not measured (None, NaN or absent): {self.missing_values}"
         if self.empty_keys:
             text += f"; keys with no value in any row not imported: {list(self.empty_keys)}"
+        if self.store_keys:
+            text += f"; keys named like the store's own columns not imported (the store derives them): {list(self.store_keys)}"
         if self.renamed:
             text += f"; metrics renamed {self.renamed}"
         if self.duplicates_dropped:
@@ -94,7 +98,7 @@ class SettingImport:
             text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
         main = get_setting(self.setting).main_metric
         if self.table[main].null_count == self.table.num_rows:
-            metrics = [n for n in self.table.schema.names if (n in get_setting(self.setting).metrics or n not in NON_METRICS)
+            metrics = [n for n in self.table.schema.names if (n in get_setting(self.setting).metrics or n not in STORE_COLUMNS)
                        and self.table[n].null_count < self.table.num_rows]
             text += (f"; WARNING: no row has the main metric {main!r} (found {metrics}); "
                      "stats and correlate will have nothing for this setting")
@@ -189,7 +193,10 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise DataError(f"{where}={value!r} is not a number; metric values must be numbers (or dicts of numbers), "
                         "and a key is skipped as text only when it is text (or None or NaN) in every row")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range (10**400)
+        raise DataError(f"{where}={value!r} is too large for a float; valid values are finite numbers") from None
     if math.isnan(number):
         return None
     if math.isinf(number):
@@ -200,14 +207,12 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
     return number
 
 
-def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str],
-             missing: Counter[str]) -> dict[str, float | None]:
+def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, str], renamed: set[str]) -> dict[str, float | None]:
     """A row's metrics by name; nested dicts are flattened with '_' (``{"car": {"3d": x}}`` -> ``car_3d``).
 
     The published names in ``renames`` that this row used are added to ``renamed``. Two keys that give
     one metric (a bare ``moderate`` beside ``{"car": {"3d": {"moderate": x}}}`` in a 3ddet file) are
-    refused: keeping either would silently drop the other. ``missing`` counts, per metric, the values
-    that were None or NaN.
+    refused: keeping either would silently drop the other.
     """
     out: dict[str, float | None] = {}
     source: dict[str, str] = {}
@@ -225,8 +230,6 @@ def _metrics(row: dict, where: str, skip: tuple[str, ...], renames: dict[str, st
             renamed.add(name)
         source[column] = name
         out[column] = _number(value, f"{where} {name}")
-        if out[column] is None:
-            missing[column] += 1
 
     for key, value in row.items():
         if key not in skip:
@@ -245,7 +248,9 @@ def _text_keys(rows: list[dict], skip: tuple[str, ...], setting: str) -> tuple[s
 
 
 def _missing(value: Any) -> bool:
-    """None, or a NaN: how pandas leaves a missing value, in a text column too."""
+    """None, or a NaN (a 0-d array of one too): how pandas leaves a missing value, in a text column too."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isnan(value))
 
 
@@ -255,21 +260,26 @@ def _same_cost(published: float | None, computed: float, precision: float, abs_t
 
 
 def _precision(value: Any) -> float:
-    """Relative rounding a published number carries: its type's epsilon for a numpy float32 (or float16);
-    float32's for a float64 that float32 holds exactly, as float32 data is after pandas (``to_dict``)
-    or an export widened it; else 0."""
+    """Relative rounding a published number carries: its type's epsilon for a numpy float16/float32 (scalar
+    or 0-d array); for a float, the epsilon of the narrowest of float16/float32 that holds it exactly, as
+    narrow floats are after pandas (``to_dict``) or an export widened them; else 0."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # the numpy scalar, its dtype kept
     if isinstance(value, np.floating) and value.dtype.itemsize < 8:
         return float(np.finfo(value.dtype).eps)
-    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
-        return float(np.finfo(np.float32).eps)
+    if isinstance(value, float) and math.isfinite(value):
+        for narrow in (np.float16, np.float32):
+            if float(narrow(value)) == value:
+                return float(np.finfo(narrow).eps)
     return 0.0
 
 
 def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
     renames = dict(get_setting(setting).published_renames)
     skip = (*CODE_KEYS, *COST_KEYS)
-    text = _text_keys(rows, skip, setting)
-    codes, metrics, published, precision, renamed, unmeasured = [], [], [], [], set(), Counter()
+    store_keys = _store_keys(rows, skip)
+    text = _text_keys(rows, (*skip, *store_keys), setting)
+    codes, metrics, published, precision, renamed = [], [], [], [], set()
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
         try:
@@ -280,7 +290,7 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
             raise CodeError(f"{where}: its code fields cannot be read ({type(err).__name__}: {err})") from None
         codes.append(code)
         where = f"{where} (code {code.to_string()})"
-        metrics.append(_metrics(row, where, (*skip, *text), renames, renamed, unmeasured))
+        metrics.append(_metrics(row, where, (*skip, *text, *store_keys), renames, renamed))
         # A file without flops/params gets the closed form (None here, filled in below).
         published.append((_number(row.get("params"), f"{where} params", 0.0),
                           _number(row.get("flops"), f"{where} flops", 0.0)))
@@ -304,24 +314,24 @@ def _read_mr(path: Path, digest: str, rows: list[dict], setting: str) -> Setting
     table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
     used = {k: v for k, v in renames.items() if k in renamed}
     return SettingImport(setting, path, digest, table, used, dropped, mismatches, missing_cost, text_keys=text,
-                         missing_values=_not_measured(unmeasured, empty), empty_keys=empty)
-
+                         empty_keys=empty, store_keys=store_keys)
 
 
 def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> SettingImport:
-    text = _text_keys(rows, NB201_KEYS, setting)
-    ids, codes, onehots, metrics, published, unmeasured = [], [], [], [], [], Counter()
+    store_keys = _store_keys(rows, NB201_KEYS)
+    text = _text_keys(rows, (*NB201_KEYS, *store_keys), setting)
+    ids, codes, onehots, metrics, published = [], [], [], [], []
     for index, row in enumerate(rows):
         where = f"{path} row {index}"
-        missing = [k for k in (*NB201_KEYS, "Acc") if k not in row]
-        if missing:
-            raise DataError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Acc, Flops, Params")
+        missing = [k for k in NB201_KEYS if k not in row]
+        if missing:  # Acc may be absent, as any metric (not measured); the search needs the costs
+            raise DataError(f"{where} lacks {missing}; NAS-Bench-201 rows carry embedding, Flops, Params (and Acc)")
         ops = nb201.ops_of_onehot(row["embedding"], where)
         where = f"{where} (ops {nb201.cell_code(ops)})"
         ids.append(nb201.cell_arch_id(ops))
         codes.append(nb201.cell_code(ops))
         onehots.append(np.asarray(row["embedding"], dtype=np.float32))
-        metrics.append(_metrics(row, where, (*NB201_KEYS, *text), {}, set(), unmeasured))
+        metrics.append(_metrics(row, where, (*NB201_KEYS, *text, *store_keys), {}, set()))
         published.append((_number(row["Params"], f"{where} Params", 0.0), _number(row["Flops"], f"{where} Flops", 0.0)))
     keep, dropped = _dedupe(ids, metrics, published, path)
     mflops = [published[i][1] for i in keep]
@@ -335,13 +345,15 @@ def _read_nb201(path: Path, digest: str, rows: list[dict], setting: str) -> Sett
         "mflops": pa.array(mflops, pa.float64()),
     }
     table, empty = _finish(setting, columns, [metrics[i] for i in keep], keep)
-    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text,
-                         missing_values=_not_measured(unmeasured, empty), empty_keys=empty)
+    return SettingImport(setting, path, digest, table, {}, dropped, text_keys=text, empty_keys=empty,
+                         store_keys=store_keys)
 
 
-def _not_measured(missing: Counter[str], empty: tuple[str, ...]) -> dict[str, int]:
-    """Per imported metric, its values that were None or NaN (keys not imported at all are named apart)."""
-    return {k: n for k, n in sorted(missing.items()) if k not in empty}
+def _store_keys(rows: list[dict], skip: tuple[str, ...]) -> tuple[str, ...]:
+    """Top-level keys named like the store's own columns (``gflops``, ``arch_id``, a code field...), as a
+    file made from an export carries them: the store derives those columns itself, and a metric of the
+    same name would make a second column of that name (an unreadable table)."""
+    return tuple(sorted({str(k) for r in rows for k in r} & STORE_COLUMNS - set(skip)))
 
 
 def _dedupe(ids: list[str], metrics: list[dict], published: list[tuple], path: Path) -> tuple[list[int], int]:
@@ -416,6 +428,7 @@ def import_parsed(store: Store, parsed: list[SettingImport], replace: bool = Fal
             b"bench.text_keys": json.dumps(list(item.text_keys)).encode(),
             b"bench.missing_values": json.dumps(item.missing_values).encode(),
             b"bench.empty_keys": json.dumps(list(item.empty_keys)).encode(),
+            b"bench.store_keys": json.dumps(list(item.store_keys)).encode(),
         }
         table = item.table.replace_schema_metadata({**item.table.schema.metadata, **metadata})
         sink = pa.BufferOutputStream()

@@ -85,12 +85,14 @@ def test_nan_is_read_as_not_measured_and_missing_values_are_counted_per_metric(t
     for row in rows:
         row["cyclist"] = nan  # a pandas column of a metric never measured: no column of nothing
         row["aAcc"] = None  # ... but the setting's own metric stays a column, empty or not
-    rows[9]["mIoU"] = None  # counted with the NaNs: both are "not measured"
+    rows[9]["mIoU"] = None  # counted with the NaNs: both are "not measured" ...
+    del rows[11]["mIoU"]  # ... and so is a key a row lacks
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows, protocol=5))
     code, out, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
     assert code == 0, err
-    assert f"values not measured (None or NaN): {{'aAcc': {len(rows)}, 'mAcc': 1, 'mIoU': 3}}" in out, out
+    # aAcc, empty in every row, is a column of nulls but not "missing here and there": the count is of the rest
+    assert "values not measured (None, NaN or absent): {'mAcc': 1, 'mIoU': 4}" in out, out
     assert "keys with no value in any row not imported: ['cyclist']" in out, out
     assert "1 rows had no flops/params (computed from the code)" in out, out
     store = Store.open(str(tmp_path / "store"))
@@ -100,7 +102,7 @@ def test_nan_is_read_as_not_measured_and_missing_values_are_counted_per_metric(t
     miou = table.column("mIoU").to_pylist()
     assert miou[4] is None and miou[7] is None and miou[3] == pytest.approx(float(rows[3]["mIoU"]))
     assert table.column("mAcc").null_count == 1 and all(g is not None for g in table.column("gflops").to_pylist())
-    assert json.loads(table.schema.metadata[b"bench.missing_values"]) == {"aAcc": len(rows), "mAcc": 1, "mIoU": 3}
+    assert json.loads(table.schema.metadata[b"bench.missing_values"]) == {"mAcc": 1, "mIoU": 4}
     assert table.column("aAcc").null_count == len(rows)
     assert "cyclist" not in table.column_names and json.loads(table.schema.metadata[b"bench.empty_keys"]) == ["cyclist"]
 
@@ -173,3 +175,59 @@ def test_a_full_disk_during_import_says_exactly_what_was_imported(tmp_path, monk
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: [Errno 28] No space left on device while importing")
     assert "imported: ['cls_a']" in line and "not imported: ['seg'" in line
+
+
+def test_keys_named_like_the_stores_own_columns_are_named_and_left_out(tmp_path, capsys):
+    """A file made from an export (pandas to_dict of the Parquet) carries arch_id, code, gflops, a code field,
+    provenance...: as metrics they made a second column of the same name, a table nothing could read."""
+    rows = mr_rows("seg")
+    for i, row in enumerate(rows):
+        row.update(gflops=7.0, arch_id=float(i), i1=3, n_seeds=1, provenance=2.0, data_kind="imported")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    code, out, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
+    assert code == 0, err
+    named = "['arch_id', 'data_kind', 'gflops', 'i1', 'n_seeds', 'provenance']"
+    assert f"keys named like the store's own columns not imported (the store derives them): {named}" in out, out
+    assert "text keys" not in out  # data_kind is named once, as the store's, not as a text key
+    store = Store.open(str(tmp_path / "store"))
+    path, _ = store.imports()["seg"]
+    table = pq.read_table(tmp_path / "store" / path)  # readable: each column once
+    assert len(table.column_names) == len(set(table.column_names))
+    assert table.column("gflops").to_pylist()[0] != 7.0 and table.column("arch_id").to_pylist()[0] != "0.0"
+    assert _export_main()(["stats", "--store", str(tmp_path / "store")]) == 0
+
+
+@pytest.mark.parametrize("narrow", [
+    lambda v: np.array(np.float32(v)),  # 0-d float32 arrays
+    lambda v: float(np.float16(v)),  # float16 data widened by pandas' to_dict
+    lambda v: np.float16(v),
+])
+def test_costs_that_passed_through_a_narrow_float_are_compared_at_its_precision(tmp_path, narrow):
+    rows = mr_rows("seg")
+    for row in rows:
+        row["flops"], row["params"] = narrow(row["flops"]), narrow(row["params"])
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
+    assert report.cost_mismatches == []
+
+
+def test_an_int_too_large_for_a_float_is_one_clear_error(tmp_path, capsys):
+    rows = mr_rows("seg")
+    rows[2]["mIoU"] = 10**400
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seg.pkl").write_bytes(pickle.dumps(rows))
+    code, _, err = _import_cli(tmp_path / "src", tmp_path / "store", capsys)
+    assert code == 2 and err.count("\n") == 1 and "row 2" in err and "is too large for a float" in err, err
+
+
+def test_an_nb201_row_without_acc_is_not_measured_like_any_metric(tmp_path):
+    rows = nb201_rows()
+    del rows[1]["Acc"]
+    rows[2]["note"], rows[3]["note"] = "a text key", np.array(np.nan)  # a 0-d NaN is a gap of a text key too
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "nb201.pkl").write_bytes(pickle.dumps(rows))
+    (report,) = import_official(Store.open(str(tmp_path / "store")), str(tmp_path / "src"))
+    assert report.missing_values == {"Acc": 1} and report.text_keys == ("note",)
+    assert report.table.column("Acc").to_pylist()[1] is None
