@@ -71,7 +71,8 @@ class Benchmark:
         return self._table(setting).info()
 
     def codes(self, setting: str) -> list[str]:
-        """Every architecture of ``setting`` (official strings; op indices for nb201), sorted by arch_id."""
+        """Every architecture of ``setting`` (official strings; op indices for nb201), sorted by arch_id,
+        those without a value of the main metric included (``info(setting).n_measured`` counts the others)."""
         return list(self._table(setting).codes)
 
     def has(self, code: CodeLike, setting: str) -> bool:
@@ -86,19 +87,24 @@ class Benchmark:
         return [] if table.kinds[row] == IMPORTED else list(table.seeds_of.get(arch_id, []))
 
     def sample(self, n: int, setting: str, *, seed: int | None = None) -> list[str]:
-        """``n`` distinct architectures of ``setting`` drawn uniformly (free: sampling is not training).
+        """``n`` distinct architectures of ``setting`` drawn uniformly (free: sampling is not training)
+        among those with a value of the main metric, so that every one answers a query.
 
         The same ``seed`` gives the same codes for the same store contents.
         """
         table = self._table(setting)
         check_int("n", n, 0)
-        if n > len(table):
-            raise BenchError(f"n={n} is more than the {len(table)} architectures of {setting!r}; "
-                             f"valid is 0..{len(table)}")
-        return [table.codes[i] for i in random.Random(seed).sample(range(len(table)), n)]
+        pool = table.measured
+        if n > len(pool):
+            unmeasured = len(table) - len(pool)
+            raise BenchError(f"n={n} is more than the {len(pool)} architectures of {setting!r} with a measured "
+                             f"{table.setting.main_metric!r}{f' (and {unmeasured} without one)' if unmeasured else ''}; "
+                             f"valid is 0..{len(pool)}")
+        return [table.codes[pool[i]] for i in random.Random(seed).sample(range(len(pool)), n)]
 
     def neighbours(self, code: CodeLike, setting: str, k: int = 8) -> list[str]:
-        """The ``k`` architectures of ``setting`` closest to ``code`` (itself excluded), nearest first.
+        """The ``k`` architectures of ``setting`` with a value of the main metric closest to ``code``
+        (itself excluded), nearest first.
 
         ``code`` may be any valid code, not only one of the setting's: mutate a
         code, then take its nearest neighbour to stay inside the benchmark.
@@ -112,9 +118,12 @@ class Benchmark:
             raise ArchNotFound(f"arch_id {code!r} is not in setting {setting!r}; give a code to find its neighbours")
         matrix = table.matrix()
         far = distances(matrix, matrix[row] if row is not None else code_vector(code, space), space)
+        unmeasured = np.ones(len(table), dtype=bool)
+        unmeasured[table.measured] = False
+        far[unmeasured] = np.inf  # a neighbour that no query answers is no step for a search
         if row is not None:
             far[row] = np.inf
-        order = np.argsort(far, kind="stable")[: min(k, len(table) - (row is not None))]
+        order = np.argsort(far, kind="stable")[: min(k, int(np.isfinite(far).sum()))]
         return [table.codes[i] for i in order]
 
     # ------------------------------------------------------------------ queries
@@ -153,14 +162,16 @@ class Benchmark:
         """One architecture's final main metric on several settings: ``{setting: Result}``.
 
         ``settings=None`` means every setting of the store that has the
-        architecture (reading each on first use); named settings must all
-        have it (ArchNotFound otherwise). The budget is charged for all the
+        architecture with a value of its main metric (reading each on first
+        use); named settings must all have it (ArchNotFound, or BenchError
+        for a value not measured, otherwise). The budget is charged for all the
         results at once, or for none.
         """
         explicit = settings is not None
         names = list(settings) if explicit else self.settings()
         results: dict[str, Result] = {}
         code_errors: list[CodeError] = []
+        unmeasured: list[str] = []
         for name in names:
             table = self._table(name, required=explicit)
             if table is None:
@@ -176,11 +187,15 @@ class Benchmark:
                     raise
                 code_errors.append(err)
                 continue
+            if not explicit and seed is None and table.values[table.setting.main_metric][row] is None:
+                unmeasured.append(name)  # stored there, but not measured on its main metric
+                continue
             results[name] = self._final(table, arch_id, row, table.setting.main_metric, seed)
         if not results:
             if code_errors and len(code_errors) == len(names):
                 raise code_errors[0]  # valid in no setting's space: say why
-            raise ArchNotFound(f"architecture {_describe(code)} is in none of the settings {names}")
+            stored = f" (stored in {unmeasured}, without a value of the main metric)" if unmeasured else ""
+            raise ArchNotFound(f"architecture {_describe(code)} is in none of the settings {names}{stored}")
         if self.budget is not None:
             self.budget.charge([((r.arch_id, name, seed), r.train_seconds) for name, r in results.items()])
         return results

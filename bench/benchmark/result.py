@@ -56,6 +56,8 @@ class SettingInfo:
     order); ``step_unit``: ``epoch`` / ``iter`` of its learning curves, None
     where it has none (published data); ``steps``: the evaluated points ``at=``
     accepts (every run's curve, sorted); ``n_archs``: architectures visible;
+    ``n_measured``: those with a value of the main metric (a published row can
+    lack it: None or NaN in the file), the ones ``sample`` and ``neighbours`` give;
     ``data_kinds``: how many rows are ``real`` / ``synthetic`` / ``imported``.
     """
 
@@ -66,5 +68,6 @@ class SettingInfo:
     step_unit: str | None
     steps: tuple[int, ...]
     n_archs: int
+    n_measured: int
     data_kinds: tuple[tuple[str, int], ...]
     description: str

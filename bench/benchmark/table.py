@@ -32,6 +32,8 @@ class SettingTable:
         self.codes: tuple[str, ...] = tuple(view["code"].to_pylist())
         self.row: dict[str, int] = {a: i for i, a in enumerate(self.arch_ids)}
         self.values: dict[str, list[float | None]] = {m: view[m].to_pylist() for m in self.metrics}
+        main = self.values.get(self.setting.main_metric, [None] * len(self.arch_ids))
+        self.measured: list[int] = [i for i, v in enumerate(main) if v is not None]  # rows a main-metric query answers
         self.kinds: list[str] = view["data_kind"].to_pylist()
         self.n_seeds: list[int | None] = view["n_seeds"].to_pylist()
         self._view_for_codes = view.select([c for c in view.schema.names if c not in self.metrics])
@@ -92,6 +94,7 @@ class SettingTable:
             step_unit=units[0] if len(units) == 1 else ("/".join(units) or None),
             steps=curves.steps if curves is not None else (),
             n_archs=len(self),
+            n_measured=len(self.measured),
             data_kinds=tuple((k, n) for k, n in counts.items() if n),
             description=self.setting.description,
         )

@@ -232,3 +232,16 @@ def test_a_published_row_without_the_metric_says_not_measured_and_what_it_has(tm
                                          r"it has values for \['mAcc'\]"):
         bench.query(code, "seg")
     assert bench.query(code, "seg", metric="mAcc").value == pytest.approx(float(rows[3]["mAcc"]))
+    # What a search draws and steps to answers a query: the unmeasured architecture is listed, never offered.
+    info = bench.info("seg")
+    assert (info.n_archs, info.n_measured) == (len(rows), len(rows) - 1) and code in bench.codes("seg")
+    everything = bench.sample(len(rows) - 1, "seg", seed=0)
+    assert code not in everything and all(bench.query(c, "seg").value is not None for c in everything)
+    with pytest.raises(BenchError, match=rf"n={len(rows)} is more than the {len(rows) - 1} architectures of 'seg' "
+                                         r"with a measured 'mIoU' \(and 1 without one\)"):
+        bench.sample(len(rows), "seg")
+    assert code not in bench.neighbours(code, "seg", k=len(rows))
+    assert len(bench.neighbours(code, "seg", k=len(rows))) == len(rows) - 1
+    assert code not in bench.neighbours(bench.codes("seg")[0], "seg", k=len(rows))
+    with pytest.raises(ArchNotFound, match=r"in none of the settings \['seg'\] \(stored in \['seg'\], without a value"):
+        bench.query_settings(code)
