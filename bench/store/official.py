@@ -80,22 +80,20 @@ class SettingImport:
         text = f"{self.setting}: {self.table.num_rows} architectures from {self.source_name}"
         if self.outcome:
             text += f" ({self.outcome})"
-        if self.text_keys:
-            text += f"; text keys not imported (not metrics): {list(self.text_keys)}"
-        if self.missing_values:
-            text += f"; values not measured (None, NaN or absent): {self.missing_values}"
-        if self.empty_keys:
-            text += f"; keys with no value in any row not imported: {list(self.empty_keys)}"
-        if self.store_keys:
-            text += f"; keys named like the store's own columns not imported (the store derives them): {list(self.store_keys)}"
-        if self.renamed:
-            text += f"; metrics renamed {self.renamed}"
-        if self.duplicates_dropped:
-            text += f"; {self.duplicates_dropped} identical duplicate rows dropped"
-        if get_setting(self.setting).space == "nasbench_mr":
-            text += f"; params/flops vs closed form: {len(self.cost_mismatches)} mismatches"
-        if self.cost_computed:
-            text += f"; {self.cost_computed} rows had no flops/params (computed from the code)"
+        missing = self.missing_values
+        noticed = [  # (whether to say it, what to say)
+            (self.text_keys, f"text keys not imported (not metrics): {list(self.text_keys)}"),
+            (missing, f"values not measured (None, NaN or absent): {missing}"),
+            (self.empty_keys, f"keys with no value in any row not imported: {list(self.empty_keys)}"),
+            (self.store_keys, "keys named like the store's own columns not imported (the store derives them): "
+                              f"{list(self.store_keys)}"),
+            (self.renamed, f"metrics renamed {self.renamed}"),
+            (self.duplicates_dropped, f"{self.duplicates_dropped} identical duplicate rows dropped"),
+            (get_setting(self.setting).space == "nasbench_mr",
+             f"params/flops vs closed form: {len(self.cost_mismatches)} mismatches"),
+            (self.cost_computed, f"{self.cost_computed} rows had no flops/params (computed from the code)"),
+        ]
+        text += "".join(f"; {said}" for say, said in noticed if say)
         main = get_setting(self.setting).main_metric
         if self.table[main].null_count == self.table.num_rows:
             metrics = [n for n in self.table.schema.names if (n in get_setting(self.setting).metrics or n not in STORE_COLUMNS)
