@@ -85,8 +85,8 @@ class SettingImport:
             (self.text_keys, f"text keys not imported (not metrics): {list(self.text_keys)}"),
             (missing, f"values not measured (None, NaN or absent): {missing}"),
             (self.empty_keys, f"keys with no value in any row not imported: {list(self.empty_keys)}"),
-            (self.store_keys, "keys named like the store's own columns not imported (the store derives them): "
-                              f"{list(self.store_keys)}"),
+            (self.store_keys, ("keys named like the store's own columns not imported (the store derives them): "
+                               f"{list(self.store_keys)}")),
             (self.renamed, f"metrics renamed {self.renamed}"),
             (self.duplicates_dropped, f"{self.duplicates_dropped} identical duplicate rows dropped"),
             (get_setting(self.setting).space == "nasbench_mr",
