@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from bench.code import ArchCode
 from bench.errors import BenchError
 from bench.settings import get_setting
-from bench.store.results import STORE_COLUMNS, VIEWS
-from bench.store.schema import SCHEMA_VERSION
+from bench.store.results import VIEWS
+from bench.store.schema import SCHEMA_VERSION, STORE_COLUMNS
 from bench.store.store import Store
 from bench.userfiles import check_output_dir
 

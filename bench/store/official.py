@@ -37,8 +37,8 @@ from bench.errors import BenchError, CodeError, DataError
 from bench.safe_pickle import load_untrusted
 from bench.settings import SETTINGS, get_setting
 from bench.store import layout
-from bench.store.results import STORE_COLUMNS, architecture_columns, extra_metric_names, head_cost_columns
-from bench.store.schema import results_schema
+from bench.store.results import architecture_columns, extra_metric_names, head_cost_columns
+from bench.store.schema import STORE_COLUMNS, results_schema
 from bench.store.store import Store
 from bench.userfiles import read_user_bytes
 
@@ -184,7 +184,7 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
     refusing it would refuse a whole file for one unmeasured row. An infinity is refused:
     it is a broken value, not a missing one.
     """
-    if value is None:
+    if _missing(value):
         return None
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
@@ -195,8 +195,6 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float | Non
         number = float(value)
     except OverflowError:  # an int beyond float's range (10**400)
         raise DataError(f"{where}={value!r} is too large for a float; valid values are finite numbers") from None
-    if math.isnan(number):
-        return None
     if math.isinf(number):
         raise DataError(f"{where}={value!r} is not finite; valid values are finite numbers "
                         "(or None or NaN when not measured)")
@@ -249,7 +247,8 @@ def _missing(value: Any) -> bool:
     """None, or a NaN (a 0-d array of one too): how pandas leaves a missing value, in a text column too."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
-    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isnan(value))
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+                             and math.isnan(value))
 
 
 def _same_cost(published: float | None, computed: float, precision: float, abs_tol: float) -> bool:

@@ -17,7 +17,7 @@ from bench.errors import BenchError, check_int
 from bench.job import Artifact, CurvePoint, JobResult, JobSpec, RunIdentity, check_variant
 from bench.settings import get_setting
 from bench.store import provenance
-from bench.store.schema import COMMIT
+from bench.store.schema import COMMIT, STORE_COLUMNS
 
 RUN_STATUSES = ("succeeded", "failed", "running")
 STEP_UNITS = ("epoch", "iter")
@@ -33,6 +33,9 @@ def _checked_metrics(values: Mapping[str, Any]) -> dict[str, float]:
     for name, value in dict(values).items():
         if not isinstance(name, str) or not name:
             raise BenchError(f"metric name {name!r} is invalid; valid is a non-empty string such as 'top1'")
+        if name in STORE_COLUMNS:  # a metric of that name would make a second column of it: an unreadable table
+            raise BenchError(f"metric name {name!r} is one of the store's own columns {sorted(STORE_COLUMNS)}; "
+                             "name the metric otherwise")
         try:
             number = float(value)
         except (TypeError, ValueError):

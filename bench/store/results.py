@@ -14,10 +14,6 @@ from bench.cost import cost_batch
 from bench.settings import get_setting
 from bench.store.schema import CODE_TYPE, HEAD_COST_COLUMNS, results_schema
 
-STORE_COLUMNS = frozenset({"arch_id", "code", "embedding", *FIELD_NAMES, "params_m", "gflops", "mflops", "head_params_m",
-                           "head_gflops", "n_seeds", "data_kind", "official_index", "provenance"})
-"""The store's own columns of a setting's table or export (derived from the code, or bookkeeping): never metrics."""
-
 VIEWS = ("benchmark", "real", "imported", "synthetic")
 """What ``Store.load_setting(data=...)`` shows: the benchmark (real runs, else published values), only
 real runs, only published values, or only runs on generated data."""

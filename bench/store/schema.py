@@ -127,6 +127,10 @@ HEAD_COST_COLUMNS = ("head_params_m", "head_gflops")
 """The setting's own network (its task head: ``Setting.cost``) counted at the benchmark's 128 x 128 input,
 beside ``params_m`` / ``gflops``, which are always the published classification convention."""
 
+STORE_COLUMNS = frozenset({"arch_id", "code", "embedding", *FIELD_NAMES, "params_m", "gflops", "mflops", *HEAD_COST_COLUMNS,
+                           "n_seeds", "data_kind", "official_index", "provenance"})
+"""The store's own columns of a setting's table or export (derived from the code, or bookkeeping): never metrics."""
+
 
 def results_schema(setting: str, extra_metrics: tuple[str, ...] = ()) -> pa.Schema:
     """The benchmark view of ``setting``: one row per architecture, metrics as columns.

@@ -92,7 +92,7 @@ def test_training_is_deterministic_for_a_seed(table):
 
 def test_a_long_training_says_which_epoch_it_reached_and_learns_the_same(table, monkeypatch):
     """The heartbeat (every HEARTBEAT_S seconds; every epoch here) names the setting and epoch, and changes nothing."""
-    import bench.ncp.training as training
+    from bench.ncp import training
 
     config = tiny_config(epochs=3, members=1, n_train=400, n_val=100)
     quiet = train_predictor(table, config=config)

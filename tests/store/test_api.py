@@ -106,6 +106,8 @@ def test_log_uri_directory_exists(store, tmp_path):
         ({"setting": "nb201"}, "imported only"),
         ({"metrics": {"top1": float("inf")}}, "infinite"),
         ({"metrics": {"top1": float("nan")}}, "finite main metric"),
+        # a metric named like a store column would make a second column of that name: an unreadable table
+        ({"metrics": {"top1": 70.0, "gflops": 1.0}}, "metric name 'gflops' is one of the store's own columns"),
         ({"seed": -1}, "seed=-1"),
         ({"attempt": 0}, "attempt=0"),
         ({"status": "done"}, "status='done'"),
